@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "meridian",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "meridian-edge", targets: ["meridian-edge"]),
+        .executable(name: "meridian-bench", targets: ["meridian-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Wire model and codec: pure, NIOCore only.
+        .target(
+            name: "MeridianMQTT",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Broker logic as pure state: sessions, routing, retained, wills. No I/O, no clocks.
+        .target(
+            name: "MeridianBrokerCore",
+            dependencies: ["MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Mosquitto-style configuration parsing: pure, text in, typed settings out.
+        .target(
+            name: "MeridianConfig",
+            dependencies: ["MeridianMQTT"]
+        ),
+        // Thin NIO layer: listeners, connection handler, timers, $SYS.
+        .target(
+            name: "MeridianBroker",
+            dependencies: [
+                "MeridianBrokerCore", "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "meridian-edge",
+            dependencies: [
+                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "meridian-bench",
+            dependencies: []
+        ),
+        // Test-only helpers: free ports, process launchers, raw MQTT socket client.
+        .target(
+            name: "MeridianTestSupport",
+            dependencies: ["MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "MeridianMQTTTests",
+            dependencies: [
+                "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            resources: [.copy("Corpus")]
+        ),
+        .testTarget(
+            name: "MeridianBrokerCoreTests",
+            dependencies: ["MeridianBrokerCore", "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "MeridianConfigTests",
+            dependencies: ["MeridianConfig"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["MeridianTestSupport", "MeridianMQTT", "meridian-edge"],
+            resources: [.copy("Scripts")]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,132 @@
+import Logging
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A TCP listener of the broker.
+public struct ListenerSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// Connections accepted at once on this listener; -1 = unlimited.
+    public var maxConnections: Int
+
+    public init(host: String, port: Int, maxConnections: Int = -1) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+    }
+}
+
+/// The running broker: event loops, listeners, `$SYS` and housekeeping timers.
+public final class BrokerServer: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var broker: BrokerSettings
+        public var listeners: [ListenerSettings]
+        /// Seconds between `$SYS` updates; 0 = off.
+        public var sysInterval: Int
+        public var tcpNoDelay: Bool
+        public var version: String
+
+        public init(broker: BrokerSettings, listeners: [ListenerSettings], sysInterval: Int = 10, tcpNoDelay: Bool = true, version: String) {
+            self.broker = broker
+            self.listeners = listeners
+            self.sysInterval = sysInterval
+            self.tcpNoDelay = tcpNoDelay
+            self.version = version
+        }
+    }
+
+    let configuration: Configuration
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let broker: Broker
+    let contexts: [LoopContext]
+    private var channels: [Channel] = []
+    private let connectionIDs = NIOLockedValueBox<UInt64>(0)
+    private let openConnections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+    private var sysTask: RepeatedTask?
+
+    public init(configuration: Configuration, logger: Logger, threads: Int = System.coreCount) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        self.broker = Broker(settings: configuration.broker, logger: logger)
+        let loops = Array(group.makeIterator())
+        let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count) }
+        for context in contexts { context.peers = contexts }
+        self.contexts = contexts
+    }
+
+    /// The ports actually bound (useful when a listener asked for port 0).
+    public private(set) var boundPorts: [Int] = []
+
+    /// Binds every listener. Throws if one cannot be bound.
+    public func start() throws {
+        for listener in configuration.listeners {
+            let limit = listener.maxConnections
+            let active = NIOLockedValueBox(0)
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: configuration.tcpNoDelay ? 1 : 0)
+                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
+                .childChannelInitializer { [self] channel in
+                    let count = active.withLockedValue { $0 += 1; return $0 }
+                    channel.closeFuture.whenComplete { _ in active.withLockedValue { $0 -= 1 } }
+                    if limit >= 0 && count > limit {
+                        logger.warning("max_connections \(limit) reached, refusing connection")
+                        return channel.close()
+                    }
+                    return addConnection(to: channel)
+                }
+            let channel = try bootstrap.bind(host: listener.host, port: listener.port).wait()
+            channels.append(channel)
+            let port = channel.localAddress?.port ?? listener.port
+            boundPorts.append(port)
+            logger.notice("listening", metadata: ["address": "\(listener.host):\(port)"])
+        }
+        startTimers()
+    }
+
+    private func addConnection(to channel: Channel) -> EventLoopFuture<Void> {
+        let loop = channel.eventLoop
+        guard let context = contexts.first(where: { $0.eventLoop === loop }) else {
+            return channel.close()
+        }
+        let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
+        let key = ObjectIdentifier(channel)
+        openConnections.withLockedValue { $0[key] = channel }
+        channel.closeFuture.whenComplete { [openConnections] _ in openConnections.withLockedValue { $0[key] = nil } }
+        return loop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id, logger: logger)
+            )
+        }
+    }
+
+    private func startTimers() {
+        let loop = contexts[0].eventLoop
+        let interval = configuration.sysInterval
+        let sys = SysTopicPublisher(server: self)
+        let period = TimeAmount.seconds(Int64(max(interval, 1)))
+        sysTask = loop.scheduleRepeatedTask(initialDelay: interval > 0 ? .milliseconds(100) : period, delay: period) { [self] _ in
+            broker.removeExpiredRetained(now: .now())
+            if interval > 0 { sys.publish() }
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, close every connection (wills are not sent for a
+    /// server shutdown), then stop the event loops.
+    public func shutdown() {
+        broker.beginShutdown()
+        sysTask?.cancel()
+        for channel in channels { try? channel.close().wait() }
+        let open = openConnections.withLockedValue { Array($0.values) }
+        let closes = open.map { $0.close() }
+        _ = try? EventLoopFuture.andAllComplete(closes, on: group.next()).wait()
+        try? group.syncShutdownGracefully()
+        logger.notice("stopped")
+    }
+}

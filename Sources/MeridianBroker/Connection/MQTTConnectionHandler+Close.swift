@@ -1,0 +1,120 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+
+extension MQTTConnectionHandler {
+    /// Answers a malformed packet or protocol violation as the specification says, then closes:
+    /// MQTT 5 gets CONNACK (during CONNECT) or DISCONNECT with the reason code; 3.1.1 is just closed.
+    func protocolViolation(_ error: Error) {
+        let codecError = error as? MQTTCodecError ?? MQTTCodecError(.malformedPacket, "\(error)")
+        logger.notice("protocol violation, closing: \(codecError)")
+        switch phase {
+        case .awaitingConnect:
+            suppressWill = true
+            if codecError.code == .unsupportedProtocolVersion {
+                // Answer in the 3.1.1 format, which every client version can read (3.1.2.2).
+                version = .v3_1_1
+                write(.connack(MQTTConnack(sessionPresent: false, reasonCode: .v3UnacceptableProtocolVersion)))
+            } else if parser.protocolVersion == .v5 || version == .v5 {
+                version = .v5
+                write(.connack(MQTTConnack(sessionPresent: false, reasonCode: codecError.reasonCode)))
+            }
+            closeConnection()
+        case .connected:
+            disconnect(reason: codecError.reasonCode, publishWill: true)
+        case .closing:
+            break
+        }
+    }
+
+    /// Server-initiated disconnect: MQTT 5 clients get DISCONNECT with `reason` first.
+    func disconnect(reason: MQTTReasonCode, publishWill: Bool) {
+        guard phase == .connected else { return closeConnection() }
+        if !publishWill { suppressWill = true }
+        if version == .v5 {
+            write(.disconnect(MQTTDisconnect(reasonCode: reason)))
+        }
+        closeConnection()
+    }
+
+    /// The client sent DISCONNECT.
+    func handleDisconnect(_ disconnect: MQTTDisconnect) {
+        if version == .v5, let expiry = disconnect.properties.sessionExpiryInterval, let handle = session {
+            let wasZero = handle.lock.withLock { handle.expiryInterval == 0 }
+            if wasZero && expiry > 0 {
+                return protocolViolation(MQTTCodecError(.protocolError, "session expiry set on DISCONNECT after 0 at CONNECT", packetType: .disconnect))
+            }
+            handle.lock.withLock { handle.expiryInterval = expiry }
+        }
+        // 0x04 asks for the will to be published; every other client reason discards it (3.14.2.1).
+        suppressWill = disconnect.reasonCode != .disconnectWithWillMessage
+        phase = .closing
+        closeConnection()
+    }
+
+    /// Another connection took this session over (3.1.4): tell MQTT 5 clients why, then close.
+    func sessionTakenOver() {
+        takenOver = true
+        guard phase == .connected else { return closeConnection() }
+        // The new connection arrived within any will delay, so only an immediate will is sent.
+        if let delay = will?.properties.willDelayInterval, delay > 0 { suppressWill = true }
+        disconnect(reason: .sessionTakenOver, publishWill: true)
+    }
+
+    /// The channel closed, for whatever reason: publish or schedule the will, detach the session.
+    func connectionClosed() {
+        keepAliveTask?.cancel()
+        connectTimeoutTask?.cancel()
+        let wasConnected = negotiation != nil && session != nil
+        phase = .closing
+        context = nil
+        guard wasConnected, let handle = session else { return }
+        session = nil
+        let now = NIODeadline.now()
+        let shuttingDown = broker.isShuttingDown
+        let shared = handle.lock.withLock { handle.connection === self ? handle.flow.takeSharedUnacknowledged() : [] }
+        let detached = broker.detach(self, from: handle)
+        if !shared.isEmpty { broker.redistributeShared(shared, from: handle, via: loopContext, now: now) }
+        if broker.settings.connectionMessages {
+            logger.info("client disconnected", metadata: ["taken_over": "\(takenOver)"])
+        }
+        if let will, !suppressWill, !shuttingDown {
+            scheduleWill(will, handle: handle, generation: detached.generation, sessionEnded: detached.ended, expiry: detached.expiry, now: now)
+        }
+        if !detached.ended && !takenOver && detached.expiry != UInt32.max {
+            let generation = detached.generation
+            let broker = self.broker
+            let logger = self.logger
+            loopContext.eventLoop.scheduleTask(in: .seconds(Int64(detached.expiry))) {
+                if broker.expireSession(handle, generation: generation) {
+                    logger.info("session expired")
+                }
+            }
+        }
+        loopContext.flush()
+    }
+
+    private func scheduleWill(
+        _ will: MQTTWill, handle: SessionHandle, generation: UInt64, sessionEnded: Bool, expiry: UInt32, now: NIODeadline
+    ) {
+        let message = BrokerMessage(
+            publish: MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties),
+            origin: handle.clientIdentifier, now: now
+        )
+        let delay = will.properties.willDelayInterval ?? 0
+        let broker = self.broker
+        let context = self.loopContext
+        if delay == 0 || sessionEnded || takenOver {
+            broker.route(message, via: context, now: now)
+            return
+        }
+        // Published when the delay or the session ends, whichever is first, unless the client reconnects.
+        let wait = min(delay, expiry)
+        context.eventLoop.scheduleTask(in: .seconds(Int64(wait))) {
+            let stillAway = handle.lock.withLock { handle.connection == nil && handle.generation == generation }
+            guard stillAway, !broker.isShuttingDown else { return }
+            broker.route(message, via: context, now: .now())
+            context.flush()
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+
+extension MQTTConnectionHandler {
+    func handleConnect(_ connect: MQTTConnect) {
+        connectTimeoutTask?.cancel()
+        connectTimeoutTask = nil
+        version = connect.protocolVersion
+        let settings = broker.settings
+        let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
+        guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
+            var reason = MQTTReasonCode.serverUnavailable
+            if case .refuse(let code) = result { reason = code }
+            logger.notice("connection refused", metadata: ["client_id": "\(connect.clientIdentifier)", "reason": "\(reason)"])
+            refuseConnect(reason)
+            return
+        }
+        self.negotiation = negotiation
+        logger[metadataKey: "client_id"] = "\(negotiation.clientIdentifier)"
+        will = connect.will
+        if version == .v5 {
+            inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)
+            outboundAliases = OutboundTopicAliases(maximum: negotiation.clientTopicAliasMaximum)
+        }
+        var expiry = negotiation.sessionExpiryInterval
+        if expiry == UInt32.max, let cap = settings.persistentClientExpiration { expiry = cap }
+
+        let now = NIODeadline.now()
+        let version = self.version
+        let attachment = broker.attach(self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry)
+        session = attachment.handle
+        phase = .connected
+        if let previous = attachment.previous {
+            previous.loopContext.eventLoop.execute { previous.sessionTakenOver() }
+        }
+
+        var connackProperties = MQTTProperties()
+        if version == .v5 {
+            connackProperties = negotiation.connackProperties(settings: settings, sessionExpiryCap: nil)
+        }
+        write(.connack(MQTTConnack(sessionPresent: attachment.sessionPresent, reasonCode: .success, properties: connackProperties)))
+
+        let handle = attachment.handle
+        var dropped: [DropReason] = []
+        let (resend, drained) = handle.lock.withLock { () -> ([MQTTPacket], [MQTTPublish]) in
+            handle.flow.protocolVersion = version
+            handle.flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
+            handle.flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize
+            let resend = handle.flow.resend(now: now)
+            return (resend, handle.flow.drain(now: now) { dropped.append($0) })
+        }
+        for packet in resend {
+            if case .publish(let publish) = packet { writePublish(publish) } else { write(packet) }
+        }
+        for publish in drained { writePublish(publish) }
+        for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+        if broker.settings.connectionMessages {
+            logger.info("client connected", metadata: [
+                "version": "\(version.rawValue)", "clean_start": "\(connect.cleanStart)",
+                "keepalive": "\(negotiation.keepAlive)", "session_present": "\(attachment.sessionPresent)",
+            ])
+        }
+        scheduleKeepAlive(negotiation.keepAlive)
+    }
+
+    private func refuseConnect(_ reason: MQTTReasonCode) {
+        suppressWill = true
+        let code = version == .v5 ? reason : reason.v3ConnackReturnCode
+        write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code)))
+        closeConnection()
+    }
+
+    /// Checks keep-alive: the client must send something within 1.5 times its keep-alive (3.1.2.10).
+    private func scheduleKeepAlive(_ keepAlive: UInt16) {
+        guard keepAlive > 0, let context else { return }
+        let limit = TimeAmount.milliseconds(Int64(keepAlive) * 1500)
+        func arm(at deadline: NIODeadline) {
+            keepAliveTask = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
+                guard phase == .connected else { return }
+                let expiresAt = lastActivity + limit
+                if NIODeadline.now() >= expiresAt {
+                    logger.notice("keep-alive timeout, closing")
+                    disconnect(reason: .keepAliveTimeout, publishWill: true)
+                } else {
+                    arm(at: expiresAt)
+                }
+            }
+        }
+        arm(at: lastActivity + limit)
+    }
+}

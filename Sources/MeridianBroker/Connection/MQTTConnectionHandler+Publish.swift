@@ -1,0 +1,97 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+
+extension MQTTConnectionHandler {
+    func handlePublish(_ received: MQTTPublish) {
+        var publish = received
+        let counters = loopContext.counters
+        counters.publishReceived += 1
+        if version == .v5 {
+            do { try inboundAliases.resolve(&publish) } catch { return protocolViolation(error) }
+        }
+        let settings = broker.settings
+        if publish.qos > settings.maxQoS {
+            return disconnect(reason: .qosNotSupported, publishWill: true)
+        }
+        if publish.retain && !settings.retainAvailable {
+            return disconnect(reason: .retainNotSupported, publishWill: true)
+        }
+        if settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit {
+            logger.notice("payload of \(publish.payload.readableBytes) bytes over message_size_limit, dropped")
+            switch publish.qos {
+            case .atMostOnce: break
+            case .atLeastOnce: write(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)))
+            case .exactlyOnce: write(.pubrec(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)))
+            }
+            return
+        }
+        let now = NIODeadline.now()
+        let message = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
+        switch publish.qos {
+        case .atMostOnce:
+            broker.route(message, via: loopContext, now: now)
+        case .atLeastOnce:
+            let routed = broker.route(message, via: loopContext, now: now)
+            let reason: MQTTReasonCode = routed == 0 && version == .v5 ? .noMatchingSubscribers : .success
+            write(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)))
+        case .exactlyOnce:
+            guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
+            let receiveMaximum = Int(settings.receiveMaximum)
+            let state = handle.lock.withLock { () -> Int in
+                if handle.inboundQoS2.contains(packetIdentifier) { return 0 }  // resend: already routed
+                if handle.inboundQoS2.count >= receiveMaximum { return -1 }
+                handle.inboundQoS2.insert(packetIdentifier)
+                return 1
+            }
+            if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
+            var reason = MQTTReasonCode.success
+            if state > 0 {
+                let routed = broker.route(message, via: loopContext, now: now)
+                if routed == 0 && version == .v5 { reason = .noMatchingSubscribers }
+            }
+            write(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)))
+        }
+    }
+
+    func handlePubrel(_ ack: MQTTAck) {
+        guard let handle = session else { return }
+        let known = handle.lock.withLock { handle.inboundQoS2.remove(ack.packetIdentifier) != nil }
+        let reason: MQTTReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
+        write(.pubcomp(MQTTAck(packetIdentifier: ack.packetIdentifier, reasonCode: reason)))
+    }
+
+    func handlePuback(_ ack: MQTTAck) {
+        acknowledged { $0.acknowledge(puback: ack.packetIdentifier) }
+    }
+
+    func handlePubrec(_ ack: MQTTAck) {
+        var sendPubrel = false
+        acknowledged { flow in
+            sendPubrel = flow.acknowledge(pubrec: ack.packetIdentifier, reasonCode: ack.reasonCode)
+            return !sendPubrel
+        }
+        if sendPubrel {
+            write(.pubrel(MQTTAck(packetIdentifier: ack.packetIdentifier)))
+        } else if !ack.reasonCode.isFailure && version == .v5 {
+            write(.pubrel(MQTTAck(packetIdentifier: ack.packetIdentifier, reasonCode: .packetIdentifierNotFound)))
+        }
+    }
+
+    func handlePubcomp(_ ack: MQTTAck) {
+        acknowledged { $0.acknowledge(pubcomp: ack.packetIdentifier) }
+    }
+
+    /// Applies an acknowledgement to the session's flow and, when it freed a slot, sends queued messages.
+    private func acknowledged(_ apply: (inout OutboundFlow) -> Bool) {
+        guard let handle = session else { return }
+        let now = NIODeadline.now()
+        var dropped: [DropReason] = []
+        let next = handle.lock.withLock { () -> [MQTTPublish] in
+            guard apply(&handle.flow), handle.flow.queuedCount > 0 else { return [] }
+            return handle.flow.drain(now: now) { dropped.append($0) }
+        }
+        for publish in next { writePublish(publish) }
+        for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+    }
+}

@@ -1,0 +1,184 @@
+import Logging
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+
+/// The one handler of a client connection: parses packets from the socket, executes the broker's
+/// decisions and writes the answers. Confined to its channel's event loop.
+final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase {
+        case awaitingConnect
+        case connected
+        case closing
+    }
+
+    let broker: Broker
+    let loopContext: LoopContext
+    let connectionID: UInt64
+    var logger: Logger
+    var loopIndex: Int { loopContext.index }
+
+    var context: ChannelHandlerContext?
+    var phase = Phase.awaitingConnect
+    var parser: MQTTPacketParser
+    var cumulation: ByteBuffer?
+    var version: MQTTProtocolVersion = .v3_1_1
+    var session: SessionHandle?
+    var negotiation: ConnectNegotiation?
+    var will: MQTTWill?
+    var inboundAliases = InboundTopicAliases(maximum: 0)
+    var outboundAliases = OutboundTopicAliases(maximum: 0)
+    var lastActivity = NIODeadline.now()
+    var keepAliveTask: Scheduled<Void>?
+    var connectTimeoutTask: Scheduled<Void>?
+    private var needsFlush = false
+    /// Set when the connection ends in a way that must not publish the will.
+    var suppressWill = false
+    /// Set when another connection took the session over.
+    var takenOver = false
+
+    init(broker: Broker, loopContext: LoopContext, connectionID: UInt64, logger: Logger) {
+        self.broker = broker
+        self.loopContext = loopContext
+        self.connectionID = connectionID
+        self.logger = logger
+        self.logger[metadataKey: "conn"] = "\(connectionID)"
+        self.parser = MQTTPacketParser(role: .server, maximumPacketSize: broker.settings.effectiveMaxPacketSize)
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let timeout = broker.settings.connectTimeout
+        connectTimeoutTask = context.eventLoop.scheduleTask(in: .seconds(timeout)) { [self] in
+            guard phase == .awaitingConnect else { return }
+            logger.notice("no CONNECT within \(timeout) s, closing")
+            closeConnection()
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        loopContext.counters.bytesReceived += buffer.readableBytes
+        guard phase != .closing else { return }
+        lastActivity = .now()
+        if var pending = cumulation {
+            cumulation = nil
+            pending.writeBuffer(&buffer)
+            buffer = pending
+        }
+        do {
+            while phase != .closing, let packet = try parser.next(from: &buffer) {
+                handle(packet)
+            }
+        } catch {
+            protocolViolation(error)
+            return
+        }
+        if buffer.readableBytes > 0 && phase != .closing {
+            buffer.discardReadBytes()
+            cumulation = buffer
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        loopContext.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection error: \(error)")
+        closeConnection()
+    }
+
+    // MARK: - Dispatch
+
+    private func handle(_ packet: MQTTPacket) {
+        loopContext.counters.messagesReceived += 1
+        if phase == .awaitingConnect {
+            guard case .connect(let connect) = packet else {
+                return protocolViolation(MQTTCodecError(.protocolError, "first packet is not CONNECT", packetType: packet.type))
+            }
+            return handleConnect(connect)
+        }
+        switch packet {
+        case .publish(let publish): handlePublish(publish)
+        case .puback(let ack): handlePuback(ack)
+        case .pubrec(let ack): handlePubrec(ack)
+        case .pubrel(let ack): handlePubrel(ack)
+        case .pubcomp(let ack): handlePubcomp(ack)
+        case .subscribe(let subscribe): handleSubscribe(subscribe)
+        case .unsubscribe(let unsubscribe): handleUnsubscribe(unsubscribe)
+        case .pingreq: write(.pingresp)
+        case .disconnect(let disconnect): handleDisconnect(disconnect)
+        case .connect:
+            protocolViolation(MQTTCodecError(.protocolError, "second CONNECT", packetType: .connect))
+        case .auth:
+            protocolViolation(MQTTCodecError(.protocolError, "AUTH without an authentication method", packetType: .auth))
+        case .connack, .suback, .unsuback, .pingresp:
+            protocolViolation(MQTTCodecError(.protocolError, "\(packet.type) is sent by servers only", packetType: packet.type))
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Encodes and writes a packet; flushed at the end of the read batch.
+    func write(_ packet: MQTTPacket) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 16)
+        packet.write(version: version, to: &buffer)
+        loopContext.counters.messagesSent += 1
+        loopContext.counters.bytesSent += buffer.readableBytes
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        markDirty()
+    }
+
+    /// Writes a PUBLISH from the session's flow (any loop hands it here through ``LoopContext``).
+    func writePublish(_ publish: MQTTPublish) {
+        guard let context, phase == .connected else { return }
+        var publish = publish
+        if version == .v5 { outboundAliases.apply(to: &publish) }
+        var buffer = context.channel.allocator.buffer(capacity: publish.payload.readableBytes + publish.topic.utf8.count + 16)
+        publish.write(version: version, to: &buffer)
+        let counters = loopContext.counters
+        counters.messagesSent += 1
+        counters.publishSent += 1
+        counters.bytesSent += buffer.readableBytes
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        markDirty()
+    }
+
+    private func markDirty() {
+        if !needsFlush {
+            needsFlush = true
+            loopContext.markDirty(self)
+        }
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        context?.flush()
+    }
+
+    /// Closes the channel after flushing what was written.
+    func closeConnection() {
+        guard let context else { return }
+        if phase != .closing { phase = .closing }
+        flushIfNeeded()
+        context.close(promise: nil)
+    }
+}

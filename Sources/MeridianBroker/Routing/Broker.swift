@@ -1,0 +1,269 @@
+import Logging
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The broker's shared state: sessions by client identifier, the subscription tree and the
+/// retained messages, behind one lock that is held only for lookups and updates, never for I/O.
+final class Broker: @unchecked Sendable {
+    let settings: BrokerSettings
+    let logger: Logger
+    private let lock = NIOLock()
+    private var sessions: [String: SessionHandle] = [:]
+    private var tree = SubscriptionTree<SessionHandle>()
+    private var retained = RetainedMessages()
+    private var assignedIdentifierCounter: UInt64 = 0
+    let startedAt = NIODeadline.now()
+
+    /// Connection statistics (guarded by `lock`).
+    private(set) var connectedCount = 0
+    private(set) var maximumConnected = 0
+    private(set) var totalConnections = 0
+    /// Per-reason drop counts (guarded by `lock`; drops are rare, so a lock is fine).
+    private var drops: [DropReason: Int] = [:]
+    private var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
+    private(set) var isShuttingDown = false
+
+    init(settings: BrokerSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: - Sessions
+
+    struct Attachment {
+        let handle: SessionHandle
+        let sessionPresent: Bool
+        let previous: MQTTConnectionHandler?
+    }
+
+    func makeAssignedIdentifier() -> String {
+        lock.withLock {
+            assignedIdentifierCounter += 1
+            return "meridian-\(startedAt.uptimeNanoseconds % 1_000_000_007)-\(assignedIdentifierCounter)"
+        }
+    }
+
+    /// Attaches `connection` to the session of `clientIdentifier`, creating or resetting it per Clean Start.
+    /// Returns the connection it took over from, which the caller must close.
+    func attach(
+        _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32
+    ) -> Attachment {
+        lock.withLock {
+            connectedCount += 1
+            totalConnections += 1
+            maximumConnected = max(maximumConnected, connectedCount)
+            var sessionPresent = false
+            var handle: SessionHandle
+            if let existing = sessions[clientIdentifier], !cleanStart {
+                handle = existing
+                sessionPresent = true
+            } else {
+                if let existing = sessions[clientIdentifier] { removeSessionLocked(existing) }
+                handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits)
+                sessions[clientIdentifier] = handle
+            }
+            let previous: MQTTConnectionHandler? = handle.lock.withLock {
+                let previous = handle.connection
+                handle.connection = connection
+                handle.generation &+= 1
+                handle.expiryInterval = expiryInterval
+                return previous
+            }
+            return Attachment(handle: handle, sessionPresent: sessionPresent, previous: previous)
+        }
+    }
+
+    /// Called when `connection` closed. Ends the session if its expiry is 0, else returns the
+    /// generation for which the caller arms the expiry timer.
+    func detach(_ connection: MQTTConnectionHandler, from handle: SessionHandle) -> (ended: Bool, generation: UInt64, expiry: UInt32) {
+        lock.withLock {
+            connectedCount -= 1
+            let (stillOurs, generation, expiry) = handle.lock.withLock { () -> (Bool, UInt64, UInt32) in
+                guard handle.connection === connection else { return (false, handle.generation, handle.expiryInterval) }
+                handle.connection = nil
+                handle.flow.discardQueuedQoS0()
+                return (true, handle.generation, handle.expiryInterval)
+            }
+            guard stillOurs else { return (false, generation, expiry) }
+            if expiry == 0 && sessions[handle.clientIdentifier] === handle {
+                removeSessionLocked(handle)
+                return (true, generation, expiry)
+            }
+            return (false, generation, expiry)
+        }
+    }
+
+    /// Removes the session if it is still offline in the same generation (its expiry passed).
+    func expireSession(_ handle: SessionHandle, generation: UInt64) -> Bool {
+        lock.withLock {
+            let stale = handle.lock.withLock { handle.connection != nil || handle.generation != generation }
+            guard !stale, sessions[handle.clientIdentifier] === handle else { return false }
+            removeSessionLocked(handle)
+            return true
+        }
+    }
+
+    private func removeSessionLocked(_ handle: SessionHandle) {
+        let filters = handle.lock.withLock { () -> [String] in
+            handle.isLive = false
+            return Array(handle.subscriptions.keys)
+        }
+        for filter in filters { tree.unsubscribe(handle, filter: filter) }
+        if sessions[handle.clientIdentifier] === handle { sessions[handle.clientIdentifier] = nil }
+    }
+
+    /// Number of sessions without a connection.
+    var statistics: (sessions: Int, connected: Int, maximum: Int, total: Int, subscriptions: Int, retained: Int, drops: Int) {
+        lock.withLock {
+            (sessions.count, connectedCount, maximumConnected, totalConnections, tree.count, retained.count,
+             drops.values.reduce(0, +))
+        }
+    }
+
+    func beginShutdown() { lock.withLock { isShuttingDown = true } }
+
+    // MARK: - Subscriptions
+
+    /// Adds a subscription and returns whether it existed before, plus the retained messages it should receive.
+    func subscribe(
+        _ handle: SessionHandle, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?, now: NIODeadline
+    ) -> (existed: Bool, retained: [BrokerMessage]) {
+        lock.withLock {
+            let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
+            handle.lock.withLock { handle.subscriptions[filter] = .init(options: options, identifier: identifier) }
+            if MQTTSharedFilter(parsing: filter) != nil { return (existed, []) }  // no retained for shared (4.8.2)
+            switch options.retainHandling {
+            case .doNotSend: return (existed, [])
+            case .sendOnNewSubscribe where existed: return (existed, [])
+            default: return (existed, retained.matching(filter: filter, now: now))
+            }
+        }
+    }
+
+    func unsubscribe(_ handle: SessionHandle, filter: String) -> Bool {
+        lock.withLock {
+            let existed = tree.unsubscribe(handle, filter: filter)
+            handle.lock.withLock { _ = handle.subscriptions.removeValue(forKey: filter) }
+            return existed
+        }
+    }
+
+    // MARK: - Routing
+
+    /// Routes a message to every matching session, storing it first if it is retained.
+    /// - Returns: the number of sessions it was addressed to.
+    @discardableResult
+    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> Int {
+        var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
+        lock.withLock {
+            if message.retain { retained.retain(message) }
+            let match = tree.match(topic: message.topic)
+            if match.isEmpty { return }
+            targets.reserveCapacity(match.entries.count + match.groups.count)
+            for entry in match.entries { targets.append((entry, nil)) }
+            for group in match.groups {
+                if let member = group.next(where: { $0.isOnline }) {
+                    targets.append((member, "$share/\(group.name)/"))
+                }
+            }
+        }
+        if targets.isEmpty { return 0 }
+        if targets.count == 1 {
+            deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now)
+            return 1
+        }
+        // Overlapping subscriptions of one session: one delivery with the highest QoS and every identifier.
+        var merged: [SessionHandle: (SubscriptionEntry<SessionHandle>, [UInt32])] = [:]
+        var order: [SessionHandle] = []
+        for (entry, shared) in targets {
+            if shared != nil {
+                deliver(message, entry: entry, identifiers: nil, shared: shared, via: context, now: now)
+                continue
+            }
+            if var existing = merged[entry.subscriber] {
+                if entry.options.qos > existing.0.options.qos { existing.0.options.qos = entry.options.qos }
+                existing.0.options.retainAsPublished = existing.0.options.retainAsPublished || entry.options.retainAsPublished
+                existing.0.options.noLocal = existing.0.options.noLocal && entry.options.noLocal
+                if let id = entry.identifier { existing.1.append(id) }
+                merged[entry.subscriber] = existing
+            } else {
+                merged[entry.subscriber] = (entry, entry.identifier.map { [$0] } ?? [])
+                order.append(entry.subscriber)
+            }
+        }
+        for handle in order {
+            let (entry, identifiers) = merged[handle]!
+            deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now)
+        }
+        return targets.count
+    }
+
+    private func deliver(
+        _ message: BrokerMessage, entry: SubscriptionEntry<SessionHandle>, identifiers: [UInt32]?, shared: String?,
+        via context: LoopContext, now: NIODeadline
+    ) {
+        if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
+        let delivery = Delivery(
+            message: message,
+            qos: min(message.qos, entry.options.qos),
+            retain: entry.options.retainAsPublished ? message.retain : false,
+            subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
+            sharedFilter: shared
+        )
+        offer(delivery, to: entry.subscriber, via: context, now: now)
+    }
+
+    /// Offers one delivery to a session: sent at once, queued or dropped (counted).
+    func offer(_ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline) {
+        let (connection, result) = handle.lock.withLock {
+            (handle.connection, handle.flow.offer(delivery, online: handle.connection != nil, now: now))
+        }
+        switch result {
+        case .send(let publish):
+            if let connection { context.send(publish, to: connection) }
+        case .queued:
+            break
+        case .dropped(let reason):
+            recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
+        }
+    }
+
+    func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {
+        let shouldLog: Bool = lock.withLock {
+            drops[reason, default: 0] += 1
+            guard now - lastDropLog >= .seconds(1) else { return false }
+            lastDropLog = now
+            return true
+        }
+        if shouldLog && reason != .offlineQoS0 {
+            logger.warning("message dropped", metadata: ["client_id": "\(clientIdentifier)", "reason": "\(reason)"])
+        }
+    }
+
+    func dropCounts() -> [DropReason: Int] { lock.withLock { drops } }
+
+    /// Redelivers shared-subscription deliveries a departed member never acknowledged to other members.
+    func redistributeShared(_ deliveries: [Delivery], from departed: SessionHandle, via context: LoopContext, now: NIODeadline) {
+        for delivery in deliveries {
+            guard let filter = delivery.sharedFilter else { continue }
+            let member: SessionHandle? = lock.withLock {
+                let groupName = filter.dropFirst("$share/".count).dropLast()
+                let match = tree.match(topic: delivery.message.topic)
+                guard let group = match.groups.first(where: { $0.name == groupName }) else { return nil }
+                return group.next(where: { $0 !== departed && $0.isOnline }).map(\.subscriber)
+            }
+            if let member, member !== departed {
+                offer(delivery, to: member, via: context, now: now)
+            } else {
+                // No other member: keep it with the departed member's session (delivered when it returns).
+                offer(delivery, to: departed, via: context, now: now)
+            }
+        }
+    }
+
+    func removeExpiredRetained(now: NIODeadline) {
+        lock.withLock { _ = retained.removeExpired(now: now) }
+    }
+}

@@ -1,0 +1,91 @@
+import MeridianMQTT
+import NIOCore
+
+/// Per-event-loop delivery state, used only on its own loop.
+///
+/// Deliveries to connections on this loop are written at once and flushed once per read batch;
+/// deliveries to connections on other loops are collected and handed over with one
+/// `execute` per loop and batch (PERFORMANCE.md: "cross-loop delivery in batches").
+final class LoopContext {
+    let eventLoop: EventLoop
+    let index: Int
+    /// Filled in once all contexts exist.
+    var peers: [LoopContext] = []
+    private var pending: [[(MQTTConnectionHandler, MQTTPublish)]]
+    private var dirty: [MQTTConnectionHandler] = []
+    let counters = LoopCounters()
+
+    init(eventLoop: EventLoop, index: Int, loopCount: Int) {
+        self.eventLoop = eventLoop
+        self.index = index
+        self.pending = Array(repeating: [], count: loopCount)
+    }
+
+    /// Sends `publish` to `connection`, now if it lives on this loop, else at the next `flush()`.
+    func send(_ publish: MQTTPublish, to connection: MQTTConnectionHandler) {
+        if connection.loopIndex == index {
+            connection.writePublish(publish)
+        } else {
+            pending[connection.loopIndex].append((connection, publish))
+        }
+    }
+
+    /// Marks a connection of this loop as having unflushed writes.
+    func markDirty(_ connection: MQTTConnectionHandler) {
+        dirty.append(connection)
+    }
+
+    /// Flushes this loop's written connections and hands other loops their batches.
+    func flush() {
+        for target in 0..<pending.count where !pending[target].isEmpty {
+            let batch = pending[target]
+            pending[target].removeAll(keepingCapacity: true)
+            let peer = peers[target]
+            peer.eventLoop.execute {
+                for (connection, publish) in batch { connection.writePublish(publish) }
+                peer.flush()
+            }
+        }
+        if !dirty.isEmpty {
+            let connections = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for connection in connections { connection.flushIfNeeded() }
+        }
+    }
+}
+
+/// Counters owned by one event loop (plain integers: no atomics on the hot path); `$SYS`
+/// gathers them from every loop on its timer.
+final class LoopCounters {
+    var messagesReceived = 0
+    var messagesSent = 0
+    var bytesReceived = 0
+    var bytesSent = 0
+    var publishReceived = 0
+    var publishSent = 0
+    var dropped = 0
+
+    struct Snapshot {
+        var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0
+        var publishReceived = 0, publishSent = 0, dropped = 0
+
+        static func + (a: Snapshot, b: Snapshot) -> Snapshot {
+            Snapshot(
+                messagesReceived: a.messagesReceived + b.messagesReceived,
+                messagesSent: a.messagesSent + b.messagesSent,
+                bytesReceived: a.bytesReceived + b.bytesReceived,
+                bytesSent: a.bytesSent + b.bytesSent,
+                publishReceived: a.publishReceived + b.publishReceived,
+                publishSent: a.publishSent + b.publishSent,
+                dropped: a.dropped + b.dropped
+            )
+        }
+    }
+
+    var snapshot: Snapshot {
+        Snapshot(
+            messagesReceived: messagesReceived, messagesSent: messagesSent, bytesReceived: bytesReceived,
+            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, dropped: dropped
+        )
+    }
+}

@@ -1,0 +1,41 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A client session, shared across event loops: the pure session state behind a lock, and
+/// the connection currently attached to it (nil while the client is offline).
+///
+/// Lock order: the broker's lock may be held while taking a session's lock, never the reverse.
+final class SessionHandle: Hashable, @unchecked Sendable {
+    struct Subscription {
+        var options: MQTTSubscriptionOptions
+        var identifier: UInt32?
+    }
+
+    let clientIdentifier: String
+    let lock = NIOLock()
+
+    // Guarded by `lock`.
+    var flow: OutboundFlow
+    var subscriptions: [String: Subscription] = [:]
+    /// QoS 2 packet identifiers received (PUBREC sent) and not yet released by PUBREL.
+    var inboundQoS2: Set<UInt16> = []
+    /// Seconds the session outlives its connection; UInt32.max = forever.
+    var expiryInterval: UInt32 = 0
+    var connection: MQTTConnectionHandler?
+    /// Incremented on every connect, so timers armed for an earlier connection can tell they are stale.
+    var generation: UInt64 = 0
+    /// False once the session has ended and was removed from the broker.
+    var isLive = true
+
+    init(clientIdentifier: String, limits: OutboundFlow.Limits) {
+        self.clientIdentifier = clientIdentifier
+        self.flow = OutboundFlow(limits: limits)
+    }
+
+    static func == (lhs: SessionHandle, rhs: SessionHandle) -> Bool { lhs === rhs }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    var isOnline: Bool { lock.withLock { connection != nil } }
+}

@@ -1,0 +1,35 @@
+import MeridianMQTT
+
+/// The limits and switches the broker core enforces, from the configuration file.
+public struct BrokerSettings: Sendable, Equatable {
+    /// Largest keep-alive a client may use; 0 or more is capped and announced as Server Keep Alive.
+    public var maxKeepalive: UInt16 = 65_535
+    /// Largest packet accepted from a client, in bytes (0 = the protocol maximum).
+    public var maxPacketSize: Int = 0
+    /// Largest payload accepted (`message_size_limit`, 0 = none).
+    public var messageSizeLimit: Int = 0
+    /// Topic Alias Maximum offered to MQTT 5 clients.
+    public var maxTopicAlias: UInt16 = 10
+    public var maxQoS: MQTTQoS = .exactlyOnce
+    public var retainAvailable = true
+    /// Receive Maximum offered to MQTT 5 clients (QoS 2 messages awaiting PUBREL).
+    public var receiveMaximum: UInt16 = 65_535
+    public var sessionLimits = OutboundFlow.Limits()
+    /// Seconds after which a disconnected persistent session is removed (`persistent_client_expiration`); nil = never.
+    public var persistentClientExpiration: UInt32?
+    /// Whether clients without a username are accepted.
+    public var allowAnonymous = true
+    /// Seconds a new connection may take to send CONNECT.
+    public var connectTimeout: Int64 = 10
+    /// Log a line per connect and disconnect (`connection_messages`).
+    public var connectionMessages = true
+    /// Log a line per subscription (`log_type subscribe`).
+    public var logSubscriptions = false
+
+    public init() {}
+
+    /// The packet size limit the parser enforces.
+    public var effectiveMaxPacketSize: Int {
+        maxPacketSize == 0 ? MQTTPacketParser.absoluteMaximumPacketSize : maxPacketSize
+    }
+}

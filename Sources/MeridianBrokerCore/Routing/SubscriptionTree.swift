@@ -1,0 +1,197 @@
+import MeridianMQTT
+
+/// One subscription of one subscriber to one filter.
+public struct SubscriptionEntry<Subscriber: Hashable>: Sendable where Subscriber: Sendable {
+    public var subscriber: Subscriber
+    public var options: MQTTSubscriptionOptions
+    /// MQTT 5 Subscription Identifier, if the SUBSCRIBE carried one.
+    public var identifier: UInt32?
+
+    public init(subscriber: Subscriber, options: MQTTSubscriptionOptions, identifier: UInt32?) {
+        self.subscriber = subscriber
+        self.options = options
+        self.identifier = identifier
+    }
+}
+
+/// The members of one `$share/<group>/<filter>` subscription; each message goes to one of them.
+public final class SharedGroup<Subscriber: Hashable & Sendable> {
+    public let name: String
+    public internal(set) var members: [SubscriptionEntry<Subscriber>] = []
+    var cursor = 0
+
+    init(name: String) { self.name = name }
+
+    /// Picks the next member in round-robin order, preferring one for which `isEligible` is true.
+    public func next(where isEligible: (Subscriber) -> Bool) -> SubscriptionEntry<Subscriber>? {
+        guard !members.isEmpty else { return nil }
+        for step in 0..<members.count {
+            let index = (cursor + step) % members.count
+            if isEligible(members[index].subscriber) {
+                cursor = (index + 1) % members.count
+                return members[index]
+            }
+        }
+        let index = cursor % members.count
+        cursor = (index + 1) % members.count
+        return members[index]
+    }
+}
+
+/// A topic trie of subscriptions with `+`, `#` and `$share` groups (MQTT 5 section 4.7, 4.8.2).
+///
+/// Matching walks one level at a time. Results for a topic are cached until the next
+/// subscribe or unsubscribe, since telemetry topics repeat.
+public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
+    final class Node {
+        var children: [Substring: Node] = [:]
+        var plus: Node?
+        var hash: Node?
+        var entries: [Subscriber: SubscriptionEntry<Subscriber>] = [:]
+        var shared: [String: SharedGroup<Subscriber>] = [:]
+
+        var isEmpty: Bool {
+            children.isEmpty && plus == nil && hash == nil && entries.isEmpty && shared.isEmpty
+        }
+    }
+
+    /// What a topic matched: ordinary subscriptions and the shared groups to choose from.
+    public struct Match {
+        public var entries: [SubscriptionEntry<Subscriber>] = []
+        public var groups: [SharedGroup<Subscriber>] = []
+        public var isEmpty: Bool { entries.isEmpty && groups.isEmpty }
+    }
+
+    private var root = Node()
+    private var cache: [String: Match] = [:]
+    /// Bound on cached topics; the cache is cleared when it is reached.
+    public var cacheLimit = 4096
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Adds or replaces `subscriber`'s subscription to `filter` (which may be `$share/g/f`).
+    /// - Returns: true if the subscription already existed (for Retain Handling 1).
+    @discardableResult
+    public mutating func subscribe(
+        _ subscriber: Subscriber, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?
+    ) -> Bool {
+        cache.removeAll(keepingCapacity: true)
+        let entry = SubscriptionEntry(subscriber: subscriber, options: options, identifier: identifier)
+        if let shared = MQTTSharedFilter(parsing: filter) {
+            let node = Self.node(for: shared.filter, from: root, create: true)!
+            let group = node.shared[shared.group] ?? SharedGroup(name: shared.group)
+            node.shared[shared.group] = group
+            if let index = group.members.firstIndex(where: { $0.subscriber == subscriber }) {
+                group.members[index] = entry
+                return true
+            }
+            group.members.append(entry)
+            count += 1
+            return false
+        }
+        let node = Self.node(for: filter, from: root, create: true)!
+        let existed = node.entries.updateValue(entry, forKey: subscriber) != nil
+        if !existed { count += 1 }
+        return existed
+    }
+
+    /// Removes `subscriber`'s subscription to `filter`. - Returns: whether it existed.
+    @discardableResult
+    public mutating func unsubscribe(_ subscriber: Subscriber, filter: String) -> Bool {
+        cache.removeAll(keepingCapacity: true)
+        var removed = false
+        if let shared = MQTTSharedFilter(parsing: filter) {
+            if let node = Self.node(for: shared.filter, from: root, create: false),
+               let group = node.shared[shared.group],
+               let index = group.members.firstIndex(where: { $0.subscriber == subscriber }) {
+                group.members.remove(at: index)
+                if group.members.isEmpty { node.shared[shared.group] = nil }
+                removed = true
+            }
+            if removed { Self.prune(root, levels: shared.filter.split(separator: "/", omittingEmptySubsequences: false)[...]) }
+        } else {
+            if let node = Self.node(for: filter, from: root, create: false) {
+                removed = node.entries.removeValue(forKey: subscriber) != nil
+            }
+            if removed { Self.prune(root, levels: filter.split(separator: "/", omittingEmptySubsequences: false)[...]) }
+        }
+        if removed { count -= 1 }
+        return removed
+    }
+
+    /// All matches for a published topic, from the cache when possible.
+    public mutating func match(topic: String) -> Match {
+        if let cached = cache[topic] { return cached }
+        var result = Match()
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        let dollar = topic.utf8.first == UInt8(ascii: "$")
+        Self.collect(root, levels: levels[...], isFirstLevel: true, dollar: dollar, into: &result)
+        if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[topic] = result
+        return result
+    }
+
+    private static func collect(
+        _ node: Node, levels: ArraySlice<Substring>, isFirstLevel: Bool, dollar: Bool, into result: inout Match
+    ) {
+        let wildcardsAllowed = !(isFirstLevel && dollar)
+        if wildcardsAllowed, let hash = node.hash {
+            append(hash, to: &result)
+        }
+        guard let level = levels.first else {
+            append(node, to: &result)
+            return
+        }
+        let rest = levels.dropFirst()
+        if let child = node.children[level] {
+            collect(child, levels: rest, isFirstLevel: false, dollar: dollar, into: &result)
+        }
+        if wildcardsAllowed, let plus = node.plus {
+            collect(plus, levels: rest, isFirstLevel: false, dollar: dollar, into: &result)
+        }
+    }
+
+    private static func append(_ node: Node, to result: inout Match) {
+        if !node.entries.isEmpty { result.entries.append(contentsOf: node.entries.values) }
+        if !node.shared.isEmpty { result.groups.append(contentsOf: node.shared.values) }
+    }
+
+    private static func node(for filter: String, from root: Node, create: Bool) -> Node? {
+        var node = root
+        for level in filter.split(separator: "/", omittingEmptySubsequences: false) {
+            let next: Node?
+            switch level {
+            case "+":
+                if node.plus == nil, create { node.plus = Node() }
+                next = node.plus
+            case "#":
+                if node.hash == nil, create { node.hash = Node() }
+                next = node.hash
+            default:
+                if node.children[level] == nil, create { node.children[level] = Node() }
+                next = node.children[level]
+            }
+            guard let next else { return nil }
+            node = next
+        }
+        return node
+    }
+
+    /// Removes empty nodes along the path of `levels`.
+    private static func prune(_ node: Node, levels: ArraySlice<Substring>) {
+        guard let level = levels.first else { return }
+        let rest = levels.dropFirst()
+        switch level {
+        case "+":
+            if let child = node.plus { prune(child, levels: rest); if child.isEmpty { node.plus = nil } }
+        case "#":
+            if let child = node.hash { prune(child, levels: rest); if child.isEmpty { node.hash = nil } }
+        default:
+            if let child = node.children[level] {
+                prune(child, levels: rest)
+                if child.isEmpty { node.children[level] = nil }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import MeridianMQTT
+import NIOCore
+
+/// Why a message addressed to a session was not delivered.
+public enum DropReason: Hashable, Sendable, CaseIterable {
+    /// The session's queue reached `max_queued_messages` or `max_queued_bytes`.
+    case queueFull
+    /// A QoS 0 message for an offline session, with `queue_qos0_messages false`.
+    case offlineQoS0
+    /// The message's expiry interval passed before it could be sent.
+    case expired
+    /// The encoded PUBLISH exceeds the client's Maximum Packet Size.
+    case tooLarge
+}
+
+/// The server-to-client half of a session: in-flight QoS 1/2 messages, packet identifiers and
+/// the queue of messages waiting for a free slot or for the client to come back.
+public struct OutboundFlow: Sendable {
+    public enum InflightState: Sendable, Equatable {
+        case awaitingPuback
+        case awaitingPubrec
+        /// PUBREL sent; the message itself is done.
+        case awaitingPubcomp
+    }
+
+    public struct Inflight: Sendable {
+        public var delivery: Delivery
+        public var state: InflightState
+        /// Order of first transmission, for resending in order after a reconnect.
+        public var sequence: UInt64
+    }
+
+    public struct Limits: Sendable, Equatable {
+        /// Queue bound in messages; 0 = none.
+        public var maxQueuedMessages: Int
+        /// Queue bound in bytes; 0 = none.
+        public var maxQueuedBytes: Int
+        public var queueQoS0Messages: Bool
+        /// Server-side cap on in-flight messages (`max_inflight_messages`); 0 = none.
+        public var maxInflightMessages: Int
+
+        public init(maxQueuedMessages: Int = 1000, maxQueuedBytes: Int = 0, queueQoS0Messages: Bool = false, maxInflightMessages: Int = 20) {
+            self.maxQueuedMessages = maxQueuedMessages
+            self.maxQueuedBytes = maxQueuedBytes
+            self.queueQoS0Messages = queueQoS0Messages
+            self.maxInflightMessages = maxInflightMessages
+        }
+    }
+
+    public private(set) var inflight: [UInt16: Inflight] = [:]
+    public private(set) var queue = CircularBuffer<Delivery>()
+    public private(set) var queuedBytes = 0
+    private var nextPacketIdentifier: UInt16 = 1
+    private var sequence: UInt64 = 0
+    public var limits: Limits
+    /// The client's Receive Maximum for the current connection.
+    public var clientReceiveMaximum: Int = 65_535
+    /// The client's Maximum Packet Size for the current connection (nil = protocol limit).
+    public var clientMaximumPacketSize: Int?
+    public var protocolVersion: MQTTProtocolVersion = .v3_1_1
+
+    public init(limits: Limits) { self.limits = limits }
+
+    /// The number of QoS 1/2 messages that may be unacknowledged at once.
+    public var window: Int {
+        let server = limits.maxInflightMessages == 0 ? 65_535 : limits.maxInflightMessages
+        return min(server, clientReceiveMaximum)
+    }
+
+    /// Result of offering one delivery.
+    public enum Offer: Sendable {
+        case send(MQTTPublish)
+        case queued
+        case dropped(DropReason)
+    }
+
+    /// Offers a delivery: sent now if the client is online and a slot is free, else queued within bounds.
+    public mutating func offer(_ delivery: Delivery, online: Bool, now: NIODeadline) -> Offer {
+        if delivery.message.isExpired(at: now) { return .dropped(.expired) }
+        if delivery.qos == .atMostOnce {
+            if online { return sendable(delivery, packetIdentifier: nil, now: now) }
+            guard limits.queueQoS0Messages else { return .dropped(.offlineQoS0) }
+            return enqueue(delivery)
+        }
+        if online && queue.isEmpty && inflight.count < window {
+            return startInflight(delivery, now: now)
+        }
+        return enqueue(delivery)
+    }
+
+    private mutating func enqueue(_ delivery: Delivery) -> Offer {
+        let size = delivery.message.approximateSize
+        if limits.maxQueuedMessages > 0 && queue.count >= limits.maxQueuedMessages { return .dropped(.queueFull) }
+        if limits.maxQueuedBytes > 0 && queuedBytes + size > limits.maxQueuedBytes { return .dropped(.queueFull) }
+        queue.append(delivery)
+        queuedBytes += size
+        return .queued
+    }
+
+    private func sendable(_ delivery: Delivery, packetIdentifier: UInt16?, now: NIODeadline) -> Offer {
+        let publish = delivery.publish(packetIdentifier: packetIdentifier, dup: false, now: now)
+        if let max = clientMaximumPacketSize, publish.encodedSize(version: protocolVersion) > max {
+            return .dropped(.tooLarge)
+        }
+        return .send(publish)
+    }
+
+    private mutating func startInflight(_ delivery: Delivery, now: NIODeadline) -> Offer {
+        let packetIdentifier = allocatePacketIdentifier()
+        let result = sendable(delivery, packetIdentifier: packetIdentifier, now: now)
+        if case .send = result {
+            sequence += 1
+            inflight[packetIdentifier] = Inflight(
+                delivery: delivery, state: delivery.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec,
+                sequence: sequence
+            )
+        }
+        return result
+    }
+
+    private mutating func allocatePacketIdentifier() -> UInt16 {
+        while true {
+            let candidate = nextPacketIdentifier
+            nextPacketIdentifier = nextPacketIdentifier == .max ? 1 : nextPacketIdentifier + 1
+            if inflight[candidate] == nil { return candidate }
+        }
+    }
+
+    /// Moves queued messages into free in-flight slots; reports drops through `dropped`.
+    public mutating func drain(now: NIODeadline, dropped: (DropReason) -> Void) -> [MQTTPublish] {
+        var out: [MQTTPublish] = []
+        while let next = queue.first, next.qos == .atMostOnce || inflight.count < window {
+            queue.removeFirst()
+            queuedBytes -= next.message.approximateSize
+            if next.message.isExpired(at: now) { dropped(.expired); continue }
+            let result = next.qos == .atMostOnce
+                ? sendable(next, packetIdentifier: nil, now: now) : startInflight(next, now: now)
+            switch result {
+            case .send(let publish): out.append(publish)
+            case .dropped(let reason): dropped(reason)
+            case .queued: break
+            }
+        }
+        return out
+    }
+
+    /// PUBACK from the client. - Returns: false if the identifier was not awaiting a PUBACK.
+    public mutating func acknowledge(puback packetIdentifier: UInt16) -> Bool {
+        guard inflight[packetIdentifier]?.state == .awaitingPuback else { return false }
+        inflight[packetIdentifier] = nil
+        return true
+    }
+
+    /// PUBREC from the client. - Returns: whether to answer with PUBREL (false: unknown id or failure code).
+    public mutating func acknowledge(pubrec packetIdentifier: UInt16, reasonCode: MQTTReasonCode) -> Bool {
+        guard let entry = inflight[packetIdentifier], entry.state != .awaitingPuback else { return false }
+        if reasonCode.isFailure {
+            inflight[packetIdentifier] = nil
+            return false
+        }
+        inflight[packetIdentifier]?.state = .awaitingPubcomp
+        return true
+    }
+
+    /// PUBCOMP from the client. - Returns: false if the identifier was not awaiting a PUBCOMP.
+    public mutating func acknowledge(pubcomp packetIdentifier: UInt16) -> Bool {
+        guard inflight[packetIdentifier]?.state == .awaitingPubcomp else { return false }
+        inflight[packetIdentifier] = nil
+        return true
+    }
+
+    /// Packets to resend on a resumed session, in their original order: PUBLISH with DUP for
+    /// unacknowledged messages, PUBREL for those already received by the client.
+    public func resend(now: NIODeadline) -> [MQTTPacket] {
+        inflight.sorted { $0.value.sequence < $1.value.sequence }.map { packetIdentifier, entry in
+            switch entry.state {
+            case .awaitingPuback, .awaitingPubrec:
+                return .publish(entry.delivery.publish(packetIdentifier: packetIdentifier, dup: true, now: now))
+            case .awaitingPubcomp:
+                return .pubrel(MQTTAck(packetIdentifier: packetIdentifier))
+            }
+        }
+    }
+
+    /// Removes the deliveries made for a shared subscription that the client has not yet
+    /// received (queued, or in flight without PUBACK/PUBREC), for redelivery to another member.
+    public mutating func takeSharedUnacknowledged() -> [Delivery] {
+        let taken = inflight
+            .filter { $0.value.state != .awaitingPubcomp && $0.value.delivery.sharedFilter != nil }
+            .sorted { $0.value.sequence < $1.value.sequence }
+        for (id, _) in taken { inflight[id] = nil }
+        var result = taken.map { $0.value.delivery }
+        if queue.contains(where: { $0.sharedFilter != nil }) {
+            result += queue.filter { $0.sharedFilter != nil }
+            let kept = queue.filter { $0.sharedFilter == nil }
+            queue = CircularBuffer(kept)
+            queuedBytes = kept.reduce(0) { $0 + $1.message.approximateSize }
+        }
+        return result
+    }
+
+    /// Drops QoS 0 messages from the queue (they are not kept across a disconnect unless configured).
+    public mutating func discardQueuedQoS0() {
+        guard !limits.queueQoS0Messages, queue.contains(where: { $0.qos == .atMostOnce }) else { return }
+        let kept = queue.filter { $0.qos != .atMostOnce }
+        queue = CircularBuffer(kept)
+        queuedBytes = kept.reduce(0) { $0 + $1.message.approximateSize }
+    }
+
+    public var queuedCount: Int { queue.count }
+}

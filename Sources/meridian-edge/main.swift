@@ -1,1 +1,117 @@
-print("meridian-edge")
+import Dispatch
+import Logging
+import MeridianBroker
+import MeridianConfig
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+let meridianVersion = "0.1.0"
+
+let usage = """
+    Usage: meridian-edge [--config FILE] [-p PORT]
+
+    Meridian edge gateway: an MQTT 3.1.1 and 5.0 broker for field devices.
+
+      -c, --config FILE   configuration file (Mosquitto syntax); default: built-in defaults
+      -p, --port PORT     listen on PORT on all interfaces instead of the configured listeners
+      -v, --version       print the version and exit
+      -h, --help          print this help and exit
+
+    """
+
+func fail(_ message: String) -> Never {
+    fputs("meridian-edge: \(message)\n", stderr)
+    exit(1)
+}
+
+// MARK: - Arguments
+
+var configPath: String?
+var portOverride: Int?
+var arguments = CommandLine.arguments.dropFirst()
+while let argument = arguments.popFirst() {
+    switch argument {
+    case "-c", "--config":
+        guard let value = arguments.popFirst() else { fail("\(argument) needs a file") }
+        configPath = value
+    case "-p", "--port":
+        guard let value = arguments.popFirst(), let port = Int(value), (1...65_535).contains(port) else {
+            fail("\(argument) needs a port number between 1 and 65535")
+        }
+        portOverride = port
+    case "-v", "--version":
+        print("meridian-edge \(meridianVersion)")
+        exit(0)
+    case "-h", "--help":
+        print(usage, terminator: "")
+        exit(0)
+    default:
+        fail("unknown argument '\(argument)'\n\(usage)")
+    }
+}
+
+// MARK: - Configuration
+
+var configuration = EdgeConfiguration()
+if let configPath {
+    do {
+        let text = try FileReading.readText(configPath)
+        configuration = try EdgeConfigParser.parse(text: text, file: configPath, includeDir: FileReading.confFiles(in:))
+    } catch {
+        fail("\(error)")
+    }
+}
+
+let logLevel = configuration.logLevel
+let logToStdout = configuration.logDestinations.contains(.stdout)
+let logNone = configuration.logDestinations == [.none]
+LoggingSystem.bootstrap { label in
+    if logNone { return SwiftLogNoOpLogHandler() }
+    var handler = logToStdout ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
+    handler.logLevel = logLevel
+    return handler
+}
+let logger = Logger(label: "meridian-edge")
+
+// MARK: - Run
+
+let server = BrokerServer(
+    configuration: .init(
+        broker: configuration.brokerSettings(),
+        listeners: configuration.listenerSettings(portOverride: portOverride),
+        sysInterval: configuration.sysInterval,
+        tcpNoDelay: configuration.setTCPNoDelay,
+        version: meridianVersion
+    ),
+    logger: logger
+)
+do {
+    try server.start()
+} catch {
+    fail("cannot start listener: \(error)")
+}
+logger.notice("meridian-edge \(meridianVersion) running")
+
+signal(SIGTERM, SIG_IGN)
+signal(SIGINT, SIG_IGN)
+signal(SIGPIPE, SIG_IGN)
+let stop = DispatchSemaphore(value: 0)
+let signalQueue = DispatchQueue(label: "meridian.signals")
+var signalSources: [DispatchSourceSignal] = []
+for signalNumber in [SIGTERM, SIGINT] {
+    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
+    source.setEventHandler {
+        logger.notice("signal \(signalNumber) received, shutting down")
+        stop.signal()
+    }
+    source.resume()
+    signalSources.append(source)
+}
+stop.wait()
+server.shutdown()
+exit(0)

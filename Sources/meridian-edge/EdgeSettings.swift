@@ -1,0 +1,52 @@
+import Logging
+import MeridianBroker
+import MeridianBrokerCore
+import MeridianConfig
+import MeridianMQTT
+
+/// Maps the parsed configuration onto the broker's settings.
+extension EdgeConfiguration {
+    func brokerSettings() -> BrokerSettings {
+        var settings = BrokerSettings()
+        settings.allowAnonymous = allowAnonymous
+        settings.maxKeepalive = maxKeepalive
+        settings.maxPacketSize = maxPacketSize
+        settings.messageSizeLimit = messageSizeLimit
+        settings.maxTopicAlias = UInt16(clamping: maxTopicAlias)
+        settings.maxQoS = MQTTQoS(rawValue: UInt8(clamping: maxQoS)) ?? .exactlyOnce
+        settings.retainAvailable = retainAvailable
+        settings.persistentClientExpiration = persistentClientExpiration.map { UInt32(clamping: $0) }
+        settings.sessionLimits = OutboundFlow.Limits(
+            maxQueuedMessages: maxQueuedMessages,
+            maxQueuedBytes: maxQueuedBytes,
+            queueQoS0Messages: queueQoS0Messages,
+            maxInflightMessages: maxInflightMessages
+        )
+        settings.connectionMessages = connectionMessages
+        settings.logSubscriptions = logTypes.contains(.subscribe)
+        return settings
+    }
+
+    func listenerSettings(portOverride: Int?) -> [ListenerSettings] {
+        if let portOverride {
+            return [ListenerSettings(host: "0.0.0.0", port: portOverride)]
+        }
+        if listeners.isEmpty {
+            // Mosquitto 2.0 without a listener: local connections only, on 1883.
+            return [ListenerSettings(host: "127.0.0.1", port: 1883)]
+        }
+        return listeners.map {
+            ListenerSettings(host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port, maxConnections: $0.maxConnections)
+        }
+    }
+
+    /// The most verbose level the configured `log_type`s ask for.
+    var logLevel: Logger.Level {
+        if logTypes.contains(.debug) { return .debug }
+        if logTypes.contains(.information) || logTypes.contains(.subscribe) || logTypes.contains(.unsubscribe) { return .info }
+        if logTypes.contains(.notice) { return .notice }
+        if logTypes.contains(.warning) { return .warning }
+        if logTypes.contains(.error) { return .error }
+        return .critical
+    }
+}

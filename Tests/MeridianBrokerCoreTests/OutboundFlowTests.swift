@@ -1,0 +1,104 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+import Testing
+
+/// Transcripts of the server-to-client QoS flow, with time passed in.
+@Suite struct OutboundFlowTests {
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    func delivery(_ n: Int, qos: MQTTQoS = .atLeastOnce, expiresAt: NIODeadline? = nil, shared: String? = nil) -> Delivery {
+        Delivery(
+            message: BrokerMessage(topic: "t/\(n)", payload: ByteBuffer(string: "m\(n)"), qos: qos, retain: false, expiresAt: expiresAt),
+            qos: qos, retain: false, sharedFilter: shared
+        )
+    }
+
+    func sentID(_ offer: OutboundFlow.Offer) -> UInt16? {
+        if case .send(let publish) = offer { return publish.packetIdentifier }
+        return nil
+    }
+
+    @Test func windowBoundsInflightAndAcksReleaseQueued() {
+        var flow = OutboundFlow(limits: .init(maxQueuedMessages: 10, maxInflightMessages: 2))
+        do { let result = (sentID(flow.offer(delivery(1), online: true, now: t0)) == 1); #expect(result) }
+        do { let result = (sentID(flow.offer(delivery(2), online: true, now: t0)) == 2); #expect(result) }
+        guard case .queued = flow.offer(delivery(3), online: true, now: t0) else { Issue.record("not queued"); return }
+        do { let result = (flow.acknowledge(puback: 1)); #expect(result) }
+        do { let result = (!flow.acknowledge(puback: 1)); #expect(result) }
+        let next = flow.drain(now: t0) { _ in }
+        #expect(next.map(\.topic) == ["t/3"])
+        #expect(next.first?.packetIdentifier == 3)
+    }
+
+    @Test func clientReceiveMaximumNarrowsTheWindow() {
+        var flow = OutboundFlow(limits: .init(maxInflightMessages: 20))
+        flow.clientReceiveMaximum = 1
+        do { let result = (sentID(flow.offer(delivery(1), online: true, now: t0)) == 1); #expect(result) }
+        guard case .queued = flow.offer(delivery(2), online: true, now: t0) else { Issue.record("not queued"); return }
+    }
+
+    @Test func queueBoundDropsAndCounts() {
+        var flow = OutboundFlow(limits: .init(maxQueuedMessages: 2))
+        _ = flow.offer(delivery(1), online: false, now: t0)
+        _ = flow.offer(delivery(2), online: false, now: t0)
+        guard case .dropped(.queueFull) = flow.offer(delivery(3), online: false, now: t0) else { Issue.record("not dropped"); return }
+        do { let result = (flow.queuedCount == 2); #expect(result) }
+    }
+
+    @Test func qos0ForOfflineSessionIsQueuedOnlyWhenConfigured() {
+        var flow = OutboundFlow(limits: .init(queueQoS0Messages: false))
+        guard case .dropped(.offlineQoS0) = flow.offer(delivery(1, qos: .atMostOnce), online: false, now: t0) else {
+            Issue.record("queued"); return
+        }
+        var queueing = OutboundFlow(limits: .init(queueQoS0Messages: true))
+        guard case .queued = queueing.offer(delivery(1, qos: .atMostOnce), online: false, now: t0) else {
+            Issue.record("not queued"); return
+        }
+    }
+
+    @Test func qos2FlowResendsPublishThenPubrelInOrder() {
+        var flow = OutboundFlow(limits: .init())
+        do { let result = (sentID(flow.offer(delivery(1, qos: .exactlyOnce), online: true, now: t0)) == 1); #expect(result) }
+        do { let result = (sentID(flow.offer(delivery(2, qos: .exactlyOnce), online: true, now: t0)) == 2); #expect(result) }
+        do { let result = (flow.acknowledge(pubrec: 1, reasonCode: .success)); #expect(result) }
+        // Reconnect: message 1 was received (PUBREL again), message 2 was not (PUBLISH with DUP).
+        let resend = flow.resend(now: t0)
+        #expect(resend.count == 2)
+        #expect(resend[0] == .pubrel(MQTTAck(packetIdentifier: 1)))
+        guard case .publish(let again) = resend[1] else { Issue.record("no publish"); return }
+        #expect(again.dup && again.packetIdentifier == 2 && again.topic == "t/2")
+        do { let result = (flow.acknowledge(pubcomp: 1)); #expect(result) }
+        do { let result = (!flow.acknowledge(pubcomp: 1)); #expect(result) }
+    }
+
+    @Test func expiredMessagesAreDroppedAndRemainingExpiryIsForwarded() {
+        var flow = OutboundFlow(limits: .init())
+        let expiresAt = t0 + .seconds(10)
+        _ = flow.offer(delivery(1, expiresAt: expiresAt), online: false, now: t0)
+        _ = flow.offer(delivery(2, expiresAt: t0 + .seconds(100)), online: false, now: t0)
+        var dropped: [DropReason] = []
+        let sent = flow.drain(now: t0 + .seconds(20)) { dropped.append($0) }
+        #expect(dropped == [.expired])
+        #expect(sent.map(\.topic) == ["t/2"])
+        #expect(sent.first?.properties.messageExpiryInterval == 80)
+    }
+
+    @Test func tooLargeForClientIsDropped() {
+        var flow = OutboundFlow(limits: .init())
+        flow.clientMaximumPacketSize = 8
+        guard case .dropped(.tooLarge) = flow.offer(delivery(1), online: true, now: t0) else { Issue.record("sent"); return }
+        do { let result = (flow.inflight.isEmpty); #expect(result) }
+    }
+
+    @Test func sharedDeliveriesAreTakenBackForRedelivery() {
+        var flow = OutboundFlow(limits: .init(maxInflightMessages: 1))
+        _ = flow.offer(delivery(1, shared: "$share/g/"), online: true, now: t0)
+        _ = flow.offer(delivery(2, shared: "$share/g/"), online: true, now: t0)
+        _ = flow.offer(delivery(3), online: true, now: t0)
+        let taken = flow.takeSharedUnacknowledged()
+        #expect(taken.map(\.message.topic) == ["t/1", "t/2"])
+        do { let result = (flow.inflight.isEmpty); #expect(result) }
+        do { let result = (flow.queuedCount == 1); #expect(result) }
+    }
+}

@@ -149,6 +149,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Writes a PUBLISH from the session's flow (any loop hands it here through ``LoopContext``).
     func writePublish(_ publish: MQTTPublish) {
         guard let context, phase == .connected else { return }
+        if publish.qos == .atMostOnce && !context.channel.isWritable {
+            // The subscriber cannot keep up and its socket buffer passed the high-water mark:
+            // QoS 0 is dropped and counted rather than buffered without bound (I7).
+            broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: .now())
+            return
+        }
         var publish = publish
         if version == .v5 { outboundAliases.apply(to: &publish) }
         var buffer = context.channel.allocator.buffer(capacity: publish.payload.readableBytes + publish.topic.utf8.count + 16)

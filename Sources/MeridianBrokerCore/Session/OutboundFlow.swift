@@ -11,6 +11,8 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case expired
     /// The encoded PUBLISH exceeds the client's Maximum Packet Size.
     case tooLarge
+    /// A QoS 0 message for a subscriber whose unsent data passed the write high-water mark.
+    case slowSubscriber
 }
 
 /// The server-to-client half of a session: in-flight QoS 1/2 messages, packet identifiers and

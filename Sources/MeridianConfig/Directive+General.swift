@@ -1,0 +1,35 @@
+extension Directive {
+    /// Broker-wide limits and behaviour (mosquitto.conf(5), "General Options").
+    static let general: [Directive] = [
+        .boolean("allow_anonymous", \.allowAnonymous),
+        .global("max_keepalive") { state, line in
+            state.configuration.maxKeepalive = UInt16(try line.integer(in: 0...65535))
+        },
+        maxPacketSize,
+        .integer("message_size_limit", \.messageSizeLimit, in: 0...268_435_455, note: "0 means no limit"),
+        .integer("max_inflight_messages", \.maxInflightMessages, in: 0...65535, note: "0 means no limit"),
+        .integer("max_inflight_bytes", \.maxInflightBytes, in: 0...intMax, note: "0 means no limit"),
+        .integer("max_queued_messages", \.maxQueuedMessages, in: 0...intMax, note: "0 means no limit"),
+        .integer("max_queued_bytes", \.maxQueuedBytes, in: 0...intMax, note: "0 means no limit"),
+        .boolean("queue_qos0_messages", \.queueQoS0Messages),
+        .boolean("retain_available", \.retainAvailable),
+        .integer("max_qos", \.maxQoS, in: 0...2),
+        .integer("max_topic_alias", \.maxTopicAlias, in: 0...65535),
+        .integer("sys_interval", \.sysInterval, in: 0...65535, note: "0 disables $SYS"),
+        .boolean("set_tcp_nodelay", \.setTCPNoDelay),
+        .text("clientid_prefixes", \.clientIDPrefixes),
+    ]
+
+    /// The largest MQTT packet: a 268,435,455-byte remaining length plus a 5-byte fixed
+    /// header.
+    static let largestPacket = 268_435_460
+
+    /// `max_packet_size 0` (no limit) or at least 20, as in mosquitto.
+    static let maxPacketSize = Directive.global("max_packet_size") { state, line in
+        let size = try line.integer(in: 0...largestPacket, note: "0 means no limit")
+        guard size == 0 || size >= 20 else {
+            throw line.error("\(size) is too small (at least 20; 0 means no limit)")
+        }
+        state.configuration.maxPacketSize = size
+    }
+}

@@ -1,0 +1,64 @@
+extension Directive {
+    /// The error message for a mosquitto option that Meridian does not read, or `nil`.
+    ///
+    /// Rejecting these options, rather than calling them unknown or skipping them, tells
+    /// an operator who brings a mosquitto.conf exactly which line Meridian cannot honour.
+    static func rejection(of name: String) -> String? {
+        if let message = rejections[name] { return message }
+        // Plugin options are a family: auth_opt_<key>, plugin_opt_<key>.
+        if name.hasPrefix("auth_opt_") || name.hasPrefix("plugin_opt_") { return notSupportedYet(name) }
+        return nil
+    }
+
+    private static func notSupportedYet(_ name: String) -> String {
+        "option '\(name)' is not supported yet"
+    }
+
+    /// Options that belong to later work, rejected as "not supported yet".
+    private static func notSupportedYet(_ names: String...) -> [(String, String)] {
+        names.map { ($0, notSupportedYet($0)) }
+    }
+
+    /// Mosquitto 2.0 options that Meridian rejects, grouped by the work that will add them.
+    private static let rejections: [String: String] = Dictionary(uniqueKeysWithValues:
+        // Authentication and access control.
+        notSupportedYet(
+            "password_file", "acl_file", "psk_file", "per_listener_settings", "allow_zero_length_clientid",
+            "auto_id_prefix", "use_username_as_clientid", "auth_plugin", "auth_plugin_deny_special_chars",
+            "plugin", "global_plugin", "plugin_load", "plugin_use"
+        )
+        // TLS listeners.
+        + notSupportedYet(
+            "cafile", "capath", "certfile", "keyfile", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
+            "require_certificate", "use_identity_as_username", "use_subject_as_username", "tls_version",
+            "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "psk_hint"
+        )
+        // Bridges: `connection <name>` and everything that configures one.
+        + notSupportedYet(
+            "connection", "address", "addresses", "topic", "bridge_attempt_unsubscribe", "bridge_bind_address",
+            "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile", "bridge_identity",
+            "bridge_psk", "bridge_insecure", "bridge_require_ocsp", "bridge_tls_version", "bridge_alpn",
+            "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version",
+            "bridge_receive_maximum", "bridge_session_expiry_interval", "bridge_tcp_keepalive",
+            "bridge_tcp_user_timeout", "cleansession", "local_cleansession", "clientid", "remote_clientid",
+            "local_clientid", "username", "remote_username", "password", "remote_password", "local_username",
+            "local_password", "idle_timeout", "keepalive_interval", "notifications", "notifications_local_only",
+            "notification_topic", "restart_timeout", "round_robin", "start_type", "threshold", "try_private"
+        )
+        // Persistence beyond `persistence` and `persistence_location`.
+        + notSupportedYet("persistence_file", "autosave_interval", "autosave_on_changes")
+        // Listener features.
+        + notSupportedYet(
+            "mount_point", "http_dir", "websockets_log_level", "websockets_headers_size", "max_topic_alias_broker"
+        )
+        // Process and logging details.
+        + notSupportedYet(
+            "pid_file", "user", "log_facility", "log_timestamp", "log_timestamp_format", "memory_limit",
+            "upgrade_outgoing_qos", "allow_duplicate_messages", "check_retain_source", "retain_expiry_interval"
+        )
+        + [
+            ("bind_address", "option 'bind_address' is not supported (deprecated; use 'listener <port> <address>')"),
+            ("retry_interval", "option 'retry_interval' was removed in mosquitto 2.0"),
+        ]
+    )
+}

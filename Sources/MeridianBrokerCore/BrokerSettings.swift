@@ -21,6 +21,8 @@ public struct BrokerSettings: Sendable, Equatable {
     public var allowAnonymous = true
     /// Seconds a new connection may take to send CONNECT.
     public var connectTimeout: Int64 = 10
+    /// Only client identifiers with this prefix may connect (`clientid_prefixes`); nil = any.
+    public var clientIdentifierPrefix: String?
     /// Log a line per connect and disconnect (`connection_messages`).
     public var connectionMessages = true
     /// Log a line per subscription (`log_type subscribe`).

@@ -18,6 +18,7 @@ extension Directive {
         .integer("sys_interval", \.sysInterval, in: 0...65535, note: "0 disables $SYS"),
         .boolean("set_tcp_nodelay", \.setTCPNoDelay),
         .text("clientid_prefixes", \.clientIDPrefixes),
+        .integer("connect_timeout", \.connectTimeout, in: 1...3600),
     ]
 
     /// The largest MQTT packet: a 268,435,455-byte remaining length plus a 5-byte fixed

@@ -104,6 +104,10 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// prefix may connect. Default `nil`: all client identifiers are allowed.
     public var clientIDPrefixes: String?
 
+    /// `connect_timeout` (Meridian addition): seconds a new connection may take to send
+    /// CONNECT before it is closed. Default 10.
+    public var connectTimeout: Int
+
     /// The log types written when the file has no `log_type` line.
     public static let defaultLogTypes: Set<LogType> = [.error, .warning, .notice, .information]
 
@@ -131,5 +135,6 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.persistence = false
         self.persistenceLocation = nil
         self.clientIDPrefixes = nil
+        self.connectTimeout = 10
     }
 }

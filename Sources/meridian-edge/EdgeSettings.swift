@@ -20,9 +20,12 @@ extension EdgeConfiguration {
             maxQueuedMessages: maxQueuedMessages,
             maxQueuedBytes: maxQueuedBytes,
             queueQoS0Messages: queueQoS0Messages,
-            maxInflightMessages: maxInflightMessages
+            maxInflightMessages: maxInflightMessages,
+            maxInflightBytes: maxInflightBytes
         )
         settings.connectionMessages = connectionMessages
+        settings.clientIdentifierPrefix = clientIDPrefixes
+        settings.connectTimeout = Int64(connectTimeout)
         settings.logSubscriptions = logTypes.contains(.subscribe)
         return settings
     }

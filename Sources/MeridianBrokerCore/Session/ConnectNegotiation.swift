@@ -37,6 +37,9 @@ public struct ConnectNegotiation: Sendable, Equatable {
             clientIdentifier = assignIdentifier()
             assigned = connect.protocolVersion == .v5
         }
+        if let prefix = settings.clientIdentifierPrefix, !clientIdentifier.hasPrefix(prefix) {
+            return .refuse(connect.protocolVersion == .v5 ? .notAuthorized : .clientIdentifierNotValid)
+        }
         if connect.protocolVersion == .v3_1 && clientIdentifier.utf8.count > 23 {
             return .refuse(.clientIdentifierNotValid)
         }

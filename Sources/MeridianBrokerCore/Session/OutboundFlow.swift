@@ -40,18 +40,26 @@ public struct OutboundFlow: Sendable {
         public var queueQoS0Messages: Bool
         /// Server-side cap on in-flight messages (`max_inflight_messages`); 0 = none.
         public var maxInflightMessages: Int
+        /// Server-side cap on in-flight payload bytes (`max_inflight_bytes`); 0 = none.
+        public var maxInflightBytes: Int
 
-        public init(maxQueuedMessages: Int = 1000, maxQueuedBytes: Int = 0, queueQoS0Messages: Bool = false, maxInflightMessages: Int = 20) {
+        public init(
+            maxQueuedMessages: Int = 1000, maxQueuedBytes: Int = 0, queueQoS0Messages: Bool = false,
+            maxInflightMessages: Int = 20, maxInflightBytes: Int = 0
+        ) {
             self.maxQueuedMessages = maxQueuedMessages
             self.maxQueuedBytes = maxQueuedBytes
             self.queueQoS0Messages = queueQoS0Messages
             self.maxInflightMessages = maxInflightMessages
+            self.maxInflightBytes = maxInflightBytes
         }
     }
 
     public private(set) var inflight: [UInt16: Inflight] = [:]
     public private(set) var queue = CircularBuffer<Delivery>()
     public private(set) var queuedBytes = 0
+    /// Payload bytes of messages awaiting PUBACK or PUBREC.
+    public private(set) var inflightBytes = 0
     private var nextPacketIdentifier: UInt16 = 1
     private var sequence: UInt64 = 0
     public var limits: Limits
@@ -69,6 +77,11 @@ public struct OutboundFlow: Sendable {
         return min(server, clientReceiveMaximum)
     }
 
+    /// Whether another QoS 1/2 message may start now.
+    private var hasFreeSlot: Bool {
+        inflight.count < window && (limits.maxInflightBytes == 0 || inflightBytes < limits.maxInflightBytes)
+    }
+
     /// Result of offering one delivery.
     public enum Offer: Sendable {
         case send(MQTTPublish)
@@ -84,7 +97,7 @@ public struct OutboundFlow: Sendable {
             guard limits.queueQoS0Messages else { return .dropped(.offlineQoS0) }
             return enqueue(delivery)
         }
-        if online && queue.isEmpty && inflight.count < window {
+        if online && queue.isEmpty && hasFreeSlot {
             return startInflight(delivery, now: now)
         }
         return enqueue(delivery)
@@ -112,6 +125,7 @@ public struct OutboundFlow: Sendable {
         let result = sendable(delivery, packetIdentifier: packetIdentifier, now: now)
         if case .send = result {
             sequence += 1
+            inflightBytes += delivery.message.payload.readableBytes
             inflight[packetIdentifier] = Inflight(
                 delivery: delivery, state: delivery.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec,
                 sequence: sequence
@@ -131,7 +145,7 @@ public struct OutboundFlow: Sendable {
     /// Moves queued messages into free in-flight slots; reports drops through `dropped`.
     public mutating func drain(now: NIODeadline, dropped: (DropReason) -> Void) -> [MQTTPublish] {
         var out: [MQTTPublish] = []
-        while let next = queue.first, next.qos == .atMostOnce || inflight.count < window {
+        while let next = queue.first, next.qos == .atMostOnce || hasFreeSlot {
             queue.removeFirst()
             queuedBytes -= next.message.approximateSize
             if next.message.isExpired(at: now) { dropped(.expired); continue }
@@ -148,14 +162,17 @@ public struct OutboundFlow: Sendable {
 
     /// PUBACK from the client. - Returns: false if the identifier was not awaiting a PUBACK.
     public mutating func acknowledge(puback packetIdentifier: UInt16) -> Bool {
-        guard inflight[packetIdentifier]?.state == .awaitingPuback else { return false }
+        guard let entry = inflight[packetIdentifier], entry.state == .awaitingPuback else { return false }
         inflight[packetIdentifier] = nil
+        inflightBytes -= entry.delivery.message.payload.readableBytes
         return true
     }
 
     /// PUBREC from the client. - Returns: whether to answer with PUBREL (false: unknown id or failure code).
     public mutating func acknowledge(pubrec packetIdentifier: UInt16, reasonCode: MQTTReasonCode) -> Bool {
         guard let entry = inflight[packetIdentifier], entry.state != .awaitingPuback else { return false }
+        if entry.state == .awaitingPubcomp { return true }  // repeated PUBREC: PUBREL again
+        inflightBytes -= entry.delivery.message.payload.readableBytes
         if reasonCode.isFailure {
             inflight[packetIdentifier] = nil
             return false
@@ -190,7 +207,10 @@ public struct OutboundFlow: Sendable {
         let taken = inflight
             .filter { $0.value.state != .awaitingPubcomp && $0.value.delivery.sharedFilter != nil }
             .sorted { $0.value.sequence < $1.value.sequence }
-        for (id, _) in taken { inflight[id] = nil }
+        for (id, entry) in taken {
+            inflight[id] = nil
+            inflightBytes -= entry.delivery.message.payload.readableBytes
+        }
         var result = taken.map { $0.value.delivery }
         if queue.contains(where: { $0.sharedFilter != nil }) {
             result += queue.filter { $0.sharedFilter != nil }

@@ -72,6 +72,15 @@ let package = Package(
             dependencies: ["MeridianBrokerCore", "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
+            name: "MeridianBrokerTests",
+            dependencies: [
+                "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "MeridianConfigTests",
             dependencies: ["MeridianConfig"]
         ),

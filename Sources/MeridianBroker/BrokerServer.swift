@@ -102,7 +102,7 @@ public final class BrokerServer: @unchecked Sendable {
         channel.closeFuture.whenComplete { [openConnections] _ in openConnections.withLockedValue { $0[key] = nil } }
         return loop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
-                MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id, logger: logger)
+                MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
             )
         }
     }

@@ -22,7 +22,7 @@ final class EmbeddedBroker {
     func connect(_ version: MQTTProtocolVersion = .v5, clientID: String, cleanStart: Bool = true,
                  properties: MQTTProperties = [], will: MQTTWill? = nil) throws -> TestClient {
         nextID += 1
-        let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: nextID, logger: Logger(label: "test"))
+        let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: nextID)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let client = TestClient(channel: channel, version: version)
@@ -123,7 +123,7 @@ final class TestClient {
 
     @Test func packetBeforeConnectClosesTheConnection() throws {
         let broker = EmbeddedBroker()
-        let handler = MQTTConnectionHandler(broker: broker.broker, loopContext: broker.context, connectionID: 1, logger: Logger(label: "t"))
+        let handler = MQTTConnectionHandler(broker: broker.broker, loopContext: broker.context, connectionID: 1)
         let channel = EmbeddedChannel(handler: handler, loop: broker.loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(channel.allocator.buffer(bytes: [0xC0, 0x00]))  // PINGREQ

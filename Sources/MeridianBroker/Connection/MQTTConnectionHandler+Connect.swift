@@ -17,7 +17,6 @@ extension MQTTConnectionHandler {
             return
         }
         self.negotiation = negotiation
-        logger[metadataKey: "client_id"] = "\(negotiation.clientIdentifier)"
         will = connect.will
         if version == .v5 {
             inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)

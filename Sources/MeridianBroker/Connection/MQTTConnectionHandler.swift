@@ -18,7 +18,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let broker: Broker
     let loopContext: LoopContext
     let connectionID: UInt64
-    var logger: Logger
+    /// A logger carrying the connection and client ids; built on demand, since logging is rare
+    /// and a per-connection metadata dictionary would cost memory on every idle connection.
+    var logger: Logger {
+        var logger = broker.logger
+        logger[metadataKey: "conn"] = "\(connectionID)"
+        if let clientIdentifier = negotiation?.clientIdentifier { logger[metadataKey: "client_id"] = "\(clientIdentifier)" }
+        return logger
+    }
     var loopIndex: Int { loopContext.index }
 
     var context: ChannelHandlerContext?
@@ -40,12 +47,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Set when another connection took the session over.
     var takenOver = false
 
-    init(broker: Broker, loopContext: LoopContext, connectionID: UInt64, logger: Logger) {
+    init(broker: Broker, loopContext: LoopContext, connectionID: UInt64) {
         self.broker = broker
         self.loopContext = loopContext
         self.connectionID = connectionID
-        self.logger = logger
-        self.logger[metadataKey: "conn"] = "\(connectionID)"
         self.parser = MQTTPacketParser(role: .server, maximumPacketSize: broker.settings.effectiveMaxPacketSize)
     }
 

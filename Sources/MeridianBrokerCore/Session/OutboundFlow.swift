@@ -56,7 +56,8 @@ public struct OutboundFlow: Sendable {
     }
 
     public private(set) var inflight: [UInt16: Inflight] = [:]
-    public private(set) var queue = CircularBuffer<Delivery>()
+    /// Starts at the smallest capacity: most sessions never queue, and idle connections must stay small.
+    public private(set) var queue = CircularBuffer<Delivery>(initialCapacity: 1)
     public private(set) var queuedBytes = 0
     /// Payload bytes of messages awaiting PUBACK or PUBREC.
     public private(set) var inflightBytes = 0

@@ -255,6 +255,15 @@ import Testing
         expectCodecError(.protocolError, packet(0x82, [0x00, 0x01, 0x04, 0x1F] + str("r") + str("f") + [0x00]))
     }
 
+    /// Every property in every packet that does not allow it (MQTT 5.0 table 2-4).
+    @Test(arguments: MQTTPropertyIdentifier.allCases)
+    func propertyNotAllowed(_ identifier: MQTTPropertyIdentifier) {
+        for context in SamplePackets.allContexts where !identifier.allowedContexts.contains(context) {
+            let packet = SamplePackets.packet(context, properties: [SamplePackets.sample(identifier)])
+            expectCodecError(.protocolError, encodedBytes(packet, version: .v5))
+        }
+    }
+
     @Test func duplicateProperty() {
         let twice: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x02]
         expectCodecError(.protocolError, packet(0x30, str("t") + [UInt8(twice.count)] + twice))

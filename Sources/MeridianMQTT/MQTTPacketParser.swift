@@ -12,6 +12,28 @@ import NIOCore
 ///
 /// Every packet type is decoded in both roles; rejecting packets that travel the wrong way
 /// (a CONNACK sent to a server, say) is left to the session state machine.
+///
+/// Error codes thrown (``MQTTCodecError/Code``):
+/// - `.malformedPacket`: bytes that cannot be read: remaining length over four bytes,
+///   reserved flag bits, PUBLISH QoS 3 or DUP with QoS 0, truncated or trailing fields,
+///   invalid UTF-8 or U+0000 in any string, unknown property identifier, CONNECT reserved
+///   bit / will QoS 3 / will QoS or retain without will / 3.1.1 password without user name,
+///   reserved subscription option bits, AUTH before 5.0, packet type 0, 3.1.1 SUBACK return
+///   code other than 0, 1, 2, 0x80.
+/// - `.protocolError`: first packet of a server connection not CONNECT, unknown protocol
+///   name, packet identifier 0, property not allowed in the packet or repeated, property
+///   value out of range, SUBSCRIBE/UNSUBSCRIBE without filters, SUBACK/UNSUBACK without
+///   reason codes, 5.0 subscription QoS 3 or Retain Handling 3, No Local on a shared
+///   subscription, 5.0 empty topic without Topic Alias, Subscription Identifier in a PUBLISH
+///   received by a server.
+/// - `.packetTooLarge`: total size over ``maximumPacketSize`` (from the fixed header alone).
+/// - `.unsupportedProtocolVersion`: CONNECT with a protocol level other than 3 (MQIsdp),
+///   4 or 5 (MQTT); ``protocolVersion`` stays nil so the broker answers in 3.1.1 form.
+/// - `.topicNameInvalid`: `+` or `#` in a PUBLISH or will topic, empty 3.1.1 topic.
+/// - `.topicAliasInvalid`: Topic Alias 0. The alias maximum is the broker's to check.
+///
+/// Left to the broker: topic filter validity (answered per filter in SUBACK), client
+/// identifier rules, Topic Alias range, reason code meaning, Authentication Method rules.
 public struct MQTTPacketParser: Sendable {
     public enum Role: Sendable {
         /// Parses what clients send; learns the protocol version from CONNECT.

@@ -134,6 +134,11 @@ public struct MQTTSharedFilter: Hashable, Sendable {
     public var group: String
     public var filter: String
 
+    public init(group: String, filter: String) {
+        self.group = group
+        self.filter = filter
+    }
+
     /// Returns nil if `filter` does not start with `$share/`. Does not validate: without a
     /// `/` after the group, `filter` is empty.
     public init?(parsing filter: String) {

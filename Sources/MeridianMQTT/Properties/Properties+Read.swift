@@ -23,7 +23,7 @@ extension MQTTProperties {
             guard let identifier = MQTTPropertyIdentifier(rawValue: rawIdentifier) else {
                 throw .malformed("unknown property identifier 0x\(String(rawIdentifier, radix: 16))")
             }
-            guard identifier.allowedContexts.contains(context) else {
+            guard identifier.isAllowed(in: context) else {
                 throw .protocolError("property \(identifier) is not allowed in \(context)")
             }
             let bit: UInt64 = 1 << identifier.rawValue
@@ -97,5 +97,43 @@ extension ByteBuffer {
         let value = try self.readMQTTByte("byte property")
         guard value <= 1 else { throw .protocolError("property \(identifier) has value \(value), not 0 or 1") }
         return value
+    }
+}
+
+extension MQTTPropertyContext {
+    fileprivate var bit: UInt16 {
+        switch self {
+        case .connect: return 1 << 0
+        case .connack: return 1 << 1
+        case .publish: return 1 << 2
+        case .will: return 1 << 3
+        case .puback: return 1 << 4
+        case .pubrec: return 1 << 5
+        case .pubrel: return 1 << 6
+        case .pubcomp: return 1 << 7
+        case .subscribe: return 1 << 8
+        case .suback: return 1 << 9
+        case .unsubscribe: return 1 << 10
+        case .unsuback: return 1 << 11
+        case .disconnect: return 1 << 12
+        case .auth: return 1 << 13
+        }
+    }
+}
+
+extension MQTTPropertyIdentifier {
+    /// ``allowedContexts`` as bit masks indexed by identifier, built once, so that checking a
+    /// property on the decode path does not build a `Set`.
+    private static let allowedContextMasks: [UInt16] = {
+        var masks = [UInt16](repeating: 0, count: 64)
+        for identifier in MQTTPropertyIdentifier.allCases {
+            masks[Int(identifier.rawValue)] = identifier.allowedContexts.reduce(0) { $0 | $1.bit }
+        }
+        return masks
+    }()
+
+    @inline(__always)
+    fileprivate func isAllowed(in context: MQTTPropertyContext) -> Bool {
+        Self.allowedContextMasks[Int(rawValue)] & context.bit != 0
     }
 }

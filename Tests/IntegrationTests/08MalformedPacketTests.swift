@@ -105,11 +105,11 @@ extension BrokerIntegration {
         @Test("a connection that sends no CONNECT is closed (Meridian only: mosquitto waits 90 s)",
               .enabled(if: BrokerIntegration.isMeridian, "mosquitto 2.0.11 closes it only after 1.5 x its 60 s default keep-alive"))
         func noConnectTimeout() async throws {
-            let broker = try await BrokerProcess.started()
+            let broker = try await BrokerProcess.started(options: ["connect_timeout 2"])
             defer { broker.cleanup() }
 
             let client = try RawMQTTClient(port: broker.port)
-            let frames = try await client.waitForClose(timeout: .seconds(20))
+            let frames = try await client.waitForClose(timeout: .seconds(6))
             #expect(frames.isEmpty, "sent \(frames) to a client that never connected")
             try await Helpers.expectBrokerServesOthers(broker)
         }

@@ -82,6 +82,20 @@ extension MQTTConnectionHandler {
         acknowledged { $0.acknowledge(pubcomp: ack.packetIdentifier) }
     }
 
+    /// Sends what the session queued while this connection's loop was busy elsewhere.
+    func drainSession() {
+        guard let handle = session else { return }
+        let now = NIODeadline.now()
+        var dropped: [DropReason] = []
+        let next = handle.lock.withLock { () -> [MQTTPublish] in
+            handle.drainScheduled = false
+            guard handle.connection === self else { return [] }
+            return handle.flow.drain(now: now) { dropped.append($0) }
+        }
+        for publish in next { writePublish(publish) }
+        for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+    }
+
     /// Applies an acknowledgement to the session's flow and, when it freed a slot, sends queued messages.
     private func acknowledged(_ apply: (inout OutboundFlow) -> Bool) {
         guard let handle = session else { return }

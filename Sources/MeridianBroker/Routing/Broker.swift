@@ -56,20 +56,25 @@ final class Broker: @unchecked Sendable {
             maximumConnected = max(maximumConnected, connectedCount)
             var sessionPresent = false
             var handle: SessionHandle
+            var previous: MQTTConnectionHandler?
             if let existing = sessions[clientIdentifier], !cleanStart {
                 handle = existing
                 sessionPresent = true
             } else {
-                if let existing = sessions[clientIdentifier] { removeSessionLocked(existing) }
+                if let existing = sessions[clientIdentifier] {
+                    // Clean Start: the old session ends, and a connection still using it is taken over.
+                    previous = existing.lock.withLock { existing.connection }
+                    removeSessionLocked(existing)
+                }
                 handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits)
                 sessions[clientIdentifier] = handle
             }
-            let previous: MQTTConnectionHandler? = handle.lock.withLock {
-                let previous = handle.connection
+            handle.lock.withLock {
+                if let current = handle.connection { previous = current }
                 handle.connection = connection
                 handle.generation &+= 1
                 handle.expiryInterval = expiryInterval
-                return previous
+                handle.drainScheduled = false
             }
             return Attachment(handle: handle, sessionPresent: sessionPresent, previous: previous)
         }
@@ -217,14 +222,21 @@ final class Broker: @unchecked Sendable {
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
     func offer(_ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline) {
-        let (connection, result) = handle.lock.withLock {
-            (handle.connection, handle.flow.offer(delivery, online: handle.connection != nil, now: now))
+        let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
+            let connection = handle.connection
+            let remote = connection.map { $0.loopIndex != context.index } ?? false
+            let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
+            guard remote, case .queued = result, !handle.drainScheduled, handle.flow.canDrain else {
+                return (connection, result, false)
+            }
+            handle.drainScheduled = true
+            return (connection, result, true)
         }
         switch result {
         case .send(let publish):
             if let connection { context.send(publish, to: connection) }
         case .queued:
-            break
+            if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
         }

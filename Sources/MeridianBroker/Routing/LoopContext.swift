@@ -11,7 +11,12 @@ final class LoopContext {
     let index: Int
     /// Filled in once all contexts exist.
     var peers: [LoopContext] = []
-    private var pending: [[(MQTTConnectionHandler, MQTTPublish)]]
+    private enum Handover {
+        case publish(MQTTConnectionHandler, MQTTPublish)
+        case drain(MQTTConnectionHandler)
+    }
+
+    private var pending: [[Handover]]
     private var dirty: [MQTTConnectionHandler] = []
     let counters = LoopCounters()
 
@@ -26,8 +31,13 @@ final class LoopContext {
         if connection.loopIndex == index {
             connection.writePublish(publish)
         } else {
-            pending[connection.loopIndex].append((connection, publish))
+            pending[connection.loopIndex].append(.publish(connection, publish))
         }
+    }
+
+    /// Asks the connection's own loop to send what its session queued (see `OutboundFlow.offer`).
+    func scheduleDrain(of connection: MQTTConnectionHandler) {
+        pending[connection.loopIndex].append(.drain(connection))
     }
 
     /// Marks a connection of this loop as having unflushed writes.
@@ -42,7 +52,12 @@ final class LoopContext {
             pending[target].removeAll(keepingCapacity: true)
             let peer = peers[target]
             peer.eventLoop.execute {
-                for (connection, publish) in batch { connection.writePublish(publish) }
+                for item in batch {
+                    switch item {
+                    case .publish(let connection, let publish): connection.writePublish(publish)
+                    case .drain(let connection): connection.drainSession()
+                    }
+                }
                 peer.flush()
             }
         }

@@ -91,14 +91,19 @@ public struct OutboundFlow: Sendable {
     }
 
     /// Offers a delivery: sent now if the client is online and a slot is free, else queued within bounds.
-    public mutating func offer(_ delivery: Delivery, online: Bool, now: NIODeadline) -> Offer {
+    ///
+    /// - Parameter sendNow: false when the caller cannot write to the client's connection
+    ///   immediately (it lives on another event loop). A QoS 1/2 message is then queued and sent by
+    ///   the connection's own ``drain(now:dropped:)``, so that every QoS 1/2 message reaches the wire
+    ///   in queue order (MQTT 5 section 4.6).
+    public mutating func offer(_ delivery: Delivery, online: Bool, sendNow: Bool = true, now: NIODeadline) -> Offer {
         if delivery.message.isExpired(at: now) { return .dropped(.expired) }
         if delivery.qos == .atMostOnce {
             if online { return sendable(delivery, packetIdentifier: nil, now: now) }
             guard limits.queueQoS0Messages else { return .dropped(.offlineQoS0) }
             return enqueue(delivery)
         }
-        if online && queue.isEmpty && hasFreeSlot {
+        if online && sendNow && queue.isEmpty && hasFreeSlot {
             return startInflight(delivery, now: now)
         }
         return enqueue(delivery)
@@ -231,4 +236,10 @@ public struct OutboundFlow: Sendable {
     }
 
     public var queuedCount: Int { queue.count }
+
+    /// Whether a ``drain(now:dropped:)`` now would send something.
+    public var canDrain: Bool {
+        guard let next = queue.first else { return false }
+        return next.qos == .atMostOnce || hasFreeSlot
+    }
 }

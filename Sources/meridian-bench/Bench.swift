@@ -95,13 +95,15 @@ final class Bench {
         case .throughput, .latency:
             line += "\(format(record.throughput, decimals: 0)) msg/s, \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
                 + "p50 \(format(record.p50, decimals: 0)) µs, p99 \(format(record.p99, decimals: 0)) µs, "
-                + "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0))"
+                + "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0)), "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
         }
         return line + ", " + record.status
     }
 }
 
-/// A progress line on stderr; the results go to stdout.
+/// A progress line on stderr; the results go to stdout. Write errors (a closed pipe) are
+/// ignored: the benchmark must still reach the point where it stops its brokers.
 func progress(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    fputs(line + "\n", stderr)
 }

@@ -34,6 +34,8 @@ final class ChildProcess {
     let logPath: String
     /// The raw `waitpid` status once the child has been reaped.
     private(set) var waitStatus: Int32?
+    /// User plus system CPU seconds the child used, once it has been reaped.
+    private(set) var cpuSeconds: Double?
 
     init(executable: String, arguments: [String], logPath: String) throws {
         self.executable = executable
@@ -80,9 +82,14 @@ final class ChildProcess {
     func poll() -> Bool {
         if waitStatus != nil { return true }
         var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
+        var usage = rusage()
+        let r = wait4(pid, &status, WNOHANG, &usage)
         if r == pid || (r < 0 && errno == ECHILD) {
             waitStatus = r == pid ? status : -1
+            if r == pid {
+                cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                    + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+            }
             Interrupts.unregister(pid)
             return true
         }

@@ -7,6 +7,9 @@ struct JSONReport: Encodable {
         var cpus: Int
         var cpuModel: String?
         var openFileLimit: UInt64
+        /// 1-minute load averages when the benchmark started and ended.
+        var loadAverageAtStart: Double?
+        var loadAverageAtEnd: Double?
     }
 
     struct Broker: Encodable {
@@ -30,7 +33,10 @@ struct JSONReport: Encodable {
         var wallSeconds: Double
         /// Broker CPU seconds from /proc around the whole mqttload run.
         var procBrokerCPUSeconds: Double?
+        var generatorCPUSeconds: Double?
+        var machineBusySeconds: Double?
         var cpuMicrosPerMessage: Double?
+        var otherLoad: Double?
         /// mqttload's RESULT line; numbers as numbers.
         var result: [String: Scalar]
     }
@@ -43,6 +49,7 @@ struct JSONReport: Encodable {
         var throughput: Double?
         var cpuMicrosPerMessage: Double?
         var brokerCores: Double?
+        var otherLoad: Double?
         var p50Micros: Double?
         var p99Micros: Double?
         var lost: Double?
@@ -92,8 +99,10 @@ extension JSONReport.Run {
         self.init(
             scenario: record.scenario.name, broker: record.broker.id, rep: record.rep, status: record.status,
             mqttloadArguments: record.run.arguments, mqttloadExit: record.run.statusDescription,
-            wallSeconds: record.run.wallSeconds, procBrokerCPUSeconds: record.run.brokerCPUSeconds,
-            cpuMicrosPerMessage: record.cpuMicrosPerMessage,
+            wallSeconds: rounded(record.run.wallSeconds), procBrokerCPUSeconds: rounded(record.run.brokerCPUSeconds),
+            generatorCPUSeconds: rounded(record.run.generatorCPUSeconds),
+            machineBusySeconds: rounded(record.run.machineBusySeconds),
+            cpuMicrosPerMessage: rounded(record.cpuMicrosPerMessage), otherLoad: rounded(record.otherLoad),
             result: record.run.result.mapValues(JSONReport.Scalar.init))
     }
 }
@@ -103,8 +112,18 @@ extension JSONReport.Median {
         self.init(
             scenario: scenario.name, broker: cell.broker.id, runs: cell.records.count,
             ok: cell.records.filter(\.isOK).count, throughput: cell.throughput,
-            cpuMicrosPerMessage: cell.cpuMicrosPerMessage, brokerCores: cell.brokerCores, p50Micros: cell.p50,
+            cpuMicrosPerMessage: rounded(cell.cpuMicrosPerMessage), brokerCores: rounded(cell.brokerCores),
+            otherLoad: rounded(cell.otherLoad), p50Micros: cell.p50,
             p99Micros: cell.p99, lost: cell.lost, duplicates: cell.duplicates,
             bytesPerConnection: cell.bytesPerConnection)
     }
+}
+
+/// Three decimals: the inputs are clock ticks and microseconds, more digits are noise.
+private func rounded(_ value: Double) -> Double {
+    (value * 1000).rounded() / 1000
+}
+
+private func rounded(_ value: Double?) -> Double? {
+    value.map(rounded)
 }

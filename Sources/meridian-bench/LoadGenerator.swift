@@ -61,6 +61,10 @@ struct LoadGenerator {
         var wallSeconds: Double
         /// Broker CPU seconds from `/proc` around the whole run (setup and teardown included).
         var brokerCPUSeconds: Double?
+        /// CPU seconds of the load generator itself, whole run.
+        var generatorCPUSeconds: Double?
+        /// CPU seconds everything on the machine used during the run.
+        var machineBusySeconds: Double?
         var outputTail: String
     }
 
@@ -72,6 +76,7 @@ struct LoadGenerator {
             "-x", "\(broker.pid)", "-T", "\(Int(scenario.timeLimit))",
         ] + scenario.arguments
         let cpuBefore = ProcFS.cpuSeconds(broker.pid)
+        let busyBefore = ProcFS.machineBusySeconds()
         let start = monotonicSeconds()
         let child = try ChildProcess(executable: path, arguments: arguments, logPath: logPath)
         if !child.wait(timeout: scenario.timeLimit + 30) {
@@ -79,6 +84,7 @@ struct LoadGenerator {
         }
         let wall = monotonicSeconds() - start
         let cpuAfter = ProcFS.cpuSeconds(broker.pid)
+        let busyAfter = ProcFS.machineBusySeconds()
         let output = readTextFile(logPath) ?? ""
         return Run(
             arguments: arguments,
@@ -87,6 +93,8 @@ struct LoadGenerator {
             statusDescription: child.statusDescription,
             wallSeconds: wall,
             brokerCPUSeconds: cpuBefore.flatMap { before in cpuAfter.map { $0 - before } },
+            generatorCPUSeconds: child.cpuSeconds,
+            machineBusySeconds: busyBefore.flatMap { before in busyAfter.map { $0 - before } },
             outputTail: child.logTail(lines: 5))
     }
 

@@ -5,13 +5,17 @@ struct Cell {
     let broker: BrokerSpec
     let records: [RunRecord]
 
-    var throughput: Double? { median(records.compactMap(\.throughput)) }
-    var cpuMicrosPerMessage: Double? { median(records.compactMap(\.cpuMicrosPerMessage)) }
-    var brokerCores: Double? { median(records.compactMap(\.brokerCores)) }
-    var p50: Double? { median(records.compactMap(\.p50)) }
-    var p99: Double? { median(records.compactMap(\.p99)) }
-    var bytesPerConnection: Double? { median(records.compactMap(\.bytesPerConnection)) }
-    /// Totals over the repetitions.
+    /// Runs whose broker survived them; a run cut short by a dying broker measures nothing.
+    private var measured: [RunRecord] { records.filter { $0.brokerDied == nil } }
+
+    var throughput: Double? { median(measured.compactMap(\.throughput)) }
+    var cpuMicrosPerMessage: Double? { median(measured.compactMap(\.cpuMicrosPerMessage)) }
+    var brokerCores: Double? { median(measured.compactMap(\.brokerCores)) }
+    var otherLoad: Double? { median(measured.compactMap(\.otherLoad)) }
+    var p50: Double? { median(measured.compactMap(\.p50)) }
+    var p99: Double? { median(measured.compactMap(\.p99)) }
+    var bytesPerConnection: Double? { median(measured.compactMap(\.bytesPerConnection)) }
+    /// Totals over all runs.
     var lost: Double? { sum(records.compactMap(\.lost)) }
     var duplicates: Double? { sum(records.compactMap(\.duplicates)) }
 
@@ -40,47 +44,61 @@ enum Report {
         }
     }
 
-    static func render(scenarios: [Scenario], specs: [BrokerSpec], records: [RunRecord], reps: Int) -> String {
+    static func render(scenarios: [Scenario], specs: [BrokerSpec], records: [RunRecord]) -> String {
         var out = ""
         for scenario in scenarios {
             let cells = cells(scenario, specs, records).filter { !$0.records.isEmpty }
             guard !cells.isEmpty else { continue }
-            let runs = scenario.kind == .idle ? "1 run per broker" : "median of \(reps)"
+            let most = cells.map(\.records.count).max() ?? 0
+            let runs = scenario.kind == .idle ? "1 run per broker" : "median of \(most) run\(most == 1 ? "" : "s")"
             out += "\(scenario.name): \(scenario.title) (\(runs))\n"
             out += table(scenario.kind, cells).render(indent: "  ") + "\n"
         }
         out += """
-            msg/s: messages delivered per second, all subscribers together; CPU-µs/msg: broker CPU time \
-            (all threads) per delivered message; broker CPU: 100% = one core busy; lost and dup: totals over \
-            the runs. Ratios are meridian / mosquitto of the medians: above 1 is better for msg/s, below 1 \
-            is better for CPU-µs/msg, latency and bytes/connection.
+            msg/s: messages delivered per second, all subscribers together. CPU-µs/msg: broker CPU time \
+            (all threads) per delivered message. broker CPU: 100% = one core busy. other load: CPU used by \
+            everything else on the machine (other processes, kernel threads) during the runs (100% = one core); when it is high, msg/s and \
+            latency are noisy and CPU-µs/msg is the steadier figure. lost, dup: totals over the runs. \
+            Ratios are meridian / mosquitto of the medians: above 1 is better for msg/s, below 1 is better \
+            for CPU-µs/msg, latency and bytes/connection.
 
             """
         return out
     }
 
+    /// A median column; `ratio` adds it to the meridian/mosquitto rows.
+    private struct Column {
+        var header: String
+        var decimals = 0
+        var unit = ""
+        var ratio = true
+        var value: (Cell) -> Double?
+    }
+
     private static func table(_ kind: Scenario.Kind, _ cells: [Cell]) -> Table {
-        typealias Column = (header: String, value: (Cell) -> Double?, decimals: Int, isRatio: Bool)
+        let percent = { (value: Double?) in value.map { $0 * 100 } }
         var columns: [Column]
         var extras: [(header: String, text: (Cell) -> String)]
         switch kind {
         case .idle:
-            columns = [("bytes/connection", \.bytesPerConnection, 0, true)]
+            columns = [Column(header: "bytes/connection", value: \.bytesPerConnection)]
+            let result = { (cell: Cell) in cell.records.first?.run.result ?? [:] }
             extras = [
-                ("connections", { "\($0.records.first?.run.result["established"] ?? "-")/\($0.records.first?.run.result["attempted"] ?? "-")" }),
-                ("alive", { $0.records.first?.run.result["alive"] ?? "-" }),
-                ("RSS before -> after", { cell in
-                    let r = cell.records.first?.run.result ?? [:]
-                    return "\(r["rss_before_kb"] ?? "-") -> \(r["rss_after_kb"] ?? "-") kB"
-                }),
+                ("connections", { "\(result($0)["established"] ?? "-")/\(result($0)["attempted"] ?? "-")" }),
+                ("alive", { result($0)["alive"] ?? "-" }),
+                ("RSS before -> after", { "\(result($0)["rss_before_kb"] ?? "-") -> \(result($0)["rss_after_kb"] ?? "-") kB" }),
                 ("status", { $0.runs }),
             ]
         case .throughput, .latency:
-            columns = [("msg/s", \.throughput, 0, true)]
+            columns = [Column(header: "msg/s", value: \.throughput)]
             if kind == .latency {
-                columns += [("p50 µs", \.p50, 0, true), ("p99 µs", \.p99, 0, true)]
+                columns += [Column(header: "p50 µs", value: \.p50), Column(header: "p99 µs", value: \.p99)]
             }
-            columns += [("CPU-µs/msg", \.cpuMicrosPerMessage, 2, true), ("broker CPU", { $0.brokerCores.map { $0 * 100 } }, 0, false)]
+            columns += [
+                Column(header: "CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),
+                Column(header: "broker CPU", unit: "%", ratio: false) { percent($0.brokerCores) },
+                Column(header: "other load", unit: "%", ratio: false) { percent($0.otherLoad) },
+            ]
             extras = [
                 ("lost", { format($0.lost, decimals: 0) }),
                 ("dup", { format($0.duplicates, decimals: 0) }),
@@ -90,10 +108,11 @@ enum Report {
 
         var table = Table(headers: ["broker"] + columns.map(\.header) + extras.map(\.header))
         for cell in cells {
-            let suffix = { (column: Column) in column.header == "broker CPU" ? "%" : "" }
             table.rows.append(
                 [cell.broker.label]
-                    + columns.map { format($0.value(cell), decimals: $0.decimals) + suffix($0) }
+                    + columns.map { column in
+                        column.value(cell).map { format($0, decimals: column.decimals) + column.unit } ?? "-"
+                    }
                     + extras.map { $0.text(cell) })
         }
         if let meridian = cells.first(where: { $0.broker.family == .meridian }) {
@@ -101,7 +120,8 @@ enum Report {
                 table.rows.append(
                     ["meridian / \(other.broker.label)"]
                         + columns.map { column in
-                            guard column.isRatio, let a = column.value(meridian), let b = column.value(other), b > 0 else { return "" }
+                            guard column.ratio, let a = column.value(meridian), let b = column.value(other), b > 0
+                            else { return "" }
                             return String(format: "%.2fx", a / b)
                         }
                         + extras.map { _ in "" })

@@ -42,6 +42,16 @@ struct RunRecord {
         return cpu / elapsed
     }
 
+    /// CPU used during the run by everything but the broker and the load generator, over the
+    /// run's wall time (1.0 = one core): other work on a shared machine that makes the
+    /// numbers noisy.
+    var otherLoad: Double? {
+        guard let busy = run.machineBusySeconds, let broker = run.brokerCPUSeconds,
+              let generator = run.generatorCPUSeconds, run.wallSeconds > 0
+        else { return nil }
+        return max(0, busy - broker - generator) / run.wallSeconds
+    }
+
     var p50: Double? { number("p50_us") }
     var p99: Double? { number("p99_us") }
     var lost: Double? { number("lost") }

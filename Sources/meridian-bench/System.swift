@@ -24,6 +24,24 @@ enum ProcFS {
         return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU seconds all processes on the machine spent busy (not idle, not waiting for I/O),
+    /// summed over the CPUs, from the first line of `/proc/stat`.
+    static func machineBusySeconds() -> Double? {
+        guard let stat = readTextFile("/proc/stat"), let line = stat.split(separator: "\n").first,
+              line.hasPrefix("cpu ")
+        else { return nil }
+        // cpu user nice system idle iowait irq softirq steal ...
+        let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard ticks.count >= 8 else { return nil }
+        let busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+        return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The 1-minute load average.
+    static func loadAverage() -> Double? {
+        readTextFile("/proc/loadavg")?.split(separator: " ").first.flatMap { Double($0) }
+    }
+
     /// A `kB` field such as `VmRSS` or `VmHWM` from `/proc/<pid>/status`.
     static func statusKB(_ pid: pid_t, _ field: String) -> Int? {
         guard let status = readTextFile("/proc/\(pid)/status") else { return nil }

@@ -19,7 +19,7 @@ do {
     }
     options = parsed
 } catch {
-    FileHandle.standardError.write(Data("meridian-bench: \(error)\n".utf8))
+    progress("meridian-bench: \(error)")
     exit(1)
 }
 exit(BenchMain(options: options).run())
@@ -30,23 +30,30 @@ struct BenchMain {
 
     func run() -> Int32 {
         let started = Date()
+        let loadAtStart = ProcFS.loadAverage()
         let packageRoot = findPackageRoot()
         let openFileLimit = raiseOpenFileLimit()
         let scenarios = Scenario.all(quick: options.quick).filter { options.scenarios.contains($0.name) }
         var notes: [String] = []
 
         let workDir: String
+        do {
+            workDir = try makeWorkDirectory()
+        } catch {
+            progress("meridian-bench: \(error)")
+            return 1
+        }
         let brokerSpecs: [BrokerSpec]
         let generator: LoadGenerator
         var versions: [String: String] = [:]
         do {
-            workDir = try makeWorkDirectory()
             let (specs, brokerNotes) = try selectBrokers(packageRoot: packageRoot, versions: &versions, workDir: workDir)
             brokerSpecs = specs
             notes += brokerNotes
             generator = try LoadGenerator.prepare(packageRoot: packageRoot, workDir: workDir)
         } catch {
             progress("meridian-bench: \(error)")
+            try? FileManager.default.removeItem(atPath: workDir)
             return 1
         }
         if let idle = scenarios.first(where: { $0.kind == .idle }),
@@ -58,7 +65,7 @@ struct BenchMain {
 
         print("meridian-bench: \(options.reps) repetition\(options.reps == 1 ? "" : "s")\(options.quick ? " (quick smoke run)" : ""), "
             + "MQTT \(options.mqttVersion == 5 ? "5.0" : "3.1.1"), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, "
-            + "open files limit \(openFileLimit)")
+            + "open files limit \(openFileLimit), load average \(loadAtStart.map { String(format: "%.2f", $0) } ?? "-")")
         print("load generator: \(generator.path) (\(generator.origin))")
         for spec in brokerSpecs {
             print("\(spec.label): \(spec.executable)\(versions[spec.executable].map { " (\($0))" } ?? "")")
@@ -84,7 +91,7 @@ struct BenchMain {
 
         if !bench.records.isEmpty {
             print("")
-            print(Report.render(scenarios: scenarios, specs: brokerSpecs, records: bench.records, reps: options.reps))
+            print(Report.render(scenarios: scenarios, specs: brokerSpecs, records: bench.records))
         }
         for failure in bench.failures { print("FAILED: \(failure)") }
         if status == 0 && (!bench.failures.isEmpty || bench.records.contains { !$0.isOK }) {
@@ -97,7 +104,8 @@ struct BenchMain {
                 started: ISO8601DateFormatter().string(from: started),
                 machine: .init(
                     host: ProcessInfo.processInfo.hostName, cpus: ProcessInfo.processInfo.activeProcessorCount,
-                    cpuModel: cpuModel(), openFileLimit: openFileLimit),
+                    cpuModel: cpuModel(), openFileLimit: openFileLimit, loadAverageAtStart: loadAtStart,
+                    loadAverageAtEnd: ProcFS.loadAverage()),
                 reps: options.reps, quick: options.quick, mqttVersion: options.mqttVersion,
                 loadGenerator: generator.origin, notes: notes,
                 brokers: brokerSpecs.map { spec in

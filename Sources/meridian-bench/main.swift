@@ -70,6 +70,8 @@ struct BenchMain {
         for spec in brokerSpecs {
             print("\(spec.label): \(spec.executable)\(versions[spec.executable].map { " (\($0))" } ?? "")")
         }
+        print("broker config: listener <free port> 127.0.0.1, allow_anonymous true, max_queued_messages 1000000; "
+            + "Mosquitto also set_tcp_nodelay false or true")
         for note in notes { print("note: \(note)") }
         print("")
         fflush(stdout)

@@ -94,8 +94,10 @@ final class Bench {
                 + "\(format(record.bytesPerConnection, decimals: 0)) B/connection"
         case .throughput, .latency:
             line += "\(format(record.throughput, decimals: 0)) msg/s, \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
-                + "p50 \(format(record.p50, decimals: 0)) µs, p99 \(format(record.p99, decimals: 0)) µs, "
-                + "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0)), "
+            if record.scenario.kind == .latency {
+                line += "p50 \(format(record.p50, decimals: 0)) µs, p99 \(format(record.p99, decimals: 0)) µs, "
+            }
+            line += "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0)), "
                 + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
         }
         return line + ", " + record.status

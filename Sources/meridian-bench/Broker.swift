@@ -36,6 +36,15 @@ struct BrokerSpec {
     /// A configuration in Mosquitto's syntax, which Meridian reads too. Nothing in it
     /// throttles the runs: the only limit raised is the queue that would drop messages.
     func configuration(port: Int) -> String {
+        configurationLines(port: "\(port)").joined(separator: "\n") + "\n"
+    }
+
+    /// The configuration's directives on one line, for the report.
+    var configurationSummary: String {
+        configurationLines(port: "<free port>").filter { !$0.hasPrefix("#") }.joined(separator: "; ")
+    }
+
+    private func configurationLines(port: String) -> [String] {
         var lines = [
             "# Written by meridian-bench.",
             "listener \(port) 127.0.0.1",
@@ -45,7 +54,7 @@ struct BrokerSpec {
             "max_queued_messages 1000000",
         ]
         if let tcpNoDelay { lines.append("set_tcp_nodelay \(tcpNoDelay)") }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     func arguments(configPath: String) -> [String] {

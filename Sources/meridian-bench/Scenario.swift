@@ -16,6 +16,8 @@ struct Scenario {
     let arguments: [String]
     /// `mqttload -T`: the run ends by itself after this many seconds.
     let timeLimit: Double
+    /// Connections the scenario opens at once.
+    var connections = 0
 
     static let names = ["idle", "q0-1to1", "q0-8to1", "q0-1to8", "q1-1to1", "q1-8to1", "lat-q0", "lat-q1"]
 
@@ -36,7 +38,8 @@ struct Scenario {
             if subs > 1 { title += " (\(grouped(pubs * perPublisher * subs)) deliveries)" }
             if qos > 0 { title += ", 20 in flight per publisher" }
             title += rate > 0 ? ", at \(grouped(rate)) msg/s" : ", as fast as possible"
-            return Scenario(name: name, kind: kind, title: title, arguments: args + drain, timeLimit: limit)
+            return Scenario(
+                name: name, kind: kind, title: title, arguments: args + drain, timeLimit: limit, connections: pubs + subs)
         }
 
         let connections = pick(10_000, 1_000)
@@ -45,7 +48,7 @@ struct Scenario {
                 name: "idle", kind: .idle,
                 title: "\(grouped(connections)) idle connections (MQTT CONNECT, no subscription) on a freshly started broker",
                 arguments: ["-m", "idle", "-c", "\(connections)", "-H", quick ? "1" : "5"],
-                timeLimit: quick ? 60 : 120),
+                timeLimit: quick ? 60 : 120, connections: connections),
             pubsub("q0-1to1", .throughput, qos: 0, pubs: 1, subs: 1, perPublisher: pick(500_000, 50_000)),
             pubsub("q0-8to1", .throughput, qos: 0, pubs: 8, subs: 1, perPublisher: pick(62_500, 6_250)),
             pubsub("q0-1to8", .throughput, qos: 0, pubs: 1, subs: 8, perPublisher: pick(62_500, 6_250)),

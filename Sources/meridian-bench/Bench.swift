@@ -74,7 +74,7 @@ final class Bench {
             broker.failure = "\(broker.spec.label): \(broker.spec.executable) \(broker.process.statusDescription) "
                 + "during \(scenario.name) (repetition \(rep)); its remaining runs were skipped"
                 + (output.isEmpty ? "" : "; its last output:\n" + output)
-            record.brokerDied = broker.process.statusDescription
+            record.brokerDied = true
         }
         records.append(record)
         progress(describe(record))

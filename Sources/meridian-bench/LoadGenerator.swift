@@ -56,7 +56,6 @@ struct LoadGenerator {
         var arguments: [String]
         /// The key=value pairs of its `RESULT` line; empty if it printed none.
         var result: [String: String]
-        var exitCode: Int32?
         var statusDescription: String
         var wallSeconds: Double
         /// Broker CPU seconds from `/proc` around the whole run (setup and teardown included).
@@ -89,7 +88,6 @@ struct LoadGenerator {
         return Run(
             arguments: arguments,
             result: Self.parseResult(output),
-            exitCode: child.exitCode,
             statusDescription: child.statusDescription,
             wallSeconds: wall,
             brokerCPUSeconds: cpuBefore.flatMap { before in cpuAfter.map { $0 - before } },

@@ -92,6 +92,7 @@ struct Options {
                 for scenario in chosen where !Scenario.names.contains(scenario) {
                     throw BenchError("--scenarios: unknown scenario \(scenario); one of \(Scenario.names.joined(separator: ", "))")
                 }
+                guard !chosen.isEmpty else { throw BenchError("--scenarios needs at least one scenario") }
                 // Run order stays the catalog's: idle first.
                 options.scenarios = Scenario.names.filter(chosen.contains)
             case "--meridian":

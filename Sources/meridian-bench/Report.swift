@@ -6,7 +6,7 @@ struct Cell {
     let records: [RunRecord]
 
     /// Runs whose broker survived them; a run cut short by a dying broker measures nothing.
-    private var measured: [RunRecord] { records.filter { $0.brokerDied == nil } }
+    private var measured: [RunRecord] { records.filter { !$0.brokerDied } }
 
     var throughput: Double? { median(measured.compactMap(\.throughput)) }
     var cpuMicrosPerMessage: Double? { median(measured.compactMap(\.cpuMicrosPerMessage)) }

@@ -5,14 +5,14 @@ struct RunRecord {
     /// 1-based repetition.
     let rep: Int
     let run: LoadGenerator.Run
-    /// Set when the broker died during this run.
-    var brokerDied: String?
+    /// The broker died during this run.
+    var brokerDied = false
 
     func number(_ key: String) -> Double? { run.result[key].flatMap(Double.init) }
 
     /// mqttload's status (`ok`, `lost`, `time_limit`, `partial`, `setup_failed`), or `no_result`.
     var status: String {
-        if brokerDied != nil { return "broker_died" }
+        if brokerDied { return "broker_died" }
         return run.result["status"] ?? "no_result"
     }
 

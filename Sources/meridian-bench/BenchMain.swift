@@ -11,6 +11,10 @@ struct BenchMain {
     let options: Options
 
     func run() -> Int32 {
+        guard FileManager.default.fileExists(atPath: "/proc/self/stat") else {
+            progress("meridian-bench: needs Linux: broker CPU and memory are read from /proc, and mqttload uses epoll")
+            return 1
+        }
         let started = Date()
         let loadAtStart = ProcFS.loadAverage()
         let packageRoot = findPackageRoot()

@@ -1,0 +1,111 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Starts the brokers, runs every scenario against each of them and collects the records.
+final class Bench {
+    let options: Options
+    let specs: [BrokerSpec]
+    let scenarios: [Scenario]
+    let generator: LoadGenerator
+    let workDir: String
+    private(set) var brokers: [Broker] = []
+    private(set) var records: [RunRecord] = []
+
+    init(options: Options, specs: [BrokerSpec], scenarios: [Scenario], generator: LoadGenerator, workDir: String) {
+        self.options = options
+        self.specs = specs
+        self.scenarios = scenarios
+        self.generator = generator
+        self.workDir = workDir
+    }
+
+    /// Brokers that died during the benchmark, with what happened.
+    var failures: [String] { brokers.compactMap(\.failure) }
+
+    /// Each broker is started and, when selected, measured idle while fresh; then the load
+    /// scenarios run `reps` times, all brokers interleaved, their order rotated per repetition.
+    func run() throws {
+        let ports = try Loopback.freePorts(specs.count)
+        let idle = scenarios.first { $0.kind == .idle }
+        for (spec, port) in zip(specs, ports) {
+            try checkInterrupt()
+            progress("starting \(spec.label): \(spec.executable) on 127.0.0.1:\(port)")
+            let broker = try Broker.start(spec, port: port, workDir: workDir)
+            brokers.append(broker)
+            if let idle { try measure(idle, on: broker, rep: 1) }
+        }
+        let loads = scenarios.filter { $0.kind != .idle }
+        guard !loads.isEmpty else { return }
+        for rep in 1...options.reps {
+            let shift = (rep - 1) % brokers.count
+            let order = Array(brokers[shift...] + brokers[..<shift])
+            for scenario in loads {
+                for broker in order where broker.failure == nil {
+                    try measure(scenario, on: broker, rep: rep)
+                }
+            }
+        }
+    }
+
+    /// Stops every broker this benchmark started.
+    func stopBrokers() {
+        for broker in brokers { broker.stop() }
+    }
+
+    private func checkInterrupt() throws {
+        if Interrupts.requested { throw Interrupted() }
+    }
+
+    private func measure(_ scenario: Scenario, on broker: Broker, rep: Int) throws {
+        try checkInterrupt()
+        let logPath = "\(workDir)/\(scenario.name).\(broker.spec.id).\(rep).out"
+        let run = try generator.run(scenario, against: broker, mqttVersion: options.mqttVersion, logPath: logPath)
+        // A run cut short by the signal measures nothing; drop it.
+        try checkInterrupt()
+
+        var record = RunRecord(scenario: scenario, broker: broker.spec, rep: rep, run: run)
+        if !broker.process.isRunning {
+            let output = broker.process.logTail()
+            broker.failure = "\(broker.spec.label): \(broker.spec.executable) \(broker.process.statusDescription) "
+                + "during \(scenario.name) (repetition \(rep)); its remaining runs were skipped"
+                + (output.isEmpty ? "" : "; its last output:\n" + output)
+            record.brokerDied = true
+        }
+        records.append(record)
+        progress(describe(record))
+        if record.run.result.isEmpty {
+            progress("  mqttload \(run.statusDescription) without a RESULT line; its last output:\n" + run.outputTail)
+        }
+        // Let the broker finish closing the run's connections before the next run.
+        sleepSeconds(options.quick ? 0.2 : 0.5)
+    }
+
+    private func describe(_ record: RunRecord) -> String {
+        let reps = record.scenario.kind == .idle ? "" : "[\(record.rep)/\(options.reps)] "
+        var line = "\(reps)\(record.scenario.name.padding(8)) \(record.broker.label.padding(24)) "
+        switch record.scenario.kind {
+        case .idle:
+            line += "\(record.run.result["established"] ?? "?")/\(record.run.result["attempted"] ?? "?") connections, "
+                + "\(format(record.bytesPerConnection, decimals: 0)) B/connection"
+        case .throughput, .latency:
+            line += "\(format(record.throughput, decimals: 0)) msg/s, \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
+            if record.scenario.kind == .latency {
+                line += "p50 \(format(record.p50, decimals: 0)) µs, p99 \(format(record.p99, decimals: 0)) µs, "
+            }
+            line += "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0)), "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
+        }
+        return line + ", " + record.status
+    }
+}
+
+/// A progress line on stderr; the results go to stdout. Write errors (a closed pipe) are
+/// ignored: the benchmark must still reach the point where it stops its brokers.
+func progress(_ line: String) {
+    fputs(line + "\n", stderr)
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Thrown when SIGINT or SIGTERM asked the benchmark to stop.
+struct Interrupted: Error {}
+
+/// A broker configuration under test.
+struct BrokerSpec {
+    enum Family: String { case meridian, mosquitto }
+
+    /// Stable id, used in `--only` and in the JSON.
+    let id: String
+    /// Name in the tables.
+    let label: String
+    let family: Family
+    let executable: String
+    /// Mosquitto's `set_tcp_nodelay`; nil leaves the broker's own choice (Meridian sets TCP_NODELAY).
+    let tcpNoDelay: Bool?
+
+    static func meridian(_ executable: String) -> BrokerSpec {
+        BrokerSpec(id: "meridian", label: "meridian", family: .meridian, executable: executable, tcpNoDelay: nil)
+    }
+
+    static func mosquitto(_ executable: String, noDelay: Bool) -> BrokerSpec {
+        BrokerSpec(
+            id: noDelay ? "mosquitto-nodelay-on" : "mosquitto-nodelay-off",
+            label: noDelay ? "mosquitto (nodelay on)" : "mosquitto (nodelay off)",
+            family: .mosquitto, executable: executable, tcpNoDelay: noDelay)
+    }
+
+    /// A configuration in Mosquitto's syntax, which Meridian reads too. Nothing in it
+    /// throttles the runs: the only limit raised is the queue that would drop messages.
+    func configuration(port: Int) -> String {
+        configurationLines(port: "\(port)").joined(separator: "\n") + "\n"
+    }
+
+    /// The configuration's directives on one line, for the report.
+    var configurationSummary: String {
+        configurationLines(port: "<free port>").filter { !$0.hasPrefix("#") }.joined(separator: "; ")
+    }
+
+    private func configurationLines(port: String) -> [String] {
+        var lines = [
+            "# Written by meridian-bench.",
+            "listener \(port) 127.0.0.1",
+            "allow_anonymous true",
+            "# Mosquitto drops QoS 0 deliveries to a busy subscriber beyond this many queued",
+            "# packets, and QoS 1 messages beyond it in the queue (its default is 1000).",
+            "max_queued_messages 1000000",
+        ]
+        if let tcpNoDelay { lines.append("set_tcp_nodelay \(tcpNoDelay)") }
+        return lines
+    }
+
+    func arguments(configPath: String) -> [String] {
+        switch family {
+        case .meridian: return ["--config", configPath]
+        case .mosquitto: return ["-c", configPath]
+        }
+    }
+}
+
+/// A broker process this benchmark started and owns.
+final class Broker {
+    let spec: BrokerSpec
+    let port: Int
+    let configPath: String
+    let process: ChildProcess
+    /// Set when the broker died during the benchmark: when and how.
+    var failure: String?
+
+    var pid: pid_t { process.pid }
+
+    private init(spec: BrokerSpec, port: Int, configPath: String, process: ChildProcess) {
+        self.spec = spec
+        self.port = port
+        self.configPath = configPath
+        self.process = process
+    }
+
+    /// Writes the configuration, starts the broker and waits (bounded) until it accepts
+    /// TCP connections on its port.
+    static func start(_ spec: BrokerSpec, port: Int, workDir: String, timeout: Double = 20) throws -> Broker {
+        let configPath = "\(workDir)/\(spec.id).conf"
+        try spec.configuration(port: port).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(
+            executable: spec.executable, arguments: spec.arguments(configPath: configPath),
+            logPath: "\(workDir)/\(spec.id).log")
+        let broker = Broker(spec: spec, port: port, configPath: configPath, process: process)
+
+        let deadline = monotonicSeconds() + timeout
+        func fail(_ reason: String) -> BenchError {
+            process.terminate()
+            let output = process.logTail()
+            return BenchError(
+                "\(spec.label): \(spec.executable) \(reason)"
+                    + (output.isEmpty ? " (no output)" : "; its last output:\n" + output))
+        }
+        while true {
+            if Interrupts.requested {
+                process.terminate()
+                throw Interrupted()
+            }
+            if !process.isRunning { throw fail("\(process.statusDescription) before listening on 127.0.0.1:\(port)") }
+            if Loopback.accepts(port: port) { break }
+            if monotonicSeconds() > deadline { throw fail("was not listening on 127.0.0.1:\(port) after \(Int(timeout)) s") }
+            usleep(20_000)
+        }
+        // A broker that lost the port to another process exits soon after; don't measure that one.
+        usleep(100_000)
+        if !process.isRunning { throw fail("\(process.statusDescription) right after start") }
+        return broker
+    }
+
+    func stop() {
+        process.terminate(grace: 10)
+    }
+}

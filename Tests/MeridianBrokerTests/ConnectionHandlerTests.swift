@@ -19,14 +19,14 @@ final class EmbeddedBroker {
         context.peers = [context]
     }
 
-    func connect(_ version: MQTTProtocolVersion = .v5, clientID: String, cleanStart: Bool = true,
+    func connect(_ version: MQTTProtocolVersion = .v5, clientID: String, cleanStart: Bool = true, keepAlive: UInt16 = 60,
                  properties: MQTTProperties = [], will: MQTTWill? = nil) throws -> TestClient {
         nextID += 1
         let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: nextID)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let client = TestClient(channel: channel, version: version)
-        try client.send(.connect(MQTTConnect(protocolVersion: version, cleanStart: cleanStart, keepAlive: 60,
+        try client.send(.connect(MQTTConnect(protocolVersion: version, cleanStart: cleanStart, keepAlive: keepAlive,
                                              clientIdentifier: clientID, properties: properties, will: will)))
         return client
     }

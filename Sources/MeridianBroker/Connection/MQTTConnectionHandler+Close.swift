@@ -70,7 +70,7 @@ extension MQTTConnectionHandler {
         context = nil
         guard wasConnected, let handle = session else { return }
         session = nil
-        let now = NIODeadline.now()
+        let now = loopContext.eventLoop.now
         let shuttingDown = broker.isShuttingDown
         let shared = handle.lock.withLock { handle.connection === self ? handle.flow.takeSharedUnacknowledged() : [] }
         let detached = broker.detach(self, from: handle)
@@ -97,8 +97,11 @@ extension MQTTConnectionHandler {
     private func scheduleWill(
         _ will: MQTTWill, handle: SessionHandle, generation: UInt64, sessionEnded: Bool, expiry: UInt32, now: NIODeadline
     ) {
+        // Will properties become the message's properties, except Will Delay Interval, which is not a PUBLISH property.
+        var properties = will.properties
+        properties.remove(.willDelayInterval)
         let message = BrokerMessage(
-            publish: MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties),
+            publish: MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties),
             origin: handle.clientIdentifier, now: now
         )
         let delay = will.properties.willDelayInterval ?? 0
@@ -113,7 +116,7 @@ extension MQTTConnectionHandler {
         context.eventLoop.scheduleTask(in: .seconds(Int64(wait))) {
             let stillAway = handle.lock.withLock { handle.connection == nil && handle.generation == generation }
             guard stillAway, !broker.isShuttingDown else { return }
-            broker.route(message, via: context, now: .now())
+            broker.route(message, via: context, now: context.eventLoop.now)
             context.flush()
         }
     }

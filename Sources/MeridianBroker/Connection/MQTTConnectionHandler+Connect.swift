@@ -25,7 +25,7 @@ extension MQTTConnectionHandler {
         var expiry = negotiation.sessionExpiryInterval
         if expiry == UInt32.max, let cap = settings.persistentClientExpiration { expiry = cap }
 
-        let now = NIODeadline.now()
+        let now = loopContext.eventLoop.now
         let version = self.version
         let attachment = broker.attach(self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry)
         session = attachment.handle
@@ -78,7 +78,7 @@ extension MQTTConnectionHandler {
             keepAliveTask = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
                 guard phase == .connected else { return }
                 let expiresAt = lastActivity + limit
-                if NIODeadline.now() >= expiresAt {
+                if loopContext.eventLoop.now >= expiresAt {
                     logger.notice("keep-alive timeout, closing")
                     disconnect(reason: .keepAliveTimeout, publishWill: true)
                 } else {

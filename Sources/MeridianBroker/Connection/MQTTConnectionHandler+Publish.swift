@@ -26,7 +26,7 @@ extension MQTTConnectionHandler {
             }
             return
         }
-        let now = NIODeadline.now()
+        let now = loopContext.eventLoop.now
         let message = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
         switch publish.qos {
         case .atMostOnce:
@@ -85,7 +85,7 @@ extension MQTTConnectionHandler {
     /// Sends what the session queued while this connection's loop was busy elsewhere.
     func drainSession() {
         guard let handle = session else { return }
-        let now = NIODeadline.now()
+        let now = loopContext.eventLoop.now
         var dropped: [DropReason] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
             handle.drainScheduled = false
@@ -99,7 +99,7 @@ extension MQTTConnectionHandler {
     /// Applies an acknowledgement to the session's flow and, when it freed a slot, sends queued messages.
     private func acknowledged(_ apply: (inout OutboundFlow) -> Bool) {
         guard let handle = session else { return }
-        let now = NIODeadline.now()
+        let now = loopContext.eventLoop.now
         var dropped: [DropReason] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
             guard apply(&handle.flow), handle.flow.queuedCount > 0 else { return [] }

@@ -38,7 +38,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var will: MQTTWill?
     var inboundAliases = InboundTopicAliases(maximum: 0)
     var outboundAliases = OutboundTopicAliases(maximum: 0)
-    var lastActivity = NIODeadline.now()
+    var lastActivity = NIODeadline.uptimeNanoseconds(0)
     var keepAliveTask: Scheduled<Void>?
     var connectTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
@@ -74,7 +74,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var buffer = unwrapInboundIn(data)
         loopContext.counters.bytesReceived += buffer.readableBytes
         guard phase != .closing else { return }
-        lastActivity = .now()
+        lastActivity = loopContext.eventLoop.now
         if var pending = cumulation {
             cumulation = nil
             pending.writeBuffer(&buffer)
@@ -157,7 +157,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if publish.qos == .atMostOnce && !context.channel.isWritable {
             // The subscriber cannot keep up and its socket buffer passed the high-water mark:
             // QoS 0 is dropped and counted rather than buffered without bound (I7).
-            broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: .now())
+            broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: loopContext.eventLoop.now)
             return
         }
         var publish = publish

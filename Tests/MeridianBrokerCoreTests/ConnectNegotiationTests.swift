@@ -29,6 +29,18 @@ import Testing
         #expect(n.connackProperties(settings: settings, sessionExpiryCap: nil).serverKeepAlive == 30)
     }
 
+    @Test func v311KeepAliveAboveMaximumIsRefusedAsMosquittoDoes() {
+        var settings = BrokerSettings()
+        settings.maxKeepalive = 30
+        #expect(negotiate(MQTTConnect(protocolVersion: .v3_1_1, cleanStart: true, keepAlive: 60, clientIdentifier: "c"), settings)
+            == .refuse(.clientIdentifierNotValid))
+        #expect(negotiate(MQTTConnect(protocolVersion: .v3_1_1, cleanStart: true, keepAlive: 0, clientIdentifier: "c"), settings)
+            == .refuse(.clientIdentifierNotValid))
+        guard case .accept = negotiate(MQTTConnect(protocolVersion: .v3_1_1, cleanStart: true, keepAlive: 20, clientIdentifier: "c"), settings) else {
+            Issue.record("refused"); return
+        }
+    }
+
     @Test func sessionExpiryFollowsVersionRules() {
         guard case .accept(let persistent) = negotiate(MQTTConnect(protocolVersion: .v3_1_1, cleanStart: false, keepAlive: 0, clientIdentifier: "c")),
               case .accept(let v5) = negotiate(MQTTConnect(protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: "c", properties: [.sessionExpiryInterval(300)])) else {

@@ -101,4 +101,21 @@ import Testing
         do { let result = (flow.inflight.isEmpty); #expect(result) }
         do { let result = (flow.queuedCount == 1); #expect(result) }
     }
+
+    @Test func sharedQoS2AlreadySentStaysWithTheMember() {
+        var flow = OutboundFlow(limits: .init())
+        _ = flow.offer(delivery(1, qos: .exactlyOnce, shared: "$share/g/"), online: true, now: t0)
+        _ = flow.offer(delivery(2, qos: .atLeastOnce, shared: "$share/g/"), online: true, now: t0)
+        let taken = flow.takeSharedUnacknowledged()
+        #expect(taken.map(\.message.topic) == ["t/2"])
+        #expect(flow.inflight.count == 1)
+    }
+
+    @Test func offerFromAnotherLoopQueuesQoS1ForTheConnectionToDrain() {
+        var flow = OutboundFlow(limits: .init())
+        guard case .queued = flow.offer(delivery(1), online: true, sendNow: false, now: t0) else { Issue.record("sent"); return }
+        #expect(flow.canDrain)
+        let sent = flow.drain(now: t0) { _ in }
+        #expect(sent.map(\.packetIdentifier) == [1])
+    }
 }

@@ -159,4 +159,27 @@ final class TestClient {
         }
         #expect(topics == ["will/crashing"])
     }
+
+    @Test func sharedMessageUnacknowledgedByADepartingMemberGoesToAnother() throws {
+        let broker = EmbeddedBroker()
+        let m1 = try broker.connect(clientID: "m1")
+        let m2 = try broker.connect(clientID: "m2")
+        for member in [m1, m2] {
+            try member.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: [
+                MQTTSubscription(topicFilter: "$share/g/jobs", options: .init(qos: .atLeastOnce)),
+            ])))
+            _ = try member.received()
+        }
+        let pub = try broker.connect(clientID: "pub")
+        try pub.send(.publish(MQTTPublish(topic: "jobs", payload: ByteBuffer(string: "j1"), qos: .atLeastOnce, packetIdentifier: 1)))
+        let toM1 = try m1.received()
+        let toM2 = try m2.received()
+        #expect(toM1.count + toM2.count == 1)
+        // Whoever got it leaves without PUBACK; the other member receives it.
+        let (leaver, stayer) = toM1.isEmpty ? (m2, m1) : (m1, m2)
+        _ = try leaver.channel.close().wait()
+        broker.loop.run()
+        let redelivered = try stayer.received().compactMap { if case .publish(let p) = $0 { return String(buffer: p.payload) } else { return nil } }
+        #expect(redelivered == ["j1"])
+    }
 }

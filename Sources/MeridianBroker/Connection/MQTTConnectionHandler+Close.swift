@@ -44,7 +44,8 @@ extension MQTTConnectionHandler {
             if wasZero && expiry > 0 {
                 return protocolViolation(MQTTCodecError(.protocolError, "session expiry set on DISCONNECT after 0 at CONNECT", packetType: .disconnect))
             }
-            handle.lock.withLock { handle.expiryInterval = expiry }
+            let cap = broker.settings.persistentClientExpiration
+            handle.lock.withLock { handle.expiryInterval = expiry == UInt32.max ? (cap ?? expiry) : expiry }
         }
         // 0x04 asks for the will to be published; every other client reason discards it (3.14.2.1).
         suppressWill = disconnect.reasonCode != .disconnectWithWillMessage
@@ -56,8 +57,12 @@ extension MQTTConnectionHandler {
     func sessionTakenOver() {
         takenOver = true
         guard phase == .connected else { return closeConnection() }
-        // The new connection arrived within any will delay, so only an immediate will is sent.
-        if let delay = will?.properties.willDelayInterval, delay > 0 { suppressWill = true }
+        // The new connection arrived within any will delay, so a delayed will is not sent, unless
+        // the new connection's Clean Start ended the session, which makes the will due now (3.1.3.2.2).
+        if let delay = will?.properties.willDelayInterval, delay > 0,
+           let handle = session, handle.lock.withLock({ handle.isLive }) {
+            suppressWill = true
+        }
         disconnect(reason: .sessionTakenOver, publishWill: true)
     }
 
@@ -72,51 +77,43 @@ extension MQTTConnectionHandler {
         session = nil
         let now = loopContext.eventLoop.now
         let shuttingDown = broker.isShuttingDown
-        let shared = handle.lock.withLock { handle.connection === self ? handle.flow.takeSharedUnacknowledged() : [] }
         let detached = broker.detach(self, from: handle)
-        if !shared.isEmpty { broker.redistributeShared(shared, from: handle, via: loopContext, now: now) }
+        if !detached.unacknowledgedShared.isEmpty {
+            broker.redistributeShared(detached.unacknowledgedShared, from: handle, via: loopContext, now: now)
+        }
         if broker.settings.connectionMessages {
             logger.info("client disconnected", metadata: ["taken_over": "\(takenOver)"])
         }
         if let will, !suppressWill, !shuttingDown {
-            scheduleWill(will, handle: handle, generation: detached.generation, sessionEnded: detached.ended, expiry: detached.expiry, now: now)
+            scheduleWill(will, handle: handle, detached: detached, now: now)
         }
-        if !detached.ended && !takenOver && detached.expiry != UInt32.max {
-            let generation = detached.generation
-            let broker = self.broker
-            let logger = self.logger
-            loopContext.eventLoop.scheduleTask(in: .seconds(Int64(detached.expiry))) {
-                if broker.expireSession(handle, generation: generation) {
-                    logger.info("session expired")
-                }
-            }
+        if detached.wasAttached && !detached.ended && detached.expiry != UInt32.max {
+            broker.scheduleExpiry(of: handle, generation: detached.generation, after: detached.expiry, on: loopContext.eventLoop)
         }
         loopContext.flush()
     }
 
-    private func scheduleWill(
-        _ will: MQTTWill, handle: SessionHandle, generation: UInt64, sessionEnded: Bool, expiry: UInt32, now: NIODeadline
-    ) {
+    private func scheduleWill(_ will: MQTTWill, handle: SessionHandle, detached: Broker.Detachment, now: NIODeadline) {
         // Will properties become the message's properties, except Will Delay Interval, which is not a PUBLISH property.
         var properties = will.properties
         properties.remove(.willDelayInterval)
-        let message = BrokerMessage(
-            publish: MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties),
-            origin: handle.clientIdentifier, now: now
-        )
+        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties)
+        let origin = handle.clientIdentifier
         let delay = will.properties.willDelayInterval ?? 0
         let broker = self.broker
         let context = self.loopContext
-        if delay == 0 || sessionEnded || takenOver {
-            broker.route(message, via: context, now: now)
+        if delay == 0 || detached.ended || takenOver {
+            broker.route(BrokerMessage(publish: publish, origin: origin, now: now), via: context, now: now)
             return
         }
-        // Published when the delay or the session ends, whichever is first, unless the client reconnects.
-        let wait = min(delay, expiry)
-        context.eventLoop.scheduleTask(in: .seconds(Int64(wait))) {
-            let stillAway = handle.lock.withLock { handle.connection == nil && handle.generation == generation }
-            guard stillAway, !broker.isShuttingDown else { return }
-            broker.route(message, via: context, now: context.eventLoop.now)
+        // Published when the delay or the session ends, whichever is first, unless the client
+        // reconnects; its Message Expiry counts from then.
+        let generation = detached.generation
+        context.eventLoop.scheduleTask(in: .seconds(Int64(min(delay, detached.expiry)))) {
+            let due = handle.lock.withLock { !handle.isLive || (handle.connection == nil && handle.generation == generation) }
+            guard due, !broker.isShuttingDown else { return }
+            let now = context.eventLoop.now
+            broker.route(BrokerMessage(publish: publish, origin: origin, now: now), via: context, now: now)
             context.flush()
         }
     }

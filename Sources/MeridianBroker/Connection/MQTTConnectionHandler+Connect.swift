@@ -27,7 +27,13 @@ extension MQTTConnectionHandler {
 
         let now = loopContext.eventLoop.now
         let version = self.version
-        let attachment = broker.attach(self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry)
+        let attachment = broker.attach(
+            self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry
+        ) { flow in
+            flow.protocolVersion = version
+            flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
+            flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize
+        }
         session = attachment.handle
         phase = .connected
         if let previous = attachment.previous {
@@ -36,16 +42,15 @@ extension MQTTConnectionHandler {
 
         var connackProperties = MQTTProperties()
         if version == .v5 {
-            connackProperties = negotiation.connackProperties(settings: settings, sessionExpiryCap: nil)
+            // Announce the session expiry in force when persistent_client_expiration shortened it.
+            let cap: UInt32? = expiry != negotiation.sessionExpiryInterval ? expiry : nil
+            connackProperties = negotiation.connackProperties(settings: settings, sessionExpiryCap: cap)
         }
         write(.connack(MQTTConnack(sessionPresent: attachment.sessionPresent, reasonCode: .success, properties: connackProperties)))
 
         let handle = attachment.handle
         var dropped: [DropReason] = []
         let (resend, drained) = handle.lock.withLock { () -> ([MQTTPacket], [MQTTPublish]) in
-            handle.flow.protocolVersion = version
-            handle.flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
-            handle.flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize
             let resend = handle.flow.resend(now: now)
             return (resend, handle.flow.drain(now: now) { dropped.append($0) })
         }

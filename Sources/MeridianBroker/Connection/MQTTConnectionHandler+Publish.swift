@@ -102,7 +102,8 @@ extension MQTTConnectionHandler {
         let now = loopContext.eventLoop.now
         var dropped: [DropReason] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
-            guard apply(&handle.flow), handle.flow.queuedCount > 0 else { return [] }
+            // After a takeover, queued messages belong to the new connection, which drains them itself.
+            guard apply(&handle.flow), handle.connection === self, handle.flow.queuedCount > 0 else { return [] }
             return handle.flow.drain(now: now) { dropped.append($0) }
         }
         for publish in next { writePublish(publish) }

@@ -23,7 +23,8 @@ final class Broker: @unchecked Sendable {
     /// Per-reason drop counts (guarded by `lock`; drops are rare, so a lock is fine).
     private var drops: [DropReason: Int] = [:]
     private var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
-    private(set) var isShuttingDown = false
+    private var shuttingDown = false
+    var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 
     init(settings: BrokerSettings, logger: Logger) {
         self.settings = settings
@@ -45,10 +46,12 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// Attaches `connection` to the session of `clientIdentifier`, creating or resetting it per Clean Start.
+    /// Attaches `connection` to the session of `clientIdentifier`, creating or resetting it per Clean Start,
+    /// and sets the connection's limits on the session's flow in the same critical section.
     /// Returns the connection it took over from, which the caller must close.
     func attach(
-        _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32
+        _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
+        configure: (inout OutboundFlow) -> Void
     ) -> Attachment {
         lock.withLock {
             connectedCount += 1
@@ -75,28 +78,58 @@ final class Broker: @unchecked Sendable {
                 handle.generation &+= 1
                 handle.expiryInterval = expiryInterval
                 handle.drainScheduled = false
+                handle.expiryTimer?.cancel()
+                handle.expiryTimer = nil
+                configure(&handle.flow)
             }
             return Attachment(handle: handle, sessionPresent: sessionPresent, previous: previous)
         }
     }
 
-    /// Called when `connection` closed. Ends the session if its expiry is 0, else returns the
-    /// generation for which the caller arms the expiry timer.
-    func detach(_ connection: MQTTConnectionHandler, from handle: SessionHandle) -> (ended: Bool, generation: UInt64, expiry: UInt32) {
+    struct Detachment {
+        /// Whether the connection still owned the session (no other connection took it over).
+        var wasAttached: Bool
+        /// Whether the session ended with the connection (expiry 0).
+        var ended: Bool
+        var generation: UInt64
+        var expiry: UInt32
+        /// Shared-subscription deliveries the client had not received, for other group members.
+        var unacknowledgedShared: [Delivery] = []
+    }
+
+    /// Called when `connection` closed: detaches it and ends the session if its expiry is 0.
+    func detach(_ connection: MQTTConnectionHandler, from handle: SessionHandle) -> Detachment {
         lock.withLock {
             connectedCount -= 1
-            let (stillOurs, generation, expiry) = handle.lock.withLock { () -> (Bool, UInt64, UInt32) in
-                guard handle.connection === connection else { return (false, handle.generation, handle.expiryInterval) }
+            let (stillOurs, generation, expiry, shared) = handle.lock.withLock { () -> (Bool, UInt64, UInt32, [Delivery]) in
+                guard handle.connection === connection else { return (false, handle.generation, handle.expiryInterval, []) }
                 handle.connection = nil
                 handle.flow.discardQueuedQoS0()
-                return (true, handle.generation, handle.expiryInterval)
+                return (true, handle.generation, handle.expiryInterval, handle.flow.takeSharedUnacknowledged())
             }
-            guard stillOurs else { return (false, generation, expiry) }
-            if expiry == 0 && sessions[handle.clientIdentifier] === handle {
-                removeSessionLocked(handle)
-                return (true, generation, expiry)
+            guard stillOurs else { return Detachment(wasAttached: false, ended: false, generation: generation, expiry: expiry) }
+            let ended = expiry == 0 && sessions[handle.clientIdentifier] === handle
+            if ended { removeSessionLocked(handle) }
+            let live = handle.lock.withLock { handle.isLive }
+            return Detachment(
+                wasAttached: true, ended: ended || !live, generation: generation, expiry: expiry, unacknowledgedShared: shared
+            )
+        }
+    }
+
+    /// Arms the timer that ends an offline session when its expiry interval passes.
+    func scheduleExpiry(of handle: SessionHandle, generation: UInt64, after seconds: UInt32, on loop: EventLoop) {
+        let task = loop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            if expireSession(handle, generation: generation) {
+                logger.info("session expired", metadata: ["client_id": "\(handle.clientIdentifier)"])
             }
-            return (false, generation, expiry)
+        }
+        handle.lock.withLock {
+            if handle.connection == nil && handle.generation == generation && handle.isLive {
+                handle.expiryTimer = task
+            } else {
+                task.cancel()
+            }
         }
     }
 
@@ -113,6 +146,8 @@ final class Broker: @unchecked Sendable {
     private func removeSessionLocked(_ handle: SessionHandle) {
         let filters = handle.lock.withLock { () -> [String] in
             handle.isLive = false
+            handle.expiryTimer?.cancel()
+            handle.expiryTimer = nil
             return Array(handle.subscriptions.keys)
         }
         for filter in filters { tree.unsubscribe(handle, filter: filter) }
@@ -127,7 +162,7 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    func beginShutdown() { lock.withLock { isShuttingDown = true } }
+    func beginShutdown() { lock.withLock { shuttingDown = true } }
 
     // MARK: - Subscriptions
 
@@ -136,6 +171,8 @@ final class Broker: @unchecked Sendable {
         _ handle: SessionHandle, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?, now: NIODeadline
     ) -> (existed: Bool, retained: [BrokerMessage]) {
         lock.withLock {
+            // A session ended by a Clean Start takeover may still see packets from its old connection.
+            guard handle.lock.withLock({ handle.isLive }) else { return (false, []) }
             let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
             handle.lock.withLock { handle.subscriptions[filter] = .init(options: options, identifier: identifier) }
             if MQTTSharedFilter(parsing: filter) != nil { return (existed, []) }  // no retained for shared (4.8.2)
@@ -221,9 +258,19 @@ final class Broker: @unchecked Sendable {
     }
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
-    func offer(_ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline) {
+    ///
+    /// A shared-subscription delivery to a member that went offline since it was chosen goes to
+    /// another member instead (unless `redistributing`, which is that second choice).
+    func offer(
+        _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
+    ) {
+        var redirect = false
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
             let connection = handle.connection
+            if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
+                redirect = true
+                return (nil, .queued, false)
+            }
             let remote = connection.map { $0.loopIndex != context.index } ?? false
             let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
             guard remote, case .queued = result, !handle.drainScheduled, handle.flow.canDrain else {
@@ -231,6 +278,9 @@ final class Broker: @unchecked Sendable {
             }
             handle.drainScheduled = true
             return (connection, result, true)
+        }
+        if redirect {
+            return redistributeShared([delivery], from: handle, via: context, now: now)
         }
         switch result {
         case .send(let publish):
@@ -260,17 +310,28 @@ final class Broker: @unchecked Sendable {
     func redistributeShared(_ deliveries: [Delivery], from departed: SessionHandle, via context: LoopContext, now: NIODeadline) {
         for delivery in deliveries {
             guard let filter = delivery.sharedFilter else { continue }
-            let member: SessionHandle? = lock.withLock {
+            let choice: SubscriptionEntry<SessionHandle>? = lock.withLock {
                 let groupName = filter.dropFirst("$share/".count).dropLast()
                 let match = tree.match(topic: delivery.message.topic)
                 guard let group = match.groups.first(where: { $0.name == groupName }) else { return nil }
-                return group.next(where: { $0 !== departed && $0.isOnline }).map(\.subscriber)
+                return group.next(where: { $0 !== departed && $0.isOnline })
             }
-            if let member, member !== departed {
-                offer(delivery, to: member, via: context, now: now)
+            let departedIsLive = departed.lock.withLock { departed.isLive }
+            if let choice, choice.subscriber !== departed, choice.subscriber.isOnline || !departedIsLive {
+                // Granted QoS, identifier and Retain As Published are the new member's.
+                let rebuilt = Delivery(
+                    message: delivery.message,
+                    qos: min(delivery.message.qos, choice.options.qos),
+                    retain: choice.options.retainAsPublished ? delivery.message.retain : false,
+                    subscriptionIdentifiers: choice.identifier.map { [$0] } ?? [],
+                    sharedFilter: filter
+                )
+                offer(rebuilt, to: choice.subscriber, via: context, now: now, redistributing: true)
+            } else if departedIsLive {
+                // No other member online: it waits in the departed member's session.
+                offer(delivery, to: departed, via: context, now: now, redistributing: true)
             } else {
-                // No other member: keep it with the departed member's session (delivered when it returns).
-                offer(delivery, to: departed, via: context, now: now)
+                recordDrop(.noSubscriber, clientIdentifier: departed.clientIdentifier, now: now)
             }
         }
     }

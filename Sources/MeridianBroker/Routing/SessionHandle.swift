@@ -26,6 +26,8 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     var connection: MQTTConnectionHandler?
     /// Incremented on every connect, so timers armed for an earlier connection can tell they are stale.
     var generation: UInt64 = 0
+    /// The timer that ends the session when it stays offline past its expiry.
+    var expiryTimer: Scheduled<Void>?
     /// True while a drain of the queue is scheduled on the connection's event loop.
     var drainScheduled = false
     /// False once the session has ended and was removed from the broker.

@@ -59,6 +59,9 @@ public struct ConnectNegotiation: Sendable, Equatable {
         var keepAlive = connect.keepAlive
         var overridden = false
         if settings.maxKeepalive < 65_535, keepAlive == 0 || keepAlive > settings.maxKeepalive {
+            // Only MQTT 5 can tell a client to use another keep-alive (Server Keep Alive); older
+            // clients are refused, as Mosquitto does, rather than dropped for a limit they never heard of.
+            guard connect.protocolVersion == .v5 else { return .refuse(.clientIdentifierNotValid) }
             keepAlive = settings.maxKeepalive
             overridden = true
         }

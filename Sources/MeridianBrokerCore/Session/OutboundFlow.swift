@@ -11,6 +11,8 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case expired
     /// The encoded PUBLISH exceeds the client's Maximum Packet Size.
     case tooLarge
+    /// A shared-subscription message whose group had no member left to take it.
+    case noSubscriber
     /// A QoS 0 message for a subscriber whose unsent data passed the write high-water mark.
     case slowSubscriber
 }
@@ -208,10 +210,11 @@ public struct OutboundFlow: Sendable {
     }
 
     /// Removes the deliveries made for a shared subscription that the client has not yet
-    /// received (queued, or in flight without PUBACK/PUBREC), for redelivery to another member.
+    /// received (queued, or QoS 1 in flight without PUBACK), for redelivery to another member.
+    /// QoS 2 messages already sent stay: their flow must complete with this client (MQTT 5 section 4.8.2).
     public mutating func takeSharedUnacknowledged() -> [Delivery] {
         let taken = inflight
-            .filter { $0.value.state != .awaitingPubcomp && $0.value.delivery.sharedFilter != nil }
+            .filter { $0.value.state == .awaitingPuback && $0.value.delivery.sharedFilter != nil }
             .sorted { $0.value.sequence < $1.value.sequence }
         for (id, entry) in taken {
             inflight[id] = nil

@@ -23,6 +23,18 @@ let package = Package(
             name: "MeridianBrokerCore",
             dependencies: ["MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The system SQLite (apt libsqlite3-dev) through a module map.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // Durable state in one SQLite database, written off the event loops with group commit.
+        .target(
+            name: "MeridianStore",
+            dependencies: [
+                "CSQLite", "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Mosquitto-style configuration parsing: pure, text in, typed settings out.
         .target(
             name: "MeridianConfig",
@@ -78,6 +90,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "MeridianStoreTests",
+            dependencies: [
+                "MeridianStore", "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

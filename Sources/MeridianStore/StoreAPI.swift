@@ -1,0 +1,131 @@
+import MeridianMQTT
+import NIOCore
+
+/// How durable a commit is before it is reported done (`persistence_sync`).
+public enum StoreSync: String, Sendable {
+    /// Survives a process crash (WAL, `synchronous=NORMAL`).
+    case normal
+    /// Survives power loss: fsync before the commit is reported (`synchronous=FULL`).
+    case full
+}
+
+/// What the store is asked to do; operations are applied in submission order.
+public enum StoreOperation: Sendable {
+    case upsertSession(StoredSession)
+    /// Removes the session and everything that belongs to it (subscriptions, messages, QoS 2 ids, will).
+    case deleteSession(clientID: String)
+    /// Records when the session went offline (seconds since the Unix epoch), for expiry across restarts.
+    case markSessionDisconnected(clientID: String, at: Int64)
+    case markSessionConnected(clientID: String)
+    case upsertSubscription(clientID: String, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?)
+    case deleteSubscription(clientID: String, filter: String)
+    /// Appends a message to a session's queue; `messageID` orders the queue and identifies the row.
+    case appendMessage(clientID: String, messageID: UInt64, StoredMessage)
+    /// A QoS 2 message was sent with `packetID` (`released == false`), or the client's PUBREC arrived (`released == true`).
+    case updateMessageState(clientID: String, messageID: UInt64, packetID: UInt16, released: Bool)
+    case deleteMessage(clientID: String, messageID: UInt64)
+    case insertInboundQoS2(clientID: String, packetID: UInt16)
+    case deleteInboundQoS2(clientID: String, packetID: UInt16)
+    /// Stores (or, with nil, deletes) the retained message of `topic`.
+    case putRetained(topic: String, StoredMessage?)
+    /// A will waiting for its delay, due at `dueAt` (seconds since the Unix epoch).
+    case putWill(clientID: String, StoredMessage, dueAt: Int64)
+    case deleteWill(clientID: String)
+}
+
+/// A persistent session's row.
+public struct StoredSession: Sendable, Equatable {
+    public var clientID: String
+    /// Session Expiry Interval in seconds; UInt32.max = never.
+    public var expiryInterval: UInt32
+    public var protocolVersion: MQTTProtocolVersion
+    /// Seconds since the Unix epoch when it went offline; nil while connected.
+    public var disconnectedAt: Int64?
+
+    public init(clientID: String, expiryInterval: UInt32, protocolVersion: MQTTProtocolVersion, disconnectedAt: Int64? = nil) {
+        self.clientID = clientID
+        self.expiryInterval = expiryInterval
+        self.protocolVersion = protocolVersion
+        self.disconnectedAt = disconnectedAt
+    }
+}
+
+/// An application message as stored: what is needed to send it again after a restart.
+public struct StoredMessage: Sendable, Equatable {
+    public var topic: String
+    public var payload: ByteBuffer
+    public var qos: MQTTQoS
+    public var retain: Bool
+    /// Properties forwarded with the message (MQTT 5), stored encoded.
+    public var properties: MQTTProperties
+    /// Seconds since the Unix epoch when the message expires; nil = never.
+    public var expiresAt: Int64?
+    /// Subscription identifiers to send with it.
+    public var subscriptionIdentifiers: [UInt32]
+
+    public init(
+        topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties = [],
+        expiresAt: Int64? = nil, subscriptionIdentifiers: [UInt32] = []
+    ) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.properties = properties
+        self.expiresAt = expiresAt
+        self.subscriptionIdentifiers = subscriptionIdentifiers
+    }
+}
+
+/// A queued message of a session as recovered at start-up, in queue order.
+public struct RecoveredMessage: Sendable, Equatable {
+    public var messageID: UInt64
+    public var message: StoredMessage
+    /// Set for QoS 2 messages already sent: their packet identifier and whether PUBREC arrived.
+    public var packetID: UInt16?
+    public var released: Bool
+}
+
+/// Everything a persistent session had when the broker stopped.
+public struct RecoveredSession: Sendable, Equatable {
+    public var session: StoredSession
+    public var subscriptions: [(filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?)]
+    public var messages: [RecoveredMessage]
+    public var inboundQoS2: [UInt16]
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.session == b.session && a.messages == b.messages && a.inboundQoS2 == b.inboundQoS2
+            && a.subscriptions.map(\.filter) == b.subscriptions.map(\.filter)
+            && a.subscriptions.map(\.options) == b.subscriptions.map(\.options)
+            && a.subscriptions.map(\.identifier) == b.subscriptions.map(\.identifier)
+    }
+}
+
+/// The store's content at start-up.
+public struct RecoveredState: Sendable {
+    public var sessions: [RecoveredSession]
+    public var retained: [StoredMessage]
+    public var wills: [(clientID: String, message: StoredMessage, dueAt: Int64)]
+    /// The largest message id in use: new ids must be larger.
+    public var lastMessageID: UInt64
+}
+
+/// Why a commit failed.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// SQLITE_FULL or an I/O error writing (disk or file-size limit reached): new messages are refused.
+        case full
+        case io
+        /// The file's schema is newer than this build understands.
+        case newerSchema
+        case closed
+        case other
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code): \(message)" }
+}

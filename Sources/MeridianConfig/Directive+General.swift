@@ -19,6 +19,10 @@ extension Directive {
         .boolean("set_tcp_nodelay", \.setTCPNoDelay),
         .text("clientid_prefixes", \.clientIDPrefixes),
         .integer("connect_timeout", \.connectTimeout, in: 1...3600),
+        .global("queue_full_policy") { state, line in
+            let policies = EdgeConfiguration.QueueFullPolicy.allCases
+            state.configuration.queueFullPolicy = try line.choice(policies.map { ($0.rawValue, $0) })
+        },
     ]
 
     /// The largest MQTT packet: a 268,435,455-byte remaining length plus a 5-byte fixed

@@ -104,6 +104,17 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// prefix may connect. Default `nil`: all client identifiers are allowed.
     public var clientIDPrefixes: String?
 
+    /// What happens when an online client's queue is full (`queue_full_policy`, Meridian addition).
+    public enum QueueFullPolicy: String, Equatable, Sendable, CaseIterable {
+        /// Drop the new message, count and log it (Mosquitto's behaviour).
+        case drop
+        /// Keep the message and stop reading from the publishers until the queue drains.
+        case backpressure
+    }
+
+    /// `queue_full_policy drop|backpressure` (Meridian addition). Default `drop`.
+    public var queueFullPolicy: QueueFullPolicy
+
     /// `connect_timeout` (Meridian addition): seconds a new connection may take to send
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
@@ -136,5 +147,6 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.persistenceLocation = nil
         self.clientIDPrefixes = nil
         self.connectTimeout = 10
+        self.queueFullPolicy = .drop
     }
 }

@@ -23,6 +23,7 @@ extension EdgeConfiguration {
             maxInflightMessages: maxInflightMessages,
             maxInflightBytes: maxInflightBytes
         )
+        settings.sessionLimits.backpressure = queueFullPolicy == .backpressure
         settings.connectionMessages = connectionMessages
         settings.clientIdentifierPrefix = clientIDPrefixes
         settings.connectTimeout = Int64(connectTimeout)

@@ -86,8 +86,16 @@ extension BrokerIntegration {
             try await runScript("user_properties.py")
         }
 
-        private func runScript(_ name: String, _ arguments: [String] = []) async throws {
-            let broker = try await BrokerProcess.started()
+        @Test("queue_full_policy backpressure slows the publisher and loses nothing; drop drops (Meridian only)",
+              .enabled(if: BrokerIntegration.isMeridian, "queue_full_policy is a Meridian option"),
+              arguments: ["backpressure", "drop"])
+        func queueFullPolicy(policy: String) async throws {
+            try await runScript("backpressure.py", ["--expect", policy],
+                                options: ["max_inflight_messages 5", "max_queued_messages 10", "queue_full_policy \(policy)"])
+        }
+
+        private func runScript(_ name: String, _ arguments: [String] = [], options: [String] = []) async throws {
+            let broker = try await BrokerProcess.started(options: options)
             defer { broker.cleanup() }
             let result = try await PahoScript.run(name, broker: broker, arguments)
             #expect(result.succeeded, "\(result)\n\(broker.report)")

@@ -118,4 +118,22 @@ import Testing
         let sent = flow.drain(now: t0) { _ in }
         #expect(sent.map(\.packetIdentifier) == [1])
     }
+
+    @Test func backpressureKeepsMessagesForConnectedClientsOnly() {
+        var limits = OutboundFlow.Limits(maxQueuedMessages: 2, maxInflightMessages: 1)
+        limits.backpressure = true
+        var flow = OutboundFlow(limits: limits)
+        _ = flow.offer(delivery(1), online: true, now: t0)  // in flight
+        _ = flow.offer(delivery(2), online: true, now: t0)
+        _ = flow.offer(delivery(3), online: true, now: t0)
+        guard case .queuedOverLimit = flow.offer(delivery(4), online: true, now: t0) else { Issue.record("not kept"); return }
+        #expect(flow.queuedCount == 3)
+        #expect(!flow.hasDrainedBelowLowWater)
+        guard case .dropped(.queueFull) = flow.offer(delivery(5), online: false, now: t0) else { Issue.record("kept offline"); return }
+        _ = flow.acknowledge(puback: 1)
+        _ = flow.drain(now: t0) { _ in }
+        _ = flow.acknowledge(puback: 2)
+        _ = flow.drain(now: t0) { _ in }
+        #expect(flow.hasDrainedBelowLowWater)
+    }
 }

@@ -50,10 +50,13 @@ extension MQTTConnectionHandler {
 
         let handle = attachment.handle
         var dropped: [DropReason] = []
+        var waiters: [MQTTConnectionHandler] = []
         let (resend, drained) = handle.lock.withLock { () -> ([MQTTPacket], [MQTTPublish]) in
             let resend = handle.flow.resend(now: now)
+            defer { waiters = handle.takeWaitersIfDrained() }
             return (resend, handle.flow.drain(now: now) { dropped.append($0) })
         }
+        SessionHandle.wake(waiters, from: handle)
         for packet in resend {
             if case .publish(let publish) = packet { writePublish(publish) } else { write(packet) }
         }

@@ -30,10 +30,12 @@ extension MQTTConnectionHandler {
         let message = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
         switch publish.qos {
         case .atMostOnce:
-            broker.route(message, via: loopContext, now: now)
+            let outcome = broker.route(message, via: loopContext, now: now)
+            if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
         case .atLeastOnce:
-            let routed = broker.route(message, via: loopContext, now: now)
-            let reason: MQTTReasonCode = routed == 0 && version == .v5 ? .noMatchingSubscribers : .success
+            let outcome = broker.route(message, via: loopContext, now: now)
+            if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
+            let reason: MQTTReasonCode = outcome.count == 0 && version == .v5 ? .noMatchingSubscribers : .success
             write(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)))
         case .exactlyOnce:
             guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
@@ -47,8 +49,9 @@ extension MQTTConnectionHandler {
             if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
             var reason = MQTTReasonCode.success
             if state > 0 {
-                let routed = broker.route(message, via: loopContext, now: now)
-                if routed == 0 && version == .v5 { reason = .noMatchingSubscribers }
+                let outcome = broker.route(message, via: loopContext, now: now)
+                if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
+                if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
             }
             write(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)))
         }
@@ -87,11 +90,14 @@ extension MQTTConnectionHandler {
         guard let handle = session else { return }
         let now = loopContext.eventLoop.now
         var dropped: [DropReason] = []
+        var waiters: [MQTTConnectionHandler] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
             handle.drainScheduled = false
             guard handle.connection === self else { return [] }
+            defer { waiters = handle.takeWaitersIfDrained() }
             return handle.flow.drain(now: now) { dropped.append($0) }
         }
+        SessionHandle.wake(waiters, from: handle)
         for publish in next { writePublish(publish) }
         for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
     }
@@ -101,12 +107,40 @@ extension MQTTConnectionHandler {
         guard let handle = session else { return }
         let now = loopContext.eventLoop.now
         var dropped: [DropReason] = []
+        var waiters: [MQTTConnectionHandler] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
             // After a takeover, queued messages belong to the new connection, which drains them itself.
             guard apply(&handle.flow), handle.connection === self, handle.flow.queuedCount > 0 else { return [] }
+            defer { waiters = handle.takeWaitersIfDrained() }
             return handle.flow.drain(now: now) { dropped.append($0) }
         }
+        SessionHandle.wake(waiters, from: handle)
         for publish in next { writePublish(publish) }
         for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+    }
+
+    // MARK: - Backpressure
+
+    /// Stops reading from this publisher until every congested session has drained
+    /// (`queue_full_policy backpressure`). Packets already read are still processed.
+    func pauseReading(on sessions: [SessionHandle]) {
+        for handle in sessions where !pausedOn.contains(ObjectIdentifier(handle)) {
+            let registered = handle.lock.withLock { () -> Bool in
+                guard handle.connection != nil, !handle.flow.hasDrainedBelowLowWater else { return false }
+                handle.waiters.append(self)
+                return true
+            }
+            if registered { pausedOn.insert(ObjectIdentifier(handle)) }
+        }
+        if !pausedOn.isEmpty, let context, context.channel.isActive {
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    /// A session this publisher waited on has drained (or its client left).
+    func backpressureReleased(by handle: SessionHandle) {
+        guard pausedOn.remove(ObjectIdentifier(handle)) != nil, pausedOn.isEmpty, let context else { return }
+        context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        context.read()
     }
 }

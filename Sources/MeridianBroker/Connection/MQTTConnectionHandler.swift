@@ -46,6 +46,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var suppressWill = false
     /// Set when another connection took the session over.
     var takenOver = false
+    /// Sessions whose full queue paused reading from this publisher (backpressure policy).
+    var pausedOn: Set<ObjectIdentifier> = []
 
     init(broker: Broker, loopContext: LoopContext, connectionID: UInt64) {
         self.broker = broker

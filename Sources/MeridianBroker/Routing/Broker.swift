@@ -105,6 +105,7 @@ final class Broker: @unchecked Sendable {
                 guard handle.connection === connection else { return (false, handle.generation, handle.expiryInterval, []) }
                 handle.connection = nil
                 handle.flow.discardQueuedQoS0()
+                SessionHandle.wake(handle.takeWaitersIfDrained(), from: handle)
                 return (true, handle.generation, handle.expiryInterval, handle.flow.takeSharedUnacknowledged())
             }
             guard stillOurs else { return Detachment(wasAttached: false, ended: false, generation: generation, expiry: expiry) }
@@ -194,10 +195,18 @@ final class Broker: @unchecked Sendable {
 
     // MARK: - Routing
 
+    /// What routing one message did.
+    struct RouteOutcome {
+        /// The number of sessions it was addressed to.
+        var count = 0
+        /// Sessions whose queue passed its bounds under the backpressure policy.
+        var congested: [SessionHandle] = []
+    }
+
     /// Routes a message to every matching session, storing it first if it is retained.
-    /// - Returns: the number of sessions it was addressed to.
     @discardableResult
-    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> Int {
+    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
+        var outcome = RouteOutcome()
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         lock.withLock {
             if message.retain { retained.retain(message) }
@@ -211,17 +220,18 @@ final class Broker: @unchecked Sendable {
                 }
             }
         }
-        if targets.isEmpty { return 0 }
+        outcome.count = targets.count
+        if targets.isEmpty { return outcome }
         if targets.count == 1 {
-            deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now)
-            return 1
+            deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now, outcome: &outcome)
+            return outcome
         }
         // Overlapping subscriptions of one session: one delivery with the highest QoS and every identifier.
         var merged: [SessionHandle: (SubscriptionEntry<SessionHandle>, [UInt32])] = [:]
         var order: [SessionHandle] = []
         for (entry, shared) in targets {
             if shared != nil {
-                deliver(message, entry: entry, identifiers: nil, shared: shared, via: context, now: now)
+                deliver(message, entry: entry, identifiers: nil, shared: shared, via: context, now: now, outcome: &outcome)
                 continue
             }
             if var existing = merged[entry.subscriber] {
@@ -237,14 +247,14 @@ final class Broker: @unchecked Sendable {
         }
         for handle in order {
             let (entry, identifiers) = merged[handle]!
-            deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now)
+            deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now, outcome: &outcome)
         }
-        return targets.count
+        return outcome
     }
 
     private func deliver(
         _ message: BrokerMessage, entry: SubscriptionEntry<SessionHandle>, identifiers: [UInt32]?, shared: String?,
-        via context: LoopContext, now: NIODeadline
+        via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
     ) {
         if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
         let delivery = Delivery(
@@ -254,16 +264,20 @@ final class Broker: @unchecked Sendable {
             subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
             sharedFilter: shared
         )
-        offer(delivery, to: entry.subscriber, via: context, now: now)
+        if offer(delivery, to: entry.subscriber, via: context, now: now) {
+            outcome.congested.append(entry.subscriber)
+        }
     }
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
     ///
     /// A shared-subscription delivery to a member that went offline since it was chosen goes to
     /// another member instead (unless `redistributing`, which is that second choice).
+    /// - Returns: true if the session's queue is past its bounds under the backpressure policy.
+    @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) {
+    ) -> Bool {
         var redirect = false
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
             let connection = handle.connection
@@ -280,16 +294,19 @@ final class Broker: @unchecked Sendable {
             return (connection, result, true)
         }
         if redirect {
-            return redistributeShared([delivery], from: handle, via: context, now: now)
+            redistributeShared([delivery], from: handle, via: context, now: now)
+            return false
         }
         switch result {
         case .send(let publish):
             if let connection { context.send(publish, to: connection) }
-        case .queued:
+        case .queued, .queuedOverLimit:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
+            if case .queuedOverLimit = result { return true }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
         }
+        return false
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

@@ -28,6 +28,8 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     var generation: UInt64 = 0
     /// The timer that ends the session when it stays offline past its expiry.
     var expiryTimer: Scheduled<Void>?
+    /// Publishers paused by backpressure until this session's queue drains (guarded by `lock`).
+    var waiters: [MQTTConnectionHandler] = []
     /// True while a drain of the queue is scheduled on the connection's event loop.
     var drainScheduled = false
     /// False once the session has ended and was removed from the broker.
@@ -42,4 +44,18 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
     var isOnline: Bool { lock.withLock { connection != nil } }
+
+    /// The publishers to wake because the queue drained (or the client left). Call with `lock` held.
+    func takeWaitersIfDrained() -> [MQTTConnectionHandler] {
+        guard !waiters.isEmpty, connection == nil || flow.hasDrainedBelowLowWater else { return [] }
+        defer { waiters.removeAll() }
+        return waiters
+    }
+
+    /// Resumes reading on each paused publisher, on its own event loop.
+    static func wake(_ waiters: [MQTTConnectionHandler], from handle: SessionHandle) {
+        for waiter in waiters {
+            waiter.loopContext.eventLoop.execute { waiter.backpressureReleased(by: handle) }
+        }
+    }
 }

@@ -44,6 +44,9 @@ public struct OutboundFlow: Sendable {
         public var maxInflightMessages: Int
         /// Server-side cap on in-flight payload bytes (`max_inflight_bytes`); 0 = none.
         public var maxInflightBytes: Int
+        /// Keep messages for a connected client past the queue bounds and ask the caller to slow
+        /// the publisher down (`queue_full_policy backpressure`), instead of dropping them.
+        public var backpressure = false
 
         public init(
             maxQueuedMessages: Int = 1000, maxQueuedBytes: Int = 0, queueQoS0Messages: Bool = false,
@@ -89,6 +92,8 @@ public struct OutboundFlow: Sendable {
     public enum Offer: Sendable {
         case send(MQTTPublish)
         case queued
+        /// Queued past the bounds under the backpressure policy: the publisher should pause.
+        case queuedOverLimit
         case dropped(DropReason)
     }
 
@@ -103,21 +108,34 @@ public struct OutboundFlow: Sendable {
         if delivery.qos == .atMostOnce {
             if online { return sendable(delivery, packetIdentifier: nil, now: now) }
             guard limits.queueQoS0Messages else { return .dropped(.offlineQoS0) }
-            return enqueue(delivery)
+            return enqueue(delivery, online: online)
         }
         if online && sendNow && queue.isEmpty && hasFreeSlot {
             return startInflight(delivery, now: now)
         }
-        return enqueue(delivery)
+        return enqueue(delivery, online: online)
     }
 
-    private mutating func enqueue(_ delivery: Delivery) -> Offer {
+    /// Whether the queue has reached `max_queued_messages` or `max_queued_bytes`.
+    public var isQueueFull: Bool {
+        (limits.maxQueuedMessages > 0 && queue.count >= limits.maxQueuedMessages)
+            || (limits.maxQueuedBytes > 0 && queuedBytes >= limits.maxQueuedBytes)
+    }
+
+    /// Whether the queue drained to half its bounds: publishers paused by backpressure may resume.
+    public var hasDrainedBelowLowWater: Bool {
+        (limits.maxQueuedMessages == 0 || queue.count <= limits.maxQueuedMessages / 2)
+            && (limits.maxQueuedBytes == 0 || queuedBytes <= limits.maxQueuedBytes / 2)
+    }
+
+    private mutating func enqueue(_ delivery: Delivery, online: Bool) -> Offer {
         let size = delivery.message.approximateSize
-        if limits.maxQueuedMessages > 0 && queue.count >= limits.maxQueuedMessages { return .dropped(.queueFull) }
-        if limits.maxQueuedBytes > 0 && queuedBytes + size > limits.maxQueuedBytes { return .dropped(.queueFull) }
+        let full = (limits.maxQueuedMessages > 0 && queue.count >= limits.maxQueuedMessages)
+            || (limits.maxQueuedBytes > 0 && queuedBytes + size > limits.maxQueuedBytes)
+        if full && !(limits.backpressure && online) { return .dropped(.queueFull) }
         queue.append(delivery)
         queuedBytes += size
-        return .queued
+        return full ? .queuedOverLimit : .queued
     }
 
     private func sendable(_ delivery: Delivery, packetIdentifier: UInt16?, now: NIODeadline) -> Offer {
@@ -162,7 +180,7 @@ public struct OutboundFlow: Sendable {
             switch result {
             case .send(let publish): out.append(publish)
             case .dropped(let reason): dropped(reason)
-            case .queued: break
+            case .queued, .queuedOverLimit: break
             }
         }
         return out

@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "MeridianBroker",
             dependencies: [
-                "MeridianBrokerCore", "MeridianMQTT",
+                "MeridianBrokerCore", "MeridianMQTT", "MeridianStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -80,16 +80,19 @@ public struct Delivery: Sendable {
     /// The `$share/<group>/<filter>` this delivery was chosen for, if any: such a delivery moves to
     /// another group member when this one disconnects before acknowledging it.
     public var sharedFilter: String?
+    /// The row of this delivery in the durable store, for QoS 1/2 deliveries to persistent sessions.
+    public var storeID: UInt64?
 
     public init(
         message: BrokerMessage, qos: MQTTQoS, retain: Bool, subscriptionIdentifiers: [UInt32] = [],
-        sharedFilter: String? = nil
+        sharedFilter: String? = nil, storeID: UInt64? = nil
     ) {
         self.message = message
         self.qos = qos
         self.retain = retain
         self.subscriptionIdentifiers = subscriptionIdentifiers
         self.sharedFilter = sharedFilter
+        self.storeID = storeID
     }
 
     /// The PUBLISH to send, without packet identifier, DUP or topic alias.

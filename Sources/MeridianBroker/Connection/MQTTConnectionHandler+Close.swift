@@ -1,5 +1,6 @@
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianStore
 import NIOCore
 
 extension MQTTConnectionHandler {
@@ -45,7 +46,12 @@ extension MQTTConnectionHandler {
                 return protocolViolation(MQTTCodecError(.protocolError, "session expiry set on DISCONNECT after 0 at CONNECT", packetType: .disconnect))
             }
             let cap = broker.settings.persistentClientExpiration
-            handle.lock.withLock { handle.expiryInterval = expiry == UInt32.max ? (cap ?? expiry) : expiry }
+            let effective = expiry == UInt32.max ? (cap ?? expiry) : expiry
+            handle.lock.withLock { handle.expiryInterval = effective }
+            if effective > 0 {
+                broker.store?.enqueue([.upsertSession(StoredSession(
+                    clientID: handle.clientIdentifier, expiryInterval: effective, protocolVersion: version))])
+            }
         }
         // 0x04 asks for the will to be published; every other client reason discards it (3.14.2.1).
         suppressWill = disconnect.reasonCode != .disconnectWithWillMessage
@@ -107,14 +113,11 @@ extension MQTTConnectionHandler {
             return
         }
         // Published when the delay or the session ends, whichever is first, unless the client
-        // reconnects; its Message Expiry counts from then.
-        let generation = detached.generation
-        context.eventLoop.scheduleTask(in: .seconds(Int64(min(delay, detached.expiry)))) {
-            let due = handle.lock.withLock { !handle.isLive || (handle.connection == nil && handle.generation == generation) }
-            guard due, !broker.isShuttingDown else { return }
-            let now = context.eventLoop.now
-            broker.route(BrokerMessage(publish: publish, origin: origin, now: now), via: context, now: now)
-            context.flush()
-        }
+        // reconnects; its Message Expiry counts from then. Kept in the store until then.
+        let wait = min(delay, detached.expiry)
+        broker.store?.enqueue([.putWill(
+            clientID: origin, StoredMessage(BrokerMessage(publish: publish, origin: origin, now: now), now: now, wallNow: unixTime()),
+            dueAt: unixTime() + Int64(wait))])
+        broker.scheduleWill(publish, of: handle, generation: detached.generation, after: .seconds(Int64(wait)), via: context)
     }
 }

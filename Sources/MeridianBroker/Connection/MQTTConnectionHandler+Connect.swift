@@ -28,7 +28,8 @@ extension MQTTConnectionHandler {
         let now = loopContext.eventLoop.now
         let version = self.version
         let attachment = broker.attach(
-            self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry
+            self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
+            version: version
         ) { flow in
             flow.protocolVersion = version
             flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
@@ -49,19 +50,11 @@ extension MQTTConnectionHandler {
         write(.connack(MQTTConnack(sessionPresent: attachment.sessionPresent, reasonCode: .success, properties: connackProperties)))
 
         let handle = attachment.handle
-        var dropped: [DropReason] = []
-        var waiters: [MQTTConnectionHandler] = []
-        let (resend, drained) = handle.lock.withLock { () -> ([MQTTPacket], [MQTTPublish]) in
-            let resend = handle.flow.resend(now: now)
-            defer { waiters = handle.takeWaitersIfDrained() }
-            return (resend, handle.flow.drain(now: now) { dropped.append($0) })
-        }
-        SessionHandle.wake(waiters, from: handle)
+        let resend = handle.lock.withLock { handle.flow.resend(now: now) }
         for packet in resend {
             if case .publish(let publish) = packet { writePublish(publish) } else { write(packet) }
         }
-        for publish in drained { writePublish(publish) }
-        for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+        sendQueued(handle, now: now)
         if broker.settings.connectionMessages {
             logger.info("client connected", metadata: [
                 "version": "\(version.rawValue)", "clean_start": "\(connect.cleanStart)",

@@ -36,7 +36,7 @@ extension MQTTConnectionHandler {
             let outcome = broker.route(message, via: loopContext, now: now)
             if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
             let reason: MQTTReasonCode = outcome.count == 0 && version == .v5 ? .noMatchingSubscribers : .success
-            write(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)))
+            acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)), afterCommit: outcome.stored)
         case .exactlyOnce:
             guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
             let receiveMaximum = Int(settings.receiveMaximum)
@@ -44,22 +44,71 @@ extension MQTTConnectionHandler {
                 if handle.inboundQoS2.contains(packetIdentifier) { return 0 }  // resend: already routed
                 if handle.inboundQoS2.count >= receiveMaximum { return -1 }
                 handle.inboundQoS2.insert(packetIdentifier)
+                if handle.isPersistent, let store = broker.store {
+                    // Kept across a restart so a resend after it is not delivered twice.
+                    store.enqueue([.insertInboundQoS2(clientID: handle.clientIdentifier, packetID: packetIdentifier)])
+                    return 2
+                }
                 return 1
             }
             if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
             var reason = MQTTReasonCode.success
+            var stored = state == 2
             if state > 0 {
                 let outcome = broker.route(message, via: loopContext, now: now)
                 if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
                 if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
+                stored = stored || outcome.stored
             }
-            write(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)))
+            acknowledge(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)), afterCommit: stored)
+        }
+    }
+
+    /// Sends a PUBACK or PUBREC, after the store committed the message when it holds it (invariant I1).
+    ///
+    /// Acknowledgements leave in the order their PUBLISHes arrived (MQTT 5 section 4.6): once one
+    /// waits for a commit, the following ones queue behind it. If the commit fails (disk full), an
+    /// MQTT 5 client gets 0x97 Quota exceeded; a 3.1.1 client gets no acknowledgement and will resend.
+    private func acknowledge(_ ack: MQTTPacket, afterCommit: Bool) {
+        guard afterCommit || pendingAcknowledgement != nil, let store = broker.store else {
+            write(ack)
+            return
+        }
+        let ready = afterCommit ? store.commit([], on: loopContext.eventLoop) : pendingAcknowledgement!
+        pendingAcknowledgement = ready
+        ready.whenComplete { [self] result in
+            if afterCommit, case .failure(let error) = result {
+                loopContext.counters.storeRefusals += 1
+                logger.warning("message not stored, not acknowledged: \(error)")
+                if version == .v5 {
+                    switch ack {
+                    case .puback(var refused), .pubrec(var refused):
+                        refused.reasonCode = .quotaExceeded
+                        if ack.type == .pubrec, let handle = session {
+                            // A failing PUBREC ends the exchange: the identifier is free again.
+                            handle.lock.withLock { _ = handle.inboundQoS2.remove(refused.packetIdentifier) }
+                        }
+                        write(ack.type == .puback ? .puback(refused) : .pubrec(refused))
+                    default: break
+                    }
+                }
+            } else {
+                write(ack)
+            }
+            flushIfNeeded()
+            if pendingAcknowledgement === ready { pendingAcknowledgement = nil }
         }
     }
 
     func handlePubrel(_ ack: MQTTAck) {
         guard let handle = session else { return }
-        let known = handle.lock.withLock { handle.inboundQoS2.remove(ack.packetIdentifier) != nil }
+        let known = handle.lock.withLock { () -> Bool in
+            let known = handle.inboundQoS2.remove(ack.packetIdentifier) != nil
+            if known && handle.isPersistent {
+                broker.store?.enqueue([.deleteInboundQoS2(clientID: handle.clientIdentifier, packetID: ack.packetIdentifier)])
+            }
+            return known
+        }
         let reason: MQTTReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
         write(.pubcomp(MQTTAck(packetIdentifier: ack.packetIdentifier, reasonCode: reason)))
     }
@@ -88,31 +137,34 @@ extension MQTTConnectionHandler {
     /// Sends what the session queued while this connection's loop was busy elsewhere.
     func drainSession() {
         guard let handle = session else { return }
-        let now = loopContext.eventLoop.now
-        var dropped: [DropReason] = []
-        var waiters: [MQTTConnectionHandler] = []
-        let next = handle.lock.withLock { () -> [MQTTPublish] in
-            handle.drainScheduled = false
-            guard handle.connection === self else { return [] }
-            defer { waiters = handle.takeWaitersIfDrained() }
-            return handle.flow.drain(now: now) { dropped.append($0) }
-        }
-        SessionHandle.wake(waiters, from: handle)
-        for publish in next { writePublish(publish) }
-        for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
+        handle.lock.withLock { handle.drainScheduled = false }
+        sendQueued(handle, now: loopContext.eventLoop.now)
     }
 
     /// Applies an acknowledgement to the session's flow and, when it freed a slot, sends queued messages.
     private func acknowledged(_ apply: (inout OutboundFlow) -> Bool) {
         guard let handle = session else { return }
-        let now = loopContext.eventLoop.now
+        let freed = handle.lock.withLock { () -> Bool in
+            let freed = apply(&handle.flow)
+            handle.persistFlowEffects()
+            return freed
+        }
+        if freed { sendQueued(handle, now: loopContext.eventLoop.now) }
+    }
+
+    /// Moves queued messages into free in-flight slots and writes them, if this connection still
+    /// owns the session (after a takeover the new connection drains them), and wakes publishers
+    /// paused by backpressure once the queue is low enough.
+    func sendQueued(_ handle: SessionHandle, now: NIODeadline) {
         var dropped: [DropReason] = []
         var waiters: [MQTTConnectionHandler] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
-            // After a takeover, queued messages belong to the new connection, which drains them itself.
-            guard apply(&handle.flow), handle.connection === self, handle.flow.queuedCount > 0 else { return [] }
+            guard handle.connection === self else { return [] }
             defer { waiters = handle.takeWaitersIfDrained() }
-            return handle.flow.drain(now: now) { dropped.append($0) }
+            guard handle.flow.queuedCount > 0 else { return [] }
+            let next = handle.flow.drain(now: now) { reason in dropped.append(reason) }
+            handle.persistFlowEffects()
+            return next
         }
         SessionHandle.wake(waiters, from: handle)
         for publish in next { writePublish(publish) }

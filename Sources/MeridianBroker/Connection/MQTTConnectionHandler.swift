@@ -46,6 +46,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var suppressWill = false
     /// Set when another connection took the session over.
     var takenOver = false
+    /// The commit the latest acknowledgement waits for; later ones queue behind it.
+    var pendingAcknowledgement: EventLoopFuture<Void>?
     /// Sessions whose full queue paused reading from this publisher (backpressure policy).
     var pausedOn: Set<ObjectIdentifier> = []
 

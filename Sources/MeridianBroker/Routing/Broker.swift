@@ -2,6 +2,7 @@ import Logging
 import MeridianBrokerCore
 import MeridianMQTT
 import NIOConcurrencyHelpers
+import MeridianStore
 import NIOCore
 
 /// The broker's shared state: sessions by client identifier, the subscription tree and the
@@ -26,9 +27,19 @@ final class Broker: @unchecked Sendable {
     private var shuttingDown = false
     var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 
-    init(settings: BrokerSettings, logger: Logger) {
+    /// The durable store, when `persistence true`.
+    let store: DurableStore?
+    /// The last message id handed to the store.
+    private let lastMessageID = NIOLockedValueBox<UInt64>(0)
+
+    init(settings: BrokerSettings, logger: Logger, store: DurableStore? = nil) {
         self.settings = settings
         self.logger = logger
+        self.store = store
+    }
+
+    private func nextMessageID() -> UInt64 {
+        lastMessageID.withLockedValue { $0 += 1; return $0 }
     }
 
     // MARK: - Sessions
@@ -51,7 +62,7 @@ final class Broker: @unchecked Sendable {
     /// Returns the connection it took over from, which the caller must close.
     func attach(
         _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
-        configure: (inout OutboundFlow) -> Void
+        version: MQTTProtocolVersion, configure: (inout OutboundFlow) -> Void
     ) -> Attachment {
         lock.withLock {
             connectedCount += 1
@@ -69,8 +80,17 @@ final class Broker: @unchecked Sendable {
                     previous = existing.lock.withLock { existing.connection }
                     removeSessionLocked(existing)
                 }
-                handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits)
+                handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits, store: store)
                 sessions[clientIdentifier] = handle
+            }
+            if let store {
+                // A pending delayed will is cancelled by the reconnect; the session row records the new expiry.
+                var operations: [StoreOperation] = [.deleteWill(clientID: clientIdentifier)]
+                if expiryInterval > 0 {
+                    operations.append(.upsertSession(StoredSession(
+                        clientID: clientIdentifier, expiryInterval: expiryInterval, protocolVersion: version)))
+                }
+                store.enqueue(operations)
             }
             handle.lock.withLock {
                 if let current = handle.connection { previous = current }
@@ -110,11 +130,31 @@ final class Broker: @unchecked Sendable {
             }
             guard stillOurs else { return Detachment(wasAttached: false, ended: false, generation: generation, expiry: expiry) }
             let ended = expiry == 0 && sessions[handle.clientIdentifier] === handle
-            if ended { removeSessionLocked(handle) }
+            if ended {
+                removeSessionLocked(handle)
+            } else if let store {
+                handle.lock.withLock { handle.persistFlowEffects() }
+                store.enqueue([.markSessionDisconnected(clientID: handle.clientIdentifier, at: unixTime())])
+            }
             let live = handle.lock.withLock { handle.isLive }
             return Detachment(
                 wasAttached: true, ended: ended || !live, generation: generation, expiry: expiry, unacknowledgedShared: shared
             )
+        }
+    }
+
+    /// Arms the timer of a delayed will: it is published when due unless the client reconnected
+    /// to the session in the meantime (which cancels it), and then leaves the store.
+    func scheduleWill(_ will: MQTTPublish, of handle: SessionHandle, generation: UInt64, after delay: TimeAmount, via context: LoopContext) {
+        context.eventLoop.scheduleTask(in: delay) { [self] in
+            let due = handle.lock.withLock { !handle.isLive || (handle.connection == nil && handle.generation == generation) }
+            guard due, !isShuttingDown else { return }
+            let now = context.eventLoop.now
+            route(BrokerMessage(publish: will, origin: handle.clientIdentifier, now: now), via: context, now: now)
+            if handle.lock.withLock({ handle.connection == nil }) {
+                store?.enqueue([.deleteWill(clientID: handle.clientIdentifier)])
+            }
+            context.flush()
         }
     }
 
@@ -152,7 +192,10 @@ final class Broker: @unchecked Sendable {
             return Array(handle.subscriptions.keys)
         }
         for filter in filters { tree.unsubscribe(handle, filter: filter) }
-        if sessions[handle.clientIdentifier] === handle { sessions[handle.clientIdentifier] = nil }
+        if sessions[handle.clientIdentifier] === handle {
+            sessions[handle.clientIdentifier] = nil
+            store?.enqueue([.deleteSession(clientID: handle.clientIdentifier)])
+        }
     }
 
     /// Number of sessions without a connection.
@@ -175,7 +218,13 @@ final class Broker: @unchecked Sendable {
             // A session ended by a Clean Start takeover may still see packets from its old connection.
             guard handle.lock.withLock({ handle.isLive }) else { return (false, []) }
             let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
-            handle.lock.withLock { handle.subscriptions[filter] = .init(options: options, identifier: identifier) }
+            let persistent = handle.lock.withLock {
+                handle.subscriptions[filter] = .init(options: options, identifier: identifier)
+                return handle.isPersistent
+            }
+            if persistent {
+                store?.enqueue([.upsertSubscription(clientID: handle.clientIdentifier, filter: filter, options: options, identifier: identifier)])
+            }
             if MQTTSharedFilter(parsing: filter) != nil { return (existed, []) }  // no retained for shared (4.8.2)
             switch options.retainHandling {
             case .doNotSend: return (existed, [])
@@ -188,7 +237,11 @@ final class Broker: @unchecked Sendable {
     func unsubscribe(_ handle: SessionHandle, filter: String) -> Bool {
         lock.withLock {
             let existed = tree.unsubscribe(handle, filter: filter)
-            handle.lock.withLock { _ = handle.subscriptions.removeValue(forKey: filter) }
+            let persistent = handle.lock.withLock {
+                _ = handle.subscriptions.removeValue(forKey: filter)
+                return handle.isPersistent
+            }
+            if persistent && existed { store?.enqueue([.deleteSubscription(clientID: handle.clientIdentifier, filter: filter)]) }
             return existed
         }
     }
@@ -201,6 +254,9 @@ final class Broker: @unchecked Sendable {
         var count = 0
         /// Sessions whose queue passed its bounds under the backpressure policy.
         var congested: [SessionHandle] = []
+        /// Whether the message was handed to the store (for a persistent session or as retained):
+        /// a QoS 1/2 acknowledgement must wait for the commit (invariant I1).
+        var stored = false
     }
 
     /// Routes a message to every matching session, storing it first if it is retained.
@@ -209,7 +265,14 @@ final class Broker: @unchecked Sendable {
         var outcome = RouteOutcome()
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         lock.withLock {
-            if message.retain { retained.retain(message) }
+            if message.retain {
+                retained.retain(message)
+                if let store {
+                    let stored = message.payload.readableBytes == 0 ? nil : StoredMessage(message, now: now, wallNow: unixTime())
+                    store.enqueue([.putRetained(topic: message.topic, stored)])
+                    outcome.stored = true
+                }
+            }
             let match = tree.match(topic: message.topic)
             if match.isEmpty { return }
             targets.reserveCapacity(match.entries.count + match.groups.count)
@@ -264,49 +327,67 @@ final class Broker: @unchecked Sendable {
             subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
             sharedFilter: shared
         )
-        if offer(delivery, to: entry.subscriber, via: context, now: now) {
-            outcome.congested.append(entry.subscriber)
-        }
+        let result = offer(delivery, to: entry.subscriber, via: context, now: now)
+        if result.congested { outcome.congested.append(entry.subscriber) }
+        if result.stored { outcome.stored = true }
     }
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
     ///
-    /// A shared-subscription delivery to a member that went offline since it was chosen goes to
-    /// another member instead (unless `redistributing`, which is that second choice).
-    /// - Returns: true if the session's queue is past its bounds under the backpressure policy.
+    /// A QoS 1/2 delivery to a persistent session is appended to the store first (the caller waits
+    /// for the commit before acknowledging the publisher). A shared-subscription delivery to a member
+    /// that went offline since it was chosen goes to another member instead (unless `redistributing`,
+    /// which is that second choice).
+    /// - Returns: whether the session's queue is past its bounds under the backpressure policy, and
+    ///   whether the delivery was handed to the store.
     @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) -> Bool {
+    ) -> (congested: Bool, stored: Bool) {
         var redirect = false
+        var stored = false
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
             let connection = handle.connection
             if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
                 redirect = true
                 return (nil, .queued, false)
             }
+            var delivery = delivery
+            let persist = store != nil && delivery.qos != .atMostOnce && handle.isPersistent && handle.isLive
+            if persist { delivery.storeID = nextMessageID() }
             let remote = connection.map { $0.loopIndex != context.index } ?? false
             let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
-            guard remote, case .queued = result, !handle.drainScheduled, handle.flow.canDrain else {
+            if persist, let store, let id = delivery.storeID {
+                if case .dropped = result {} else {
+                    store.enqueue([.appendMessage(
+                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))])
+                    handle.persistFlowEffects()
+                    stored = true
+                }
+            }
+            switch result {
+            case .queued, .queuedOverLimit:
+                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (connection, result, false) }
+                handle.drainScheduled = true
+                return (connection, result, true)
+            case .send, .dropped:
                 return (connection, result, false)
             }
-            handle.drainScheduled = true
-            return (connection, result, true)
         }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
-            return false
+            return (false, false)
         }
         switch result {
         case .send(let publish):
             if let connection { context.send(publish, to: connection) }
         case .queued, .queuedOverLimit:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
-            if case .queuedOverLimit = result { return true }
+            if case .queuedOverLimit = result { return (true, stored) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
         }
-        return false
+        return (false, stored)
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

@@ -79,6 +79,8 @@ final class LoopCounters {
     var publishReceived = 0
     var publishSent = 0
     var dropped = 0
+    /// QoS 1/2 messages refused because the store could not commit them.
+    var storeRefusals = 0
 
     struct Snapshot {
         var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0

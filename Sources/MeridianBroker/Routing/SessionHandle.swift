@@ -15,6 +15,8 @@ final class SessionHandle: Hashable, @unchecked Sendable {
 
     let clientIdentifier: String
     let lock = NIOLock()
+    /// Where QoS 1/2 deliveries of persistent sessions are kept; nil without persistence.
+    let store: DurableStore?
 
     // Guarded by `lock`.
     var flow: OutboundFlow
@@ -35,10 +37,14 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     /// False once the session has ended and was removed from the broker.
     var isLive = true
 
-    init(clientIdentifier: String, limits: OutboundFlow.Limits) {
+    init(clientIdentifier: String, limits: OutboundFlow.Limits, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier
         self.flow = OutboundFlow(limits: limits)
+        self.store = store
     }
+
+    /// Whether the session outlives its connection and is therefore kept in the store (guarded by `lock`).
+    var isPersistent: Bool { expiryInterval > 0 }
 
     static func == (lhs: SessionHandle, rhs: SessionHandle) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }

@@ -17,6 +17,18 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case slowSubscriber
 }
 
+/// A change to a stored delivery that the durable store must record.
+public enum StoreEffect: Sendable, Equatable {
+    /// A QoS 2 message was sent with this packet identifier.
+    case sent(storeID: UInt64, packetIdentifier: UInt16)
+    /// The client's PUBREC arrived: only PUBREL/PUBCOMP remain.
+    case released(storeID: UInt64, packetIdentifier: UInt16)
+    /// The client acknowledged it (PUBACK, PUBCOMP, or a failing PUBREC): the row goes.
+    case completed(storeID: UInt64)
+    /// It left this session without being delivered (expired, too large, handed to another member).
+    case discarded(storeID: UInt64)
+}
+
 /// The server-to-client half of a session: in-flight QoS 1/2 messages, packet identifiers and
 /// the queue of messages waiting for a free slot or for the client to come back.
 public struct OutboundFlow: Sendable {
@@ -66,6 +78,8 @@ public struct OutboundFlow: Sendable {
     public private(set) var queuedBytes = 0
     /// Payload bytes of messages awaiting PUBACK or PUBREC.
     public private(set) var inflightBytes = 0
+    /// Changes to stored deliveries since the last ``takeStoreEffects()``.
+    public private(set) var storeEffects: [StoreEffect] = []
     private var nextPacketIdentifier: UInt16 = 1
     private var sequence: UInt64 = 0
     public var limits: Limits
@@ -76,6 +90,26 @@ public struct OutboundFlow: Sendable {
     public var protocolVersion: MQTTProtocolVersion = .v3_1_1
 
     public init(limits: Limits) { self.limits = limits }
+
+    /// Returns and clears the pending store effects.
+    public mutating func takeStoreEffects() -> [StoreEffect] {
+        defer { storeEffects.removeAll() }
+        return storeEffects
+    }
+
+    /// Rebuilds the flow of a session recovered from the store: `inflight` are QoS 2 messages
+    /// already sent (with their packet identifiers), `queue` the rest in order.
+    public mutating func restore(inflight restored: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)], queue restoredQueue: [Delivery]) {
+        for (packetIdentifier, delivery, released) in restored {
+            sequence += 1
+            inflight[packetIdentifier] = Inflight(delivery: delivery, state: released ? .awaitingPubcomp : .awaitingPubrec, sequence: sequence)
+            if !released { inflightBytes += delivery.message.payload.readableBytes }
+        }
+        for delivery in restoredQueue {
+            queue.append(delivery)
+            queuedBytes += delivery.message.approximateSize
+        }
+    }
 
     /// The number of QoS 1/2 messages that may be unacknowledged at once.
     public var window: Int {
@@ -152,6 +186,9 @@ public struct OutboundFlow: Sendable {
         if case .send = result {
             sequence += 1
             inflightBytes += delivery.message.payload.readableBytes
+            if delivery.qos == .exactlyOnce, let id = delivery.storeID {
+                storeEffects.append(.sent(storeID: id, packetIdentifier: packetIdentifier))
+            }
             inflight[packetIdentifier] = Inflight(
                 delivery: delivery, state: delivery.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec,
                 sequence: sequence
@@ -174,12 +211,18 @@ public struct OutboundFlow: Sendable {
         while let next = queue.first, next.qos == .atMostOnce || hasFreeSlot {
             queue.removeFirst()
             queuedBytes -= next.message.approximateSize
-            if next.message.isExpired(at: now) { dropped(.expired); continue }
+            if next.message.isExpired(at: now) {
+                if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
+                dropped(.expired)
+                continue
+            }
             let result = next.qos == .atMostOnce
                 ? sendable(next, packetIdentifier: nil, now: now) : startInflight(next, now: now)
             switch result {
             case .send(let publish): out.append(publish)
-            case .dropped(let reason): dropped(reason)
+            case .dropped(let reason):
+                if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
+                dropped(reason)
             case .queued, .queuedOverLimit: break
             }
         }
@@ -191,6 +234,7 @@ public struct OutboundFlow: Sendable {
         guard let entry = inflight[packetIdentifier], entry.state == .awaitingPuback else { return false }
         inflight[packetIdentifier] = nil
         inflightBytes -= entry.delivery.message.payload.readableBytes
+        if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
         return true
     }
 
@@ -201,16 +245,19 @@ public struct OutboundFlow: Sendable {
         inflightBytes -= entry.delivery.message.payload.readableBytes
         if reasonCode.isFailure {
             inflight[packetIdentifier] = nil
+            if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
             return false
         }
         inflight[packetIdentifier]?.state = .awaitingPubcomp
+        if let id = entry.delivery.storeID { storeEffects.append(.released(storeID: id, packetIdentifier: packetIdentifier)) }
         return true
     }
 
     /// PUBCOMP from the client. - Returns: false if the identifier was not awaiting a PUBCOMP.
     public mutating func acknowledge(pubcomp packetIdentifier: UInt16) -> Bool {
-        guard inflight[packetIdentifier]?.state == .awaitingPubcomp else { return false }
+        guard let entry = inflight[packetIdentifier], entry.state == .awaitingPubcomp else { return false }
         inflight[packetIdentifier] = nil
+        if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
         return true
     }
 
@@ -245,7 +292,8 @@ public struct OutboundFlow: Sendable {
             queue = CircularBuffer(kept)
             queuedBytes = kept.reduce(0) { $0 + $1.message.approximateSize }
         }
-        return result
+        for delivery in result { if let id = delivery.storeID { storeEffects.append(.discarded(storeID: id)) } }
+        return result.map { var moved = $0; moved.storeID = nil; return moved }
     }
 
     /// Drops QoS 0 messages from the queue (they are not kept across a disconnect unless configured).

@@ -4,6 +4,7 @@ import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import MeridianStore
 
 /// A TCP listener of the broker.
 public struct ListenerSettings: Sendable, Equatable {
@@ -48,15 +49,25 @@ public final class BrokerServer: @unchecked Sendable {
     private let openConnections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private var sysTask: RepeatedTask?
 
-    public init(configuration: Configuration, logger: Logger, threads: Int = System.coreCount) {
+    /// - Parameters:
+    ///   - store: the durable store (`persistence true`), or nil to keep everything in memory.
+    ///   - recovered: what the store held at start-up, restored before the listeners open.
+    public init(
+        configuration: Configuration, logger: Logger, threads: Int = System.coreCount,
+        store: DurableStore? = nil, recovered: RecoveredState? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        self.broker = Broker(settings: configuration.broker, logger: logger)
+        self.broker = Broker(settings: configuration.broker, logger: logger, store: store)
         let loops = Array(group.makeIterator())
         let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count) }
         for context in contexts { context.peers = contexts }
         self.contexts = contexts
+        if let recovered {
+            let broker = self.broker
+            try? contexts[0].eventLoop.submit { broker.restore(recovered, via: contexts[0]) }.wait()
+        }
     }
 
     /// The ports actually bound (useful when a listener asked for port 0).

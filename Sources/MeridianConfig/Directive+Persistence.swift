@@ -1,9 +1,12 @@
 extension Directive {
-    /// The persistence options a later change will act on; parsed now so that a file
-    /// written for that change is already valid.
+    /// The durable store's options.
     static let persistence: [Directive] = [
         .boolean("persistence", \.persistence),
         .text("persistence_location", \.persistenceLocation),
+        .global("persistence_sync") { state, line in
+            let levels = EdgeConfiguration.PersistenceSync.allCases
+            state.configuration.persistenceSync = try line.choice(levels.map { ($0.rawValue, $0) })
+        },
         .global("persistent_client_expiration") { state, line in
             let token = try line.value()
             guard let seconds = expirationSeconds(token) else {

@@ -115,6 +115,17 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// `queue_full_policy drop|backpressure` (Meridian addition). Default `drop`.
     public var queueFullPolicy: QueueFullPolicy
 
+    /// How durable an acknowledged message is (`persistence_sync`, Meridian addition).
+    public enum PersistenceSync: String, Equatable, Sendable, CaseIterable {
+        /// Survives a crash of the process (SQLite WAL, synchronous=NORMAL).
+        case normal
+        /// Survives power loss: fsync before the acknowledgement (synchronous=FULL).
+        case full
+    }
+
+    /// `persistence_sync normal|full`. Default `normal`.
+    public var persistenceSync: PersistenceSync
+
     /// `connect_timeout` (Meridian addition): seconds a new connection may take to send
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
@@ -148,5 +159,6 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.clientIDPrefixes = nil
         self.connectTimeout = 10
         self.queueFullPolicy = .drop
+        self.persistenceSync = .normal
     }
 }

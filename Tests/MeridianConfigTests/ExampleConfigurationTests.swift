@@ -27,13 +27,15 @@ struct ExampleConfigurationTests {
         }
     }
 
-    @Test("it parses, with one listener and anonymous clients allowed")
+    @Test("it parses, with one listener, anonymous clients allowed and the store on")
     func parses() throws {
         let parsed = try EdgeConfigParser.parse(text: Self.text(), file: "meridian-edge.conf")
         let expected = configuration {
             $0.listeners = [Listener(port: 1883)]
             $0.allowAnonymous = true
             $0.sysInterval = 10
+            $0.persistence = true
+            $0.persistenceLocation = "data/"
         }
         #expect(parsed == expected)
     }

@@ -42,6 +42,24 @@ final class Broker: @unchecked Sendable {
         lastMessageID.withLockedValue { $0 += 1; return $0 }
     }
 
+    func raiseLastMessageID(to value: UInt64) {
+        lastMessageID.withLockedValue { $0 = max($0, value) }
+    }
+
+    /// Installs sessions and retained messages recovered from the store (before any client connects).
+    func adoptRestored(sessions restored: [String: SessionHandle], retained messages: [BrokerMessage]) {
+        lock.withLock {
+            for (clientID, handle) in restored {
+                sessions[clientID] = handle
+                let subscriptions = handle.lock.withLock { handle.subscriptions }
+                for (filter, subscription) in subscriptions {
+                    tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                }
+            }
+            for message in messages { retained.retain(message) }
+        }
+    }
+
     // MARK: - Sessions
 
     struct Attachment {

@@ -1,0 +1,66 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import MeridianStore
+import NIOCore
+
+extension Broker {
+    /// Rebuilds the sessions, subscriptions, queues, QoS 2 state, retained messages and delayed
+    /// wills the store held when the broker stopped. Sessions come back offline; their expiry and
+    /// their wills are timed from what the store recorded.
+    func restore(_ state: RecoveredState, via context: LoopContext) {
+        let now = context.eventLoop.now
+        let wallNow = unixTime()
+        raiseLastMessageID(to: state.lastMessageID)
+        var expiries: [(SessionHandle, UInt32)] = []
+        var handles: [String: SessionHandle] = [:]
+        for recovered in state.sessions {
+            let handle = SessionHandle(clientIdentifier: recovered.session.clientID, limits: settings.sessionLimits, store: store)
+            var inflight: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)] = []
+            var queue: [Delivery] = []
+            for stored in recovered.messages {
+                let delivery = stored.message.delivery(now: now, wallNow: wallNow, storeID: stored.messageID)
+                if let packetID = stored.packetID {
+                    inflight.append((packetID, delivery, stored.released))
+                } else {
+                    queue.append(delivery)
+                }
+            }
+            handle.lock.withLock {
+                handle.expiryInterval = recovered.session.expiryInterval
+                handle.flow.protocolVersion = recovered.session.protocolVersion
+                handle.flow.restore(inflight: inflight, queue: queue)
+                handle.inboundQoS2 = Set(recovered.inboundQoS2)
+                for subscription in recovered.subscriptions {
+                    handle.subscriptions[subscription.filter] = .init(options: subscription.options, identifier: subscription.identifier)
+                }
+            }
+            handles[recovered.session.clientID] = handle
+            let expiry = recovered.session.expiryInterval
+            if expiry != UInt32.max {
+                let since = max(0, wallNow - (recovered.session.disconnectedAt ?? wallNow))
+                expiries.append((handle, UInt32(clamping: max(0, Int64(expiry) - since))))
+            }
+        }
+        adoptRestored(
+            sessions: handles,
+            retained: state.retained.map { $0.brokerMessage(now: now, wallNow: wallNow) }
+        )
+        for (handle, remaining) in expiries {
+            scheduleExpiry(of: handle, generation: 0, after: remaining, on: context.eventLoop)
+        }
+        for will in state.wills {
+            let handle = handles[will.clientID]
+                ?? SessionHandle(clientIdentifier: will.clientID, limits: settings.sessionLimits, store: store)
+            let message = will.message
+            let publish = MQTTPublish(
+                topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+                properties: message.properties
+            )
+            scheduleWill(publish, of: handle, generation: 0, after: .seconds(max(0, will.dueAt - wallNow)), via: context)
+        }
+        logger.notice("store recovered", metadata: [
+            "sessions": "\(state.sessions.count)", "retained": "\(state.retained.count)",
+            "messages": "\(state.sessions.reduce(0) { $0 + $1.messages.count })", "wills": "\(state.wills.count)",
+        ])
+    }
+}

@@ -84,6 +84,13 @@ public struct RecoveredMessage: Sendable, Equatable {
     /// Set for QoS 2 messages already sent: their packet identifier and whether PUBREC arrived.
     public var packetID: UInt16?
     public var released: Bool
+
+    public init(messageID: UInt64, message: StoredMessage, packetID: UInt16? = nil, released: Bool = false) {
+        self.messageID = messageID
+        self.message = message
+        self.packetID = packetID
+        self.released = released
+    }
 }
 
 /// Everything a persistent session had when the broker stopped.
@@ -92,6 +99,17 @@ public struct RecoveredSession: Sendable, Equatable {
     public var subscriptions: [(filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?)]
     public var messages: [RecoveredMessage]
     public var inboundQoS2: [UInt16]
+
+    public init(
+        session: StoredSession,
+        subscriptions: [(filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?)] = [],
+        messages: [RecoveredMessage] = [], inboundQoS2: [UInt16] = []
+    ) {
+        self.session = session
+        self.subscriptions = subscriptions
+        self.messages = messages
+        self.inboundQoS2 = inboundQoS2
+    }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.session == b.session && a.messages == b.messages && a.inboundQoS2 == b.inboundQoS2
@@ -108,6 +126,16 @@ public struct RecoveredState: Sendable {
     public var wills: [(clientID: String, message: StoredMessage, dueAt: Int64)]
     /// The largest message id in use: new ids must be larger.
     public var lastMessageID: UInt64
+
+    public init(
+        sessions: [RecoveredSession] = [], retained: [StoredMessage] = [],
+        wills: [(clientID: String, message: StoredMessage, dueAt: Int64)] = [], lastMessageID: UInt64 = 0
+    ) {
+        self.sessions = sessions
+        self.retained = retained
+        self.wills = wills
+        self.lastMessageID = lastMessageID
+    }
 }
 
 /// Why a commit failed.

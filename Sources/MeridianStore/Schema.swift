@@ -1,0 +1,86 @@
+/// The database schema and its migrations. The version is `PRAGMA user_version`.
+///
+/// A migration is appended, never edited: version N is the result of running migrations
+/// 1...N in order, each in its own transaction together with the version bump. A file whose
+/// version is above ``Schema/currentVersion`` was written by a newer build and is refused.
+enum Schema {
+    static let migrations: [String] = [
+        // v1: the initial schema.
+        """
+        CREATE TABLE sessions (
+            client_id TEXT NOT NULL PRIMARY KEY,
+            expiry INTEGER NOT NULL,            -- Session Expiry Interval, seconds; 4294967295 = never
+            protocol_version INTEGER NOT NULL,  -- 3, 4 or 5
+            disconnected_at INTEGER             -- unix seconds; NULL while connected
+        ) WITHOUT ROWID;
+        CREATE TABLE subscriptions (
+            client_id TEXT NOT NULL,
+            filter TEXT NOT NULL,
+            options INTEGER NOT NULL,           -- the SUBSCRIBE options byte
+            identifier INTEGER,                 -- Subscription Identifier, NULL if none
+            PRIMARY KEY (client_id, filter)
+        ) WITHOUT ROWID;
+        CREATE TABLE messages (
+            client_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,        -- orders a session's queue
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            qos INTEGER NOT NULL,
+            retain INTEGER NOT NULL,
+            properties BLOB,                    -- see StoredColumns; NULL = none
+            expires_at INTEGER,                 -- unix seconds; NULL = never
+            subscription_ids BLOB,              -- 4-byte big-endian integers; NULL = none
+            packet_id INTEGER,                  -- QoS 2 sent with this packet identifier
+            released INTEGER NOT NULL DEFAULT 0, -- QoS 2 PUBREC received
+            PRIMARY KEY (client_id, message_id)
+        );
+        CREATE TABLE inbound_qos2 (
+            client_id TEXT NOT NULL,
+            packet_id INTEGER NOT NULL,
+            PRIMARY KEY (client_id, packet_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE retained (
+            topic TEXT NOT NULL PRIMARY KEY,
+            payload BLOB NOT NULL,
+            qos INTEGER NOT NULL,
+            retain INTEGER NOT NULL,
+            properties BLOB,
+            expires_at INTEGER,
+            subscription_ids BLOB
+        );
+        CREATE TABLE wills (
+            client_id TEXT NOT NULL PRIMARY KEY,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            qos INTEGER NOT NULL,
+            retain INTEGER NOT NULL,
+            properties BLOB,
+            expires_at INTEGER,
+            subscription_ids BLOB,
+            due_at INTEGER NOT NULL             -- unix seconds when the will is published
+        );
+        """
+    ]
+
+    static var currentVersion: Int { migrations.count }
+
+    static func version(of database: SQLiteDatabase) throws -> Int {
+        Int(try database.textValue("PRAGMA user_version") ?? "0") ?? 0
+    }
+
+    /// Brings the schema to ``currentVersion``. The caller has checked that the file is not newer.
+    static func migrate(_ database: SQLiteDatabase, from version: Int) throws {
+        guard version < currentVersion else { return }
+        for next in (version + 1)...currentVersion {
+            try database.execute("BEGIN IMMEDIATE")
+            do {
+                try database.execute(migrations[next - 1])
+                try database.execute("PRAGMA user_version = \(next)")
+                try database.execute("COMMIT")
+            } catch {
+                if database.isInTransaction { try? database.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+}

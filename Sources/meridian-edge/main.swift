@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import MeridianBroker
 import MeridianConfig
+import MeridianStore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -85,6 +86,31 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "meridian-edge")
 
+// MARK: - Store
+
+// A file-size limit (RLIMIT_FSIZE) must surface as a failed write, not kill the process.
+signal(SIGXFSZ, SIG_IGN)
+var store: SQLiteStore?
+var recovered: RecoveredState?
+if configuration.persistence {
+    let directory = configuration.persistenceLocation.map { $0.isEmpty ? "." : $0 } ?? "."
+    mkdir(directory, 0o750)
+    var wallClock = timespec()
+    clock_gettime(CLOCK_REALTIME, &wallClock)
+    do {
+        let sync: StoreSync = configuration.persistenceSync == .full ? .full : .normal
+        let (opened, state) = try SQLiteStore.open(
+            options: .init(directory: directory, sync: sync), now: Int64(wallClock.tv_sec),
+            log: { logger.notice("\($0)") }
+        )
+        store = opened
+        recovered = state
+        logger.notice("store open", metadata: ["path": "\(directory)/meridian.db", "sync": "\(sync.rawValue)"])
+    } catch {
+        fail("cannot open the store in \(directory): \(error)")
+    }
+}
+
 // MARK: - Run
 
 let server = BrokerServer(
@@ -95,7 +121,9 @@ let server = BrokerServer(
         tcpNoDelay: configuration.setTCPNoDelay,
         version: meridianVersion
     ),
-    logger: logger
+    logger: logger,
+    store: store,
+    recovered: recovered
 )
 do {
     try server.start()
@@ -121,4 +149,5 @@ for signalNumber in [SIGTERM, SIGINT] {
 }
 stop.wait()
 server.shutdown()
+store?.close()
 exit(0)

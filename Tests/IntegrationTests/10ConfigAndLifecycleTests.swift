@@ -50,8 +50,7 @@ extension BrokerIntegration {
         }
 
         @Test("after kill -9 and a restart, an acknowledged QoS 1 message for a persistent session is still delivered",
-              .enabled(if: BrokerIntegration.isMeridian, "invariant I1; mosquitto saves its persistence file only periodically and on shutdown"),
-              .disabled("sessions are kept in memory until the SQLite store (issue 3) makes them durable"))
+              .enabled(if: BrokerIntegration.isMeridian, "invariant I1; mosquitto saves its persistence file only periodically and on shutdown"))
         func acknowledgedMessageSurvivesKill9() async throws {
             let broker = try await BrokerProcess.started(options: ["persistence true"])
             defer { broker.cleanup() }

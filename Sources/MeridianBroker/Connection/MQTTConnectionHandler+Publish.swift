@@ -36,31 +36,31 @@ extension MQTTConnectionHandler {
             let outcome = broker.route(message, via: loopContext, now: now)
             if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
             let reason: MQTTReasonCode = outcome.count == 0 && version == .v5 ? .noMatchingSubscribers : .success
-            acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)), afterCommit: outcome.stored)
+            acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)), after: outcome.commits)
         case .exactlyOnce:
             guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
             let receiveMaximum = Int(settings.receiveMaximum)
+            var commits: [EventLoopFuture<Void>] = []
             let state = handle.lock.withLock { () -> Int in
                 if handle.inboundQoS2.contains(packetIdentifier) { return 0 }  // resend: already routed
                 if handle.inboundQoS2.count >= receiveMaximum { return -1 }
                 handle.inboundQoS2.insert(packetIdentifier)
                 if handle.isPersistent, let store = broker.store {
                     // Kept across a restart so a resend after it is not delivered twice.
-                    store.enqueue([.insertInboundQoS2(clientID: handle.clientIdentifier, packetID: packetIdentifier)])
-                    return 2
+                    commits.append(store.commit(
+                        [.insertInboundQoS2(clientID: handle.clientIdentifier, packetID: packetIdentifier)], on: loopContext.eventLoop))
                 }
                 return 1
             }
             if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
             var reason = MQTTReasonCode.success
-            var stored = state == 2
             if state > 0 {
                 let outcome = broker.route(message, via: loopContext, now: now)
                 if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
                 if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
-                stored = stored || outcome.stored
+                commits += outcome.commits
             }
-            acknowledge(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)), afterCommit: stored)
+            acknowledge(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)), after: commits)
         }
     }
 
@@ -69,12 +69,20 @@ extension MQTTConnectionHandler {
     /// Acknowledgements leave in the order their PUBLISHes arrived (MQTT 5 section 4.6): once one
     /// waits for a commit, the following ones queue behind it. If the commit fails (disk full), an
     /// MQTT 5 client gets 0x97 Quota exceeded; a 3.1.1 client gets no acknowledgement and will resend.
-    private func acknowledge(_ ack: MQTTPacket, afterCommit: Bool) {
-        guard afterCommit || pendingAcknowledgement != nil, let store = broker.store else {
+    private func acknowledge(_ ack: MQTTPacket, after commits: [EventLoopFuture<Void>]) {
+        let afterCommit = !commits.isEmpty
+        guard afterCommit || pendingAcknowledgement != nil else {
             write(ack)
             return
         }
-        let ready = afterCommit ? store.commit([], on: loopContext.eventLoop) : pendingAcknowledgement!
+        let ready: EventLoopFuture<Void>
+        if commits.count == 1 {
+            ready = commits[0]
+        } else if afterCommit {
+            ready = EventLoopFuture.andAllSucceed(commits, on: loopContext.eventLoop)
+        } else {
+            ready = pendingAcknowledgement!
+        }
         pendingAcknowledgement = ready
         ready.whenComplete { [self] result in
             if afterCommit, case .failure(let error) = result {

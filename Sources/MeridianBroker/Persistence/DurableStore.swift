@@ -80,3 +80,5 @@ extension SessionHandle {
         })
     }
 }
+
+extension SQLiteStore: DurableStore {}

@@ -272,9 +272,9 @@ final class Broker: @unchecked Sendable {
         var count = 0
         /// Sessions whose queue passed its bounds under the backpressure policy.
         var congested: [SessionHandle] = []
-        /// Whether the message was handed to the store (for a persistent session or as retained):
-        /// a QoS 1/2 acknowledgement must wait for the commit (invariant I1).
-        var stored = false
+        /// The commits of what the message left in the store (for persistent sessions, or as retained):
+        /// a QoS 1/2 acknowledgement must wait for them (invariant I1).
+        var commits: [EventLoopFuture<Void>] = []
     }
 
     /// Routes a message to every matching session, storing it first if it is retained.
@@ -285,10 +285,15 @@ final class Broker: @unchecked Sendable {
         lock.withLock {
             if message.retain {
                 retained.retain(message)
-                if let store {
+                // $SYS is rebuilt every sys_interval: storing it would only wear the flash.
+                if let store, !message.topic.hasPrefix("$SYS/") {
                     let stored = message.payload.readableBytes == 0 ? nil : StoredMessage(message, now: now, wallNow: unixTime())
-                    store.enqueue([.putRetained(topic: message.topic, stored)])
-                    outcome.stored = true
+                    let operation = StoreOperation.putRetained(topic: message.topic, stored)
+                    if message.qos == .atMostOnce {
+                        store.enqueue([operation])
+                    } else {
+                        outcome.commits.append(store.commit([operation], on: context.eventLoop))
+                    }
                 }
             }
             let match = tree.match(topic: message.topic)
@@ -347,7 +352,7 @@ final class Broker: @unchecked Sendable {
         )
         let result = offer(delivery, to: entry.subscriber, via: context, now: now)
         if result.congested { outcome.congested.append(entry.subscriber) }
-        if result.stored { outcome.stored = true }
+        if let commit = result.commit { outcome.commits.append(commit) }
     }
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
@@ -357,13 +362,13 @@ final class Broker: @unchecked Sendable {
     /// that went offline since it was chosen goes to another member instead (unless `redistributing`,
     /// which is that second choice).
     /// - Returns: whether the session's queue is past its bounds under the backpressure policy, and
-    ///   whether the delivery was handed to the store.
+    ///   the commit of the delivery's row when it was handed to the store.
     @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) -> (congested: Bool, stored: Bool) {
+    ) -> (congested: Bool, commit: EventLoopFuture<Void>?) {
         var redirect = false
-        var stored = false
+        var commit: EventLoopFuture<Void>?
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
             let connection = handle.connection
             if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
@@ -377,10 +382,11 @@ final class Broker: @unchecked Sendable {
             let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
             if persist, let store, let id = delivery.storeID {
                 if case .dropped = result {} else {
-                    store.enqueue([.appendMessage(
-                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))])
+                    // Submitted under the session lock, so it precedes the flow's later effects on this row.
+                    commit = store.commit([.appendMessage(
+                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))],
+                        on: context.eventLoop)
                     handle.persistFlowEffects()
-                    stored = true
                 }
             }
             switch result {
@@ -394,18 +400,18 @@ final class Broker: @unchecked Sendable {
         }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
-            return (false, false)
+            return (false, nil)
         }
         switch result {
         case .send(let publish):
             if let connection { context.send(publish, to: connection) }
         case .queued, .queuedOverLimit:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
-            if case .queuedOverLimit = result { return (true, stored) }
+            if case .queuedOverLimit = result { return (true, commit) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
         }
-        return (false, stored)
+        return (false, commit)
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

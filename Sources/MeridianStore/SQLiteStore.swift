@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 
 /// The broker's durable state in one SQLite database (`<directory>/meridian.db`, WAL mode).
 ///
@@ -38,11 +37,11 @@ public final class SQLiteStore: @unchecked Sendable {
     }
 
     private let queue: WriteQueue
-    private let thread: NIOThreadPool
+    private let thread: WriterThread
     private let log: @Sendable (String) -> Void
     private let closed = NIOLockedValueBox(false)
 
-    private init(queue: WriteQueue, thread: NIOThreadPool, log: @escaping @Sendable (String) -> Void) {
+    private init(queue: WriteQueue, thread: WriterThread, log: @escaping @Sendable (String) -> Void) {
         self.queue = queue
         self.thread = thread
         self.log = log
@@ -71,11 +70,9 @@ public final class SQLiteStore: @unchecked Sendable {
         options: Options, now: Int64, log: @escaping @Sendable (String) -> Void
     ) throws -> (SQLiteStore, RecoveredState) {
         let queue = WriteQueue(maxBatchOperations: options.maxBatchOperations, maxBatchDelay: options.maxBatchDelay)
-        let thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
         let opened = ConditionLock(value: false)
         let result = NIOLockedValueBox<Result<RecoveredState, Error>?>(nil)
-        thread.submit { _ in
+        let thread = WriterThread {
             var writer: StoreWriter?
             do {
                 let (db, state) = try DatabaseFile.open(
@@ -96,7 +93,7 @@ public final class SQLiteStore: @unchecked Sendable {
             return (SQLiteStore(queue: queue, thread: thread, log: log), state)
         case .failure(let error):
             queue.close()
-            try? thread.syncShutdownGracefully()
+            thread.join()
             throw error
         }
     }
@@ -129,11 +126,7 @@ public final class SQLiteStore: @unchecked Sendable {
         }
         guard first else { return }
         queue.close()
-        do {
-            try thread.syncShutdownGracefully()
-        } catch {
-            log("store: stopping the writer thread failed: \(error)")
-        }
+        thread.join()
     }
 
     /// Commits, operations committed and failed commits since open.

@@ -16,6 +16,9 @@ struct RoundTripTests {
         defer { dir.remove() }
         let (store, initial) = try openStore(dir)
         #expect(initial.sessions.isEmpty && initial.retained.isEmpty && initial.wills.isEmpty && initial.lastMessageID == 0)
+        // Exclusive locking keeps the WAL index in memory: no memory-mapped -shm file on flash.
+        try await store.commitAndWait([])
+        #expect(dir.entries() == ["meridian.db", "meridian.db-wal"])
 
         let options = MQTTSubscriptionOptions(qos: .atLeastOnce, noLocal: true, retainAsPublished: true, retainHandling: .doNotSend)
         let m1 = message("a/1", "one", properties: Self.richProperties, expiresAt: testNow + 500, subscriptionIdentifiers: [7, 268_435_455])

@@ -65,7 +65,8 @@ public final class SQLiteStore: @unchecked Sendable {
     ///   - log: receives the store's rare notices (a file set aside, expiry at start, failing
     ///     commits); called on the writer thread.
     /// - Throws: ``StoreError`` with `.newerSchema` for a file written by a newer build, `.io`
-    ///   when the file cannot be opened or is locked by another process.
+    ///   when the file cannot be opened or is locked by another process, `.full` when a new file
+    ///   cannot be written.
     public static func open(
         options: Options, now: Int64, log: @escaping @Sendable (String) -> Void
     ) throws -> (SQLiteStore, RecoveredState) {
@@ -79,8 +80,12 @@ public final class SQLiteStore: @unchecked Sendable {
                     directory: options.directory, sync: options.sync, now: now, log: log)
                 writer = try StoreWriter(database: db, log: log)
                 result.withLockedValue { $0 = .success(state) }
-            } catch {
+            } catch let error as StoreError {
                 result.withLockedValue { $0 = .failure(error) }
+            } catch let error as SQLiteError {
+                result.withLockedValue { $0 = .failure(error.storeError) }
+            } catch {
+                result.withLockedValue { $0 = .failure(StoreError(.other, "\(error)")) }
             }
             opened.lock()
             opened.unlock(withValue: true)
@@ -118,7 +123,8 @@ public final class SQLiteStore: @unchecked Sendable {
     }
 
     /// Commits what is queued, stops the writer thread and closes the database. Idempotent; blocks
-    /// until the queue is drained.
+    /// until the queue is drained. Call it before shutting down the event loops that futures were
+    /// requested on: the last futures are completed on them.
     public func close() {
         let first = closed.withLockedValue { wasClosed in
             defer { wasClosed = true }

@@ -37,9 +37,13 @@ enum DatabaseFile {
     ) throws -> (SQLiteDatabase, RecoveredState) {
         do {
             let db = try SQLiteDatabase(path: path)
+            // Until the file is known to be good, closing must not write a WAL into it or delete
+            // the WAL: a file set aside stays as it was found.
+            try db.setCheckpointOnClose(false)
             try check(db)
             let version = try Schema.version(of: db)
             guard version <= Schema.currentVersion else {
+                try? db.setCheckpointOnClose(true)  // a sound file: leave it as SQLite closes it normally
                 throw StoreError(
                     .newerSchema,
                     "\(path) has schema version \(version); this build knows up to \(Schema.currentVersion)")
@@ -50,6 +54,7 @@ enum DatabaseFile {
             try Recovery.expire(db, now: now, log: log)
             var state = try Recovery.load(db, log: log)
             state.lastMessageID = lastMessageID
+            try db.setCheckpointOnClose(true)
             return (db, state)
         } catch let error as SQLiteError where error.isCorruption {
             throw Unusable(reason: error.description)

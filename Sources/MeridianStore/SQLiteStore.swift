@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 
 /// The broker's durable state in one SQLite database (`<directory>/meridian.db`, WAL mode).
 ///
@@ -38,11 +37,11 @@ public final class SQLiteStore: @unchecked Sendable {
     }
 
     private let queue: WriteQueue
-    private let thread: NIOThreadPool
+    private let thread: WriterThread
     private let log: @Sendable (String) -> Void
     private let closed = NIOLockedValueBox(false)
 
-    private init(queue: WriteQueue, thread: NIOThreadPool, log: @escaping @Sendable (String) -> Void) {
+    private init(queue: WriteQueue, thread: WriterThread, log: @escaping @Sendable (String) -> Void) {
         self.queue = queue
         self.thread = thread
         self.log = log
@@ -66,24 +65,27 @@ public final class SQLiteStore: @unchecked Sendable {
     ///   - log: receives the store's rare notices (a file set aside, expiry at start, failing
     ///     commits); called on the writer thread.
     /// - Throws: ``StoreError`` with `.newerSchema` for a file written by a newer build, `.io`
-    ///   when the file cannot be opened or is locked by another process.
+    ///   when the file cannot be opened or is locked by another process, `.full` when a new file
+    ///   cannot be written.
     public static func open(
         options: Options, now: Int64, log: @escaping @Sendable (String) -> Void
     ) throws -> (SQLiteStore, RecoveredState) {
         let queue = WriteQueue(maxBatchOperations: options.maxBatchOperations, maxBatchDelay: options.maxBatchDelay)
-        let thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
         let opened = ConditionLock(value: false)
         let result = NIOLockedValueBox<Result<RecoveredState, Error>?>(nil)
-        thread.submit { _ in
+        let thread = WriterThread {
             var writer: StoreWriter?
             do {
                 let (db, state) = try DatabaseFile.open(
                     directory: options.directory, sync: options.sync, now: now, log: log)
                 writer = try StoreWriter(database: db, log: log)
                 result.withLockedValue { $0 = .success(state) }
-            } catch {
+            } catch let error as StoreError {
                 result.withLockedValue { $0 = .failure(error) }
+            } catch let error as SQLiteError {
+                result.withLockedValue { $0 = .failure(error.storeError) }
+            } catch {
+                result.withLockedValue { $0 = .failure(StoreError(.other, "\(error)")) }
             }
             opened.lock()
             opened.unlock(withValue: true)
@@ -96,7 +98,7 @@ public final class SQLiteStore: @unchecked Sendable {
             return (SQLiteStore(queue: queue, thread: thread, log: log), state)
         case .failure(let error):
             queue.close()
-            try? thread.syncShutdownGracefully()
+            thread.join()
             throw error
         }
     }
@@ -121,7 +123,8 @@ public final class SQLiteStore: @unchecked Sendable {
     }
 
     /// Commits what is queued, stops the writer thread and closes the database. Idempotent; blocks
-    /// until the queue is drained.
+    /// until the queue is drained. Call it before shutting down the event loops that futures were
+    /// requested on: the last futures are completed on them.
     public func close() {
         let first = closed.withLockedValue { wasClosed in
             defer { wasClosed = true }
@@ -129,11 +132,7 @@ public final class SQLiteStore: @unchecked Sendable {
         }
         guard first else { return }
         queue.close()
-        do {
-            try thread.syncShutdownGracefully()
-        } catch {
-            log("store: stopping the writer thread failed: \(error)")
-        }
+        thread.join()
     }
 
     /// Commits, operations committed and failed commits since open.

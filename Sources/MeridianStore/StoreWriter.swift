@@ -26,11 +26,11 @@ final class StoreWriter {
             let result = commit(batch)
             queue.record(operations: operations, committed: result == nil)
             if let error = result {
-                for write in batch { write.promise?.fail(error) }
                 noteFailure(error, operations: operations, unacknowledged: batch.filter { $0.promise == nil }.count)
+                for write in batch { write.promise?.fail(error) }
             } else {
-                for write in batch { write.promise?.succeed(()) }
                 noteSuccess()
+                for write in batch { write.promise?.succeed(()) }
             }
         }
         close()

@@ -113,6 +113,13 @@ final class SQLiteDatabase {
         try textRows(sql).first?.first ?? nil
     }
 
+    /// Whether closing checkpoints the WAL into the file and deletes it (SQLite's default), or
+    /// leaves both untouched.
+    func setCheckpointOnClose(_ on: Bool) throws {
+        let rc = meridian_sqlite3_set_no_checkpoint_on_close(handle, on ? 0 : 1)
+        guard rc == SQLITE_OK else { throw error(rc, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE") }
+    }
+
     /// How long a call waits for another process's lock before failing with SQLITE_BUSY.
     func setBusyTimeout(milliseconds: Int32) {
         sqlite3_busy_timeout(handle, milliseconds)

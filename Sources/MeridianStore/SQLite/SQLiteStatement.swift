@@ -38,7 +38,7 @@ final class SQLiteStatement {
 
     func bind(_ index: Int32, _ value: String) throws {
         // SQLite copies the bytes (SQLITE_TRANSIENT): the C string only lives during the call.
-        try check(sqlite3_bind_text(handle, index, value, -1, SQLITE_TRANSIENT), index)
+        try check(sqlite3_bind_text(handle, index, value, Int32(value.utf8.count), SQLITE_TRANSIENT), index)
     }
 
     func bindNull(_ index: Int32) throws {

@@ -94,7 +94,8 @@ extension MQTTConnectionHandler {
             scheduleWill(will, handle: handle, detached: detached, now: now)
         }
         if detached.wasAttached && !detached.ended && detached.expiry != UInt32.max {
-            broker.scheduleExpiry(of: handle, generation: detached.generation, after: detached.expiry, on: loopContext.eventLoop)
+            broker.scheduleExpiry(
+                of: handle, generation: detached.generation, after: .seconds(Int64(detached.expiry)), on: loopContext.eventLoop)
         }
         loopContext.flush()
     }
@@ -117,7 +118,7 @@ extension MQTTConnectionHandler {
         let wait = min(delay, detached.expiry)
         broker.store?.enqueue([.putWill(
             clientID: origin, StoredMessage(BrokerMessage(publish: publish, origin: origin, now: now), now: now, wallNow: unixTime()),
-            dueAt: unixTime() + Int64(wait))])
+            dueAt: unixTime() + Int64(wait))])  // rounded up: never early after a restart
         broker.scheduleWill(publish, of: handle, generation: detached.generation, after: .seconds(Int64(wait)), via: context)
     }
 }

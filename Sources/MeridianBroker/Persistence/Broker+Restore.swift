@@ -9,9 +9,10 @@ extension Broker {
     /// their wills are timed from what the store recorded.
     func restore(_ state: RecoveredState, via context: LoopContext) {
         let now = context.eventLoop.now
-        let wallNow = unixTime()
+        // Rounded down here, as stored times were rounded up: remaining lifetimes come out long, never short.
+        let wallNow = unixTimeNanoseconds() / 1_000_000_000
         raiseLastMessageID(to: state.lastMessageID)
-        var expiries: [(SessionHandle, UInt32)] = []
+        var expiries: [(SessionHandle, TimeAmount)] = []
         var handles: [String: SessionHandle] = [:]
         for recovered in state.sessions {
             let handle = SessionHandle(clientIdentifier: recovered.session.clientID, limits: settings.sessionLimits, store: store)
@@ -37,8 +38,8 @@ extension Broker {
             handles[recovered.session.clientID] = handle
             let expiry = recovered.session.expiryInterval
             if expiry != UInt32.max {
-                let since = max(0, wallNow - (recovered.session.disconnectedAt ?? wallNow))
-                expiries.append((handle, UInt32(clamping: max(0, Int64(expiry) - since))))
+                let disconnectedAt = recovered.session.disconnectedAt ?? unixTime()
+                expiries.append((handle, timeUntil(unixSeconds: disconnectedAt + Int64(expiry))))
             }
         }
         adoptRestored(
@@ -56,7 +57,7 @@ extension Broker {
                 topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
                 properties: message.properties
             )
-            scheduleWill(publish, of: handle, generation: 0, after: .seconds(max(0, will.dueAt - wallNow)), via: context)
+            scheduleWill(publish, of: handle, generation: 0, after: timeUntil(unixSeconds: will.dueAt), via: context)
         }
         logger.notice("store recovered", metadata: [
             "sessions": "\(state.sessions.count)", "retained": "\(state.retained.count)",

@@ -19,11 +19,22 @@ public protocol DurableStore: AnyObject, Sendable {
     func enqueue(_ operations: [StoreOperation])
 }
 
-/// Wall-clock seconds, as the store keeps them (monotonic time does not survive a restart).
-func unixTime() -> Int64 {
+/// Wall-clock nanoseconds since the Unix epoch (monotonic time does not survive a restart).
+func unixTimeNanoseconds() -> Int64 {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)
-    return Int64(spec.tv_sec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}
+
+/// Wall-clock seconds as the store keeps them, rounded up: times derived from them (a will's due
+/// time, a session's expiry, a message's expiry) are never early after a restart, at most a second late.
+func unixTime() -> Int64 {
+    (unixTimeNanoseconds() + 999_999_999) / 1_000_000_000
+}
+
+/// The time from now until `unixSeconds`, or zero if it passed.
+func timeUntil(unixSeconds: Int64) -> TimeAmount {
+    .nanoseconds(max(0, unixSeconds * 1_000_000_000 - unixTimeNanoseconds()))
 }
 
 extension StoredMessage {

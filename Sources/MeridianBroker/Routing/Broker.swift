@@ -177,8 +177,8 @@ final class Broker: @unchecked Sendable {
     }
 
     /// Arms the timer that ends an offline session when its expiry interval passes.
-    func scheduleExpiry(of handle: SessionHandle, generation: UInt64, after seconds: UInt32, on loop: EventLoop) {
-        let task = loop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+    func scheduleExpiry(of handle: SessionHandle, generation: UInt64, after delay: TimeAmount, on loop: EventLoop) {
+        let task = loop.scheduleTask(in: delay) { [self] in
             if expireSession(handle, generation: generation) {
                 logger.info("session expired", metadata: ["client_id": "\(handle.clientIdentifier)"])
             }

@@ -30,6 +30,11 @@ public final class BrokerProcess: @unchecked Sendable {
     public let directory: URL
     public let configFile: URL
     public let dataDirectory: URL
+    /// When set, the next ``launch()`` runs the broker under `/bin/sh -c 'ulimit -f N; exec ...'`:
+    /// a file-size limit (RLIMIT_FSIZE) of `N` blocks of 512 bytes, so that no file the broker
+    /// writes (its database, its WAL) can grow past `N * 512` bytes. Set it to nil to lift the
+    /// limit for the next run.
+    public var fileSizeLimitBlocks: Int?
     private var child: RunningProcess?
     private var runs = 0
     private var cleanedUp = false
@@ -87,7 +92,12 @@ public final class BrokerProcess: @unchecked Sendable {
     public func launch() throws {
         precondition(child?.isRunning != true, "broker already running")
         runs += 1
-        let (executable, arguments) = try kind.commandLine(configFile: configFile.path)
+        var (executable, arguments) = try kind.commandLine(configFile: configFile.path)
+        if let blocks = fileSizeLimitBlocks {
+            // `exec` keeps the pid, so stop() and kill9() still reach the broker itself.
+            arguments = ["-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\"", executable] + arguments
+            executable = "/bin/sh"
+        }
         child = try RunningProcess(executable, arguments, outputDirectory: directory, outputName: "broker\(runs)")
     }
 

@@ -184,3 +184,73 @@ public struct RawClientError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// A PUBLISH the broker sent, decoded by hand (properties skipped).
+public struct RawPublish: Sendable, CustomStringConvertible {
+    public let topic: String
+    public let qos: UInt8
+    public let dup: Bool
+    public let retain: Bool
+    /// Nil for QoS 0.
+    public let packetID: UInt16?
+    public let payload: [UInt8]
+
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+    public var description: String {
+        "\(topic) q\(qos)\(dup ? " dup" : "")\(retain ? " retained" : "") id \(packetID.map(String.init) ?? "-") \"\(text.prefix(40))\"\(payload.count > 40 ? "… (\(payload.count) bytes)" : "")"
+    }
+}
+
+extension RawFrame {
+    /// Decodes this frame as a PUBLISH of `version`.
+    public func publish(_ version: MQTTVersion) throws -> RawPublish {
+        guard type == PacketType.publish else { throw RawClientError("not a PUBLISH: \(self)") }
+        let qos = (flags >> 1) & 0x03
+        var index = 0
+        func need(_ count: Int) throws {
+            guard index + count <= body.count else { throw RawClientError("truncated PUBLISH: \(self)") }
+        }
+        try need(2)
+        let topicLength = Int(body[0]) << 8 | Int(body[1])
+        index = 2
+        try need(topicLength)
+        let topic = String(decoding: body[index..<(index + topicLength)], as: UTF8.self)
+        index += topicLength
+        var packetID: UInt16?
+        if qos > 0 {
+            try need(2)
+            packetID = UInt16(body[index]) << 8 | UInt16(body[index + 1])
+            index += 2
+        }
+        if version == .v5 {
+            var length = 0
+            var multiplier = 1
+            while true {
+                try need(1)
+                let byte = body[index]
+                index += 1
+                length += Int(byte & 0x7F) * multiplier
+                multiplier *= 128
+                if byte & 0x80 == 0 { break }
+            }
+            try need(length)
+            index += length
+        }
+        return RawPublish(
+            topic: topic, qos: qos, dup: flags & 0x08 != 0, retain: flags & 0x01 != 0,
+            packetID: packetID, payload: Array(body[index...]))
+    }
+
+    /// The packet identifier of a PUBACK, PUBREC, PUBREL or PUBCOMP.
+    public var ackPacketID: UInt16? {
+        guard (PacketType.puback...PacketType.pubcomp).contains(type), body.count >= 2 else { return nil }
+        return UInt16(body[0]) << 8 | UInt16(body[1])
+    }
+
+    /// The reason code of a PUBACK, PUBREC, PUBREL or PUBCOMP: 0 (Success) when omitted, as
+    /// in 3.1.1 and the short 5.0 form.
+    public var ackReason: UInt8? {
+        guard (PacketType.puback...PacketType.pubcomp).contains(type), body.count >= 2 else { return nil }
+        return body.count > 2 ? body[2] : 0
+    }
+}

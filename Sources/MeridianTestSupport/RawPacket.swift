@@ -37,12 +37,15 @@ public struct RawWill: Sendable {
     public var payload: [UInt8]
     public var qos: UInt8
     public var retain: Bool
+    /// The encoded 5.0 will properties (e.g. ``RawProperty/willDelayInterval(_:)``); ignored in 3.1.1.
+    public var properties: [UInt8]
 
-    public init(topic: String, payload: String, qos: UInt8 = 0, retain: Bool = false) {
+    public init(topic: String, payload: String, qos: UInt8 = 0, retain: Bool = false, properties: [UInt8] = []) {
         self.topic = topic
         self.payload = Array(payload.utf8)
         self.qos = qos
         self.retain = retain
+        self.properties = properties
     }
 }
 
@@ -99,7 +102,7 @@ public enum RawPacket {
         if version == .v5 { body += Self.properties(properties) }
         body += string(clientID)
         if let will {
-            if version == .v5 { body += Self.properties([]) }
+            if version == .v5 { body += Self.properties(will.properties) }
             body += string(will.topic) + lengthPrefixed(will.payload)
         }
         return frame(0x10, body)
@@ -171,6 +174,7 @@ public enum RawPacket {
 public enum RawProperty {
     public static func messageExpiryInterval(_ seconds: UInt32) -> [UInt8] { [0x02] + RawPacket.uint32(seconds) }
     public static func sessionExpiryInterval(_ seconds: UInt32) -> [UInt8] { [0x11] + RawPacket.uint32(seconds) }
+    public static func willDelayInterval(_ seconds: UInt32) -> [UInt8] { [0x18] + RawPacket.uint32(seconds) }
     public static func topicAlias(_ alias: UInt16) -> [UInt8] { [0x23] + RawPacket.uint16(alias) }
     public static func userProperty(_ key: String, _ value: String) -> [UInt8] {
         [0x26] + RawPacket.string(key) + RawPacket.string(value)

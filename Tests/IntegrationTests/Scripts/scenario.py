@@ -58,7 +58,9 @@ def properties(packet_type, **values):
 class Peer:
     """One paho client on its own network thread, with bounded waits for every step."""
 
-    def __init__(self, args, client_id=None, protocol=None):
+    def __init__(self, args, client_id=None, protocol=None, clean_session=True):
+        """`clean_session` is the 3.1.1 flag; in 5.0 pass `clean_start` (and a Session
+        Expiry Interval) to `connect` instead."""
         self.args = args
         self.client_id = client_id or unique("paho")
         version = protocol or args.protocol
@@ -67,6 +69,7 @@ class Peer:
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=self.protocol,
+            clean_session=None if self.protocol == mqtt.MQTTv5 else clean_session,
             reconnect_on_failure=False,
         )
         self.messages = queue.Queue()

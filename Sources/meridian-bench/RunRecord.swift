@@ -73,8 +73,9 @@ struct RunRecord {
         return max(0, busy - broker - generator) / run.wallSeconds
     }
 
-    var p50: Double? { number("p50_us") }
-    var p99: Double? { number("p99_us") }
+    /// mqttload's latency; none in the store scenarios (no mqttload subscriber).
+    var p50: Double? { isStoreRun ? nil : number("p50_us") }
+    var p99: Double? { isStoreRun ? nil : number("p99_us") }
     var lost: Double? { number("lost") }
     var duplicates: Double? { number("dup") }
     var bytesPerConnection: Double? { number("bytes_per_conn") }

@@ -127,6 +127,7 @@ struct StoreRun {
         if Interrupts.requested { throw Interrupted() }
         var record = RunRecord(scenario: scenario, broker: spec, rep: rep, run: run)
         if let problem = try awaitDelivery(of: messages, to: receiver) { record.failure = "measured batch: \(problem)" }
+        let delivered = monotonicSeconds()
         let lastWrite = try settle(broker.pid)
         let ioAfter = ProcFS.io(broker.pid)
         let cpuAfter = ProcFS.cpuSeconds(broker.pid)
@@ -144,7 +145,8 @@ struct StoreRun {
         }
         if let before = cpuBefore, let after = cpuAfter {
             record.measures["broker_cpu_s"] = after - before
-            record.measures["cpu_window_s"] = max(lastWrite, monotonicSeconds() - 0.5) - start
+            // Busy until the subscriber had everything and the writes stopped, not through the quiet wait.
+            record.measures["cpu_window_s"] = max(lastWrite, delivered) - start
         }
         let fileSize = { (path: String) -> Double? in
             (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.doubleValue

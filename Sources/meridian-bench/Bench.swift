@@ -25,27 +25,39 @@ final class Bench {
     }
 
     /// Brokers that died during the benchmark, with what happened.
-    var failures: [String] { brokers.compactMap(\.failure) }
+    var failures: [String] { brokers.compactMap(\.failure) + storeFailures }
+    /// Store-scenario runs whose broker died or whose own part failed.
+    private(set) var storeFailures: [String] = []
 
     /// Each broker is started and, when selected, measured idle while fresh; then the load
     /// scenarios run `reps` times, all brokers interleaved, their order rotated per repetition.
+    /// The store scenarios start a fresh broker of each spec for every run instead.
     func run() throws {
-        let ports = try Loopback.freePorts(specs.count)
-        let idle = scenarios.first { $0.kind == .idle }
-        for (spec, port) in zip(specs, ports) {
-            try checkInterrupt()
-            progress("starting \(spec.label): \(spec.executable) on 127.0.0.1:\(port)")
-            let broker = try Broker.start(spec, port: port, workDir: workDir)
-            brokers.append(broker)
-            if let idle { try measure(idle, on: broker, rep: 1) }
+        if scenarios.contains(where: { $0.store == nil }) {
+            let ports = try Loopback.freePorts(specs.count)
+            let idle = scenarios.first { $0.kind == .idle }
+            for (spec, port) in zip(specs, ports) {
+                try checkInterrupt()
+                progress("starting \(spec.label): \(spec.executable) on 127.0.0.1:\(port)")
+                let broker = try Broker.start(spec, port: port, workDir: workDir)
+                brokers.append(broker)
+                if let idle { try measure(idle, on: broker, rep: 1) }
+            }
         }
         let loads = scenarios.filter { $0.kind != .idle }
         guard !loads.isEmpty else { return }
         for rep in 1...options.reps {
-            let shift = (rep - 1) % brokers.count
-            let order = Array(brokers[shift...] + brokers[..<shift])
+            let shift = (rep - 1) % specs.count
+            let specOrder = Array(specs[shift...] + specs[..<shift])
             for scenario in loads {
-                for broker in order where broker.failure == nil {
+                if scenario.store != nil {
+                    for spec in specOrder where scenario.runs(on: spec) {
+                        try measureStore(scenario, spec: spec, rep: rep)
+                    }
+                    continue
+                }
+                for spec in specOrder {
+                    guard let broker = brokers.first(where: { $0.spec.id == spec.id }), broker.failure == nil else { continue }
                     try measure(scenario, on: broker, rep: rep)
                 }
             }
@@ -85,10 +97,40 @@ final class Bench {
         sleepSeconds(options.quick ? 0.2 : 0.5)
     }
 
+    /// A store-scenario run on a broker of its own.
+    private func measureStore(_ scenario: Scenario, spec: BrokerSpec, rep: Int) throws {
+        try checkInterrupt()
+        let record = try StoreRun(
+            scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
+        ).run()
+        records.append(record)
+        progress(describe(record))
+        if record.brokerDied {
+            storeFailures.append(
+                "\(spec.label): \(spec.executable) died during \(scenario.name) (repetition \(rep)); "
+                    + "see \(workDir)/\(scenario.name).\(spec.id).\(rep).log")
+        } else if record.run.result.isEmpty && record.failure == nil {
+            progress("  mqttload \(record.run.statusDescription) without a RESULT line; its last output:\n" + record.run.outputTail)
+        }
+        sleepSeconds(options.quick ? 0.2 : 0.5)
+    }
+
     private func describe(_ record: RunRecord) -> String {
         let reps = record.scenario.kind == .idle ? "" : "[\(record.rep)/\(options.reps)] "
         var line = "\(reps)\(record.scenario.name.padding(8)) \(record.broker.label.padding(24)) "
         switch record.scenario.kind {
+        case .durable:
+            line += "\(format(record.throughput, decimals: 0)) msg/s acknowledged, "
+                + "\(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
+                + "\(format(record.writeBytesPerMessage, decimals: 0)) B written/msg, "
+                + "delivered on reconnect \(format(record.number("delivered"), decimals: 0))/\(format(record.number("acked"), decimals: 0)), "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
+        case .writeAmplification:
+            line += "write amplification \(format(record.writeAmplification, decimals: 2)) "
+                + "(\(format(record.number("write_bytes"), decimals: 0)) B for \(format(record.number("messages"), decimals: 0)) msgs), "
+                + "\(format(record.throughput, decimals: 0)) msg/s acknowledged, \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
+                + "store \(format(record.storeBytes.map { $0 / 1e6 }, decimals: 1)) MB, "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
         case .idle:
             line += "\(record.run.result["established"] ?? "?")/\(record.run.result["attempted"] ?? "?") connections, "
                 + "\(format(record.bytesPerConnection, decimals: 0)) B/connection"
@@ -100,7 +142,7 @@ final class Bench {
             line += "lost \(format(record.lost, decimals: 0)), dup \(format(record.duplicates, decimals: 0)), "
                 + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
         }
-        return line + ", " + record.status
+        return line + ", " + record.status + (record.failure.map { ": " + $0 } ?? "")
     }
 }
 

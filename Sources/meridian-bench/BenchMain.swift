@@ -53,7 +53,13 @@ struct BenchMain {
         print("load generator: \(generator.path) (\(generator.origin))")
         for spec in brokerSpecs {
             print("\(spec.label): \(spec.executable)\(versions[spec.executable].map { " (\($0))" } ?? "")")
-            print("  config: \(spec.configurationSummary)")
+            if scenarios.contains(where: { $0.store == nil }) { print("  config: \(spec.configurationSummary)") }
+            let syncs = scenarios.compactMap { scenario in scenario.store.flatMap { scenario.runs(on: spec) ? $0.sync : nil } }
+            for sync in syncs.reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
+                let which = spec.family == .meridian ? "persistence_sync \(sync)" : "durable-*"
+                print("  config of the store scenarios (\(which)): \(spec.storeConfigurationSummary(sync: sync))")
+                if spec.family == .mosquitto { break }
+            }
         }
         for note in notes { print("note: \(note)") }
         print("")

@@ -35,8 +35,9 @@ struct BrokerSpec {
 
     /// A configuration in Mosquitto's syntax, which Meridian reads too. Nothing in it
     /// throttles the runs: the only limit raised is the queue that would drop messages.
-    func configuration(port: Int) -> String {
-        configurationLines(port: "\(port)").joined(separator: "\n") + "\n"
+    /// With `store`, persistence is on and the queue has no limit.
+    func configuration(port: Int, store: StoreSettings? = nil) -> String {
+        configurationLines(port: "\(port)", store: store).joined(separator: "\n") + "\n"
     }
 
     /// The configuration's directives on one line, for the report.
@@ -44,15 +45,39 @@ struct BrokerSpec {
         configurationLines(port: "<free port>").filter { !$0.hasPrefix("#") }.joined(separator: "; ")
     }
 
-    private func configurationLines(port: String) -> [String] {
+    /// The configuration of the store scenarios on one line, for the report.
+    func storeConfigurationSummary(sync: String) -> String {
+        configurationLines(port: "<free port>", store: StoreSettings(location: "<fresh dir>", sync: sync))
+            .filter { !$0.hasPrefix("#") }.joined(separator: "; ")
+    }
+
+    private func configurationLines(port: String, store: StoreSettings? = nil) -> [String] {
         var lines = [
             "# Written by meridian-bench.",
             "listener \(port) 127.0.0.1",
             "allow_anonymous true",
-            "# Mosquitto drops QoS 0 deliveries to a busy subscriber beyond this many queued",
-            "# packets, and QoS 1 messages beyond it in the queue (its default is 1000).",
-            "max_queued_messages 1000000",
         ]
+        if let store {
+            lines += [
+                "# Durable store; 0 = no queue limit, so no message is dropped for the offline subscriber.",
+                "persistence true",
+            ]
+            switch family {
+            case .meridian:
+                lines += ["persistence_location \(store.location)", "persistence_sync \(store.sync)"]
+            case .mosquitto:
+                // Mosquitto wants the trailing slash; it keeps queues in RAM and writes
+                // mosquitto.db every autosave_interval (1800 s by default) and at shutdown.
+                lines += ["persistence_location \(store.location)/"]
+            }
+            lines.append("max_queued_messages 0")
+        } else {
+            lines += [
+                "# Mosquitto drops QoS 0 deliveries to a busy subscriber beyond this many queued",
+                "# packets, and QoS 1 messages beyond it in the queue (its default is 1000).",
+                "max_queued_messages 1000000",
+            ]
+        }
         if let tcpNoDelay { lines.append("set_tcp_nodelay \(tcpNoDelay)") }
         return lines
     }
@@ -63,6 +88,14 @@ struct BrokerSpec {
         case .mosquitto: return ["-c", configPath]
         }
     }
+}
+
+/// The durable store of a broker started for a store scenario.
+struct StoreSettings {
+    /// `persistence_location`: a fresh directory per broker start.
+    var location: String
+    /// `persistence_sync` (Meridian only): `normal` or `full`.
+    var sync: String
 }
 
 /// A broker process this benchmark started and owns.
@@ -84,13 +117,17 @@ final class Broker {
     }
 
     /// Writes the configuration, starts the broker and waits (bounded) until it accepts
-    /// TCP connections on its port.
-    static func start(_ spec: BrokerSpec, port: Int, workDir: String, timeout: Double = 20) throws -> Broker {
-        let configPath = "\(workDir)/\(spec.id).conf"
-        try spec.configuration(port: port).write(toFile: configPath, atomically: true, encoding: .utf8)
+    /// TCP connections on its port. `name` (default: the spec's id) names its config and log files.
+    static func start(
+        _ spec: BrokerSpec, port: Int, workDir: String, name: String? = nil, store: StoreSettings? = nil,
+        timeout: Double = 20
+    ) throws -> Broker {
+        let name = name ?? spec.id
+        let configPath = "\(workDir)/\(name).conf"
+        try spec.configuration(port: port, store: store).write(toFile: configPath, atomically: true, encoding: .utf8)
         let process = try ChildProcess(
             executable: spec.executable, arguments: spec.arguments(configPath: configPath),
-            logPath: "\(workDir)/\(spec.id).log")
+            logPath: "\(workDir)/\(name).log")
         let broker = Broker(spec: spec, port: port, configPath: configPath, process: process)
 
         let deadline = monotonicSeconds() + timeout

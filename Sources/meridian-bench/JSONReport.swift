@@ -39,6 +39,9 @@ struct JSONReport: Encodable {
         var otherLoad: Double?
         /// mqttload's RESULT line; numbers as numbers.
         var result: [String: Scalar]
+        /// Store scenarios: the bench's own figures (write_bytes, the subscriber's counts, store size).
+        var measures: [String: Double]?
+        var failure: String?
     }
 
     struct Median: Encodable {
@@ -55,6 +58,9 @@ struct JSONReport: Encodable {
         var lost: Double?
         var duplicates: Double?
         var bytesPerConnection: Double?
+        var writeBytesPerMessage: Double?
+        var writeAmplification: Double?
+        var storeBytes: Double?
     }
 
     enum Scalar: Encodable {
@@ -103,7 +109,8 @@ extension JSONReport.Run {
             generatorCPUSeconds: rounded(record.run.generatorCPUSeconds),
             machineBusySeconds: rounded(record.run.machineBusySeconds),
             cpuMicrosPerMessage: rounded(record.cpuMicrosPerMessage), otherLoad: rounded(record.otherLoad),
-            result: record.run.result.mapValues(JSONReport.Scalar.init))
+            result: record.run.result.mapValues(JSONReport.Scalar.init),
+            measures: record.measures.isEmpty ? nil : record.measures.mapValues(rounded), failure: record.failure)
     }
 }
 
@@ -115,7 +122,8 @@ extension JSONReport.Median {
             cpuMicrosPerMessage: rounded(cell.cpuMicrosPerMessage), brokerCores: rounded(cell.brokerCores),
             otherLoad: rounded(cell.otherLoad), p50Micros: cell.p50,
             p99Micros: cell.p99, lost: cell.lost, duplicates: cell.duplicates,
-            bytesPerConnection: cell.bytesPerConnection)
+            bytesPerConnection: cell.bytesPerConnection, writeBytesPerMessage: rounded(cell.writeBytesPerMessage),
+            writeAmplification: rounded(cell.writeAmplification), storeBytes: cell.storeBytes)
     }
 }
 

@@ -30,7 +30,11 @@ struct Options {
           --quick            smoke run: 1 repetition, small message counts, 1,000 idle connections
           --only LIST        brokers, comma-separated: meridian, mosquitto (both configurations),
                              mosquitto-nodelay-off, mosquitto-nodelay-on
-          --scenarios LIST   comma-separated subset of: \(Scenario.names.joined(separator: ","))
+          --scenarios LIST   comma-separated subset of (default: all):
+                             \(Scenario.names.joined(separator: ","))
+                             durable-normal, durable-full: QoS 1 to an offline persistent subscriber
+                             with persistence on (Meridian persistence_sync normal / full);
+                             wa-64, wa-4k: Meridian's write amplification (64 B / 4 KB payloads)
           --meridian PATH    meridian-edge binary (default: .build/release/meridian-edge in the
                              package root); if the default is missing, only Mosquitto runs
           --mosquitto PATH   mosquitto binary (default: mosquitto on PATH)
@@ -45,8 +49,10 @@ struct Options {
                              next to the package root)
 
         The idle scenario runs once per broker, first, on the freshly started broker; the
-        others run --reps times, broker order rotated each repetition. Every mqttload run is
-        bounded by its -T. Exit status: 0 every run ok; 1 setup error; 2 some run failed
+        others run --reps times, broker order rotated each repetition. The durable-* and wa-*
+        scenarios start a broker of their own for every run, with its store in a fresh
+        directory (wa-* runs Meridian only). Every mqttload run is bounded by its -T.
+        Exit status: 0 every run ok; 1 setup error; 2 some run failed
         (lost QoS 1 messages, time limit, broker died); 130 interrupted.
         """
 

@@ -15,6 +15,16 @@ struct Cell {
     var p50: Double? { median(measured.compactMap(\.p50)) }
     var p99: Double? { median(measured.compactMap(\.p99)) }
     var bytesPerConnection: Double? { median(measured.compactMap(\.bytesPerConnection)) }
+    var writeBytesPerMessage: Double? { median(measured.compactMap(\.writeBytesPerMessage)) }
+    var writeAmplification: Double? { median(measured.compactMap(\.writeAmplification)) }
+    var writeBytes: Double? { median(measured.compactMap { $0.number("write_bytes") }) }
+    var storeBytes: Double? { median(measured.compactMap(\.storeBytes)) }
+    /// Store scenarios: distinct messages the subscriber got, and acknowledged publishes, over all runs.
+    var deliveredOfAcknowledged: String {
+        let delivered = sum(records.compactMap { $0.number("delivered") })
+        let acked = sum(records.compactMap { $0.scenario.kind == .writeAmplification ? $0.number("messages") : $0.number("acked") })
+        return "\(format(delivered, decimals: 0))/\(format(acked, decimals: 0))"
+    }
     /// Totals over all runs.
     var lost: Double? { sum(records.compactMap(\.lost)) }
     var duplicates: Double? { sum(records.compactMap(\.duplicates)) }
@@ -52,7 +62,9 @@ enum Report {
             let most = cells.map(\.records.count).max() ?? 0
             let runs = scenario.kind == .idle ? "1 run per broker" : "median of \(most) run\(most == 1 ? "" : "s")"
             out += "\(scenario.name): \(scenario.title) (\(runs))\n"
-            out += table(scenario.kind, cells).render(indent: "  ") + "\n"
+            out += table(scenario.kind, cells).render(indent: "  ")
+            if let note = scenario.note { out += "  note: \(note)\n" }
+            out += "\n"
         }
         out += """
             msg/s: messages delivered per second, all subscribers together. CPU-µs/msg: broker CPU time \
@@ -63,6 +75,13 @@ enum Report {
             for CPU-µs/msg, latency and bytes/connection.
 
             """
+        if scenarios.contains(where: { $0.store != nil }) {
+            out += """
+                durable-* and wa-*: every run starts its own broker with persistence on in a fresh directory; \
+                msg/s and CPU-µs/msg count acknowledged publishes (one publisher, no mqttload subscriber).
+
+                """
+        }
         return out
     }
 
@@ -88,6 +107,41 @@ enum Report {
                 ("alive", { result($0)["alive"] ?? "-" }),
                 ("RSS before -> after", { "\(result($0)["rss_before_kb"] ?? "-") -> \(result($0)["rss_after_kb"] ?? "-") kB" }),
                 ("status", { $0.runs }),
+            ]
+        case .durable:
+            columns = [
+                Column(header: "msg/s", value: \.throughput),
+                Column(header: "CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),
+                Column(header: "broker CPU", unit: "%", ratio: false) { percent($0.brokerCores) },
+                Column(header: "other load", unit: "%", ratio: false) { percent($0.otherLoad) },
+                Column(header: "write B/msg", ratio: false, value: \.writeBytesPerMessage),
+            ]
+            extras = [
+                ("delivered", { $0.deliveredOfAcknowledged }),
+                ("lost", { format($0.lost, decimals: 0) }),
+                ("dup", { format($0.duplicates, decimals: 0) }),
+                ("runs", { $0.runs }),
+            ]
+        case .writeAmplification:
+            columns = [
+                Column(header: "msg/s", value: \.throughput),
+                Column(header: "CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),
+                Column(header: "broker CPU", unit: "%", ratio: false) { percent($0.brokerCores) },
+                Column(header: "written MB", decimals: 1, ratio: false) { $0.writeBytes.map { $0 / 1e6 } },
+                Column(header: "write B/msg", ratio: false, value: \.writeBytesPerMessage),
+                Column(header: "write amp.", decimals: 2, ratio: false, value: \.writeAmplification),
+                Column(header: "store MB", decimals: 1, ratio: false) { $0.storeBytes.map { $0 / 1e6 } },
+            ]
+            let megabytes = { (value: Double?) in format(value.map { $0 / 1e6 }, decimals: 1) }
+            extras = [
+                ("db + WAL (last run)", { cell in
+                    let last = cell.records.last
+                    return "\(megabytes(last?.number("db_bytes"))) + \(megabytes(last?.number("wal_bytes"))) MB"
+                }),
+                ("delivered", { $0.deliveredOfAcknowledged }),
+                ("lost", { format($0.lost, decimals: 0) }),
+                ("dup", { format($0.duplicates, decimals: 0) }),
+                ("runs", { $0.runs }),
             ]
         case .throughput, .latency:
             columns = [Column(header: "msg/s", value: \.throughput)]

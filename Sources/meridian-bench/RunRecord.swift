@@ -7,21 +7,41 @@ struct RunRecord {
     let run: LoadGenerator.Run
     /// The broker died during this run.
     var brokerDied = false
+    /// What the bench measured itself in a store scenario (write bytes, the subscriber's counts,
+    /// broker CPU); these keys take precedence over mqttload's.
+    var measures: [String: Double] = [:]
+    /// Set when the bench's own part of a store scenario failed.
+    var failure: String?
 
-    func number(_ key: String) -> Double? { run.result[key].flatMap(Double.init) }
+    func number(_ key: String) -> Double? { measures[key] ?? run.result[key].flatMap(Double.init) }
+
+    private var isStoreRun: Bool { scenario.store != nil }
 
     /// mqttload's status (`ok`, `lost`, `time_limit`, `partial`, `setup_failed`), or `no_result`.
+    /// Store scenarios add `unacknowledged` (not every publish acknowledged), `lost` (the
+    /// subscriber got fewer distinct messages than were acknowledged) and `failed` (setup).
     var status: String {
         if brokerDied { return "broker_died" }
-        return run.result["status"] ?? "no_result"
+        if failure != nil { return "failed" }
+        let status = run.result["status"] ?? "no_result"
+        guard status == "ok", let store = scenario.store else { return status }
+        guard let acked = number("acked"), acked >= Double(store.messages) else { return "unacknowledged" }
+        if let lost, lost > 0 { return "lost" }
+        return status
     }
 
     var isOK: Bool { status == "ok" }
 
-    /// Delivered messages per second (all subscribers together), first send to last receipt.
-    var throughput: Double? { number("throughput") }
+    /// Delivered messages per second (all subscribers together), first send to last receipt;
+    /// in the store scenarios acknowledged publishes per second, first send to last PUBACK.
+    var throughput: Double? {
+        guard isStoreRun else { return number("throughput") }
+        guard let acked = number("acked"), let elapsed = number("elapsed_s"), elapsed > 0 else { return nil }
+        return acked / elapsed
+    }
 
-    var delivered: Double? { number("received") }
+    /// Messages the CPU figure is divided by: deliveries, or in the store scenarios acknowledged publishes.
+    var delivered: Double? { isStoreRun ? number("acked") : number("received") }
 
     /// Broker CPU seconds: mqttload's reading over the publish phase, or else ours from
     /// `/proc` around the whole run.
@@ -38,7 +58,8 @@ struct RunRecord {
 
     /// Broker CPU time over the run's wall time, 1.0 = one core busy.
     var brokerCores: Double? {
-        guard let cpu = brokerCPUSeconds, let elapsed = number("elapsed_s"), elapsed > 0 else { return nil }
+        guard let cpu = brokerCPUSeconds, let elapsed = number("cpu_window_s") ?? number("elapsed_s"), elapsed > 0
+        else { return nil }
         return cpu / elapsed
     }
 
@@ -52,9 +73,24 @@ struct RunRecord {
         return max(0, busy - broker - generator) / run.wallSeconds
     }
 
-    var p50: Double? { number("p50_us") }
-    var p99: Double? { number("p99_us") }
+    /// mqttload's latency; none in the store scenarios (no mqttload subscriber).
+    var p50: Double? { isStoreRun ? nil : number("p50_us") }
+    var p99: Double? { isStoreRun ? nil : number("p99_us") }
     var lost: Double? { number("lost") }
     var duplicates: Double? { number("dup") }
     var bytesPerConnection: Double? { number("bytes_per_conn") }
+
+    /// Store scenarios: the broker's `write_bytes` over the measured part, per message and per payload byte.
+    var writeBytesPerMessage: Double? {
+        guard let bytes = number("write_bytes"), let messages = number("messages"), messages > 0 else { return nil }
+        return bytes / messages
+    }
+
+    var writeAmplification: Double? {
+        guard let perMessage = writeBytesPerMessage, let store = scenario.store else { return nil }
+        return perMessage / Double(store.payloadBytes)
+    }
+
+    /// Write amplification: meridian.db and its WAL after the run.
+    var storeBytes: Double? { number("store_bytes") }
 }

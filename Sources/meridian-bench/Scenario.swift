@@ -7,6 +7,24 @@ struct Scenario {
         case throughput
         /// At a fixed publish rate: p50/p99 latency.
         case latency
+        /// QoS 1 publishes to an offline persistent subscriber, each committed to the store before
+        /// its PUBACK: acknowledged messages per second and CPU per message, on a fresh broker.
+        case durable
+        /// Bytes the broker writes to disk per payload byte, at steady state, on a fresh broker.
+        case writeAmplification
+    }
+
+    /// The store scenarios: each run starts its own broker with persistence on, in a fresh directory.
+    struct Store {
+        /// `persistence_sync` (Meridian).
+        var sync: String
+        /// Messages of the measured batch (and of the warm-up batch, for write amplification).
+        var messages: Int
+        var payloadBytes: Int
+        /// Only these broker families run it.
+        var families: [BrokerSpec.Family]
+        /// The publisher's topic prefix (`mqttload -t`); the subscriber's filter is `<prefix>/#`.
+        var topicPrefix: String
     }
 
     let name: String
@@ -18,8 +36,17 @@ struct Scenario {
     let timeLimit: Double
     /// Connections the scenario opens at once.
     var connections = 0
+    /// Set for ``Kind/durable`` and ``Kind/writeAmplification``.
+    var store: Store?
+    /// Printed under the scenario's table.
+    var note: String?
 
-    static let names = ["idle", "q0-1to1", "q0-8to1", "q0-1to8", "q1-1to1", "q1-8to1", "lat-q0", "lat-q1"]
+    static let names = [
+        "idle", "q0-1to1", "q0-8to1", "q0-1to8", "q1-1to1", "q1-8to1", "lat-q0", "lat-q1",
+        "durable-normal", "durable-full", "wa-64", "wa-4k",
+    ]
+
+    func runs(on spec: BrokerSpec) -> Bool { store.map { $0.families.contains(spec.family) } ?? true }
 
     /// The scenarios in run order. Full counts give runs of a few seconds against
     /// Mosquitto on a 2-core machine; `quick` counts are a smoke run.
@@ -42,6 +69,42 @@ struct Scenario {
                 name: name, kind: kind, title: title, arguments: args + drain, timeLimit: limit, connections: pubs + subs)
         }
 
+        func durable(_ name: String, sync: String) -> Scenario {
+            let store = Store(
+                sync: sync, messages: pick(50_000, 5_000), payloadBytes: 64, families: [.meridian, .mosquitto],
+                topicPrefix: "meridian-bench/durable")
+            return Scenario(
+                name: name, kind: .durable,
+                title: "QoS 1, 1 publisher -> 1 offline persistent subscriber (clean session 0), "
+                    + "\(grouped(store.messages)) x 64 B, 20 in flight, persistence on "
+                    + "(Meridian persistence_sync \(sync)), no queue limit, fresh broker per run",
+                arguments: publishOnly(store), timeLimit: limit, connections: 1, store: store,
+                note: "msg/s: acknowledged publishes per second (first publish to last PUBACK). Meridian commits each "
+                    + "message to its SQLite store before the PUBACK (persistence_sync \(sync)\(sync == "full" ? ": fsync per commit" : ": fsync at checkpoints")). "
+                    + "Mosquitto keeps queues in RAM and writes its persistence file only every autosave_interval "
+                    + "(1800 s) and at shutdown, so it does not give the same guarantee. "
+                    + "write B/msg: the broker's /proc write_bytes during the run per message. delivered: distinct "
+                    + "messages the subscriber got when it reconnected after the run, of those acknowledged.")
+        }
+
+        func writeAmplification(_ name: String, payload: Int, messages: Int) -> Scenario {
+            let store = Store(
+                sync: "normal", messages: messages, payloadBytes: payload, families: [.meridian],
+                topicPrefix: "meridian-bench/wa")
+            return Scenario(
+                name: name, kind: .writeAmplification,
+                title: "write amplification, QoS 1, 1 publisher -> 1 online persistent subscriber that "
+                    + "acknowledges, \(grouped(messages)) x \(payload >= 1024 ? "\(payload / 1024) KB" : "\(payload) B") "
+                    + "after a warm-up batch of as many, persistence_sync normal, fresh broker per run",
+                arguments: publishOnly(store), timeLimit: limit, connections: 2, store: store,
+                note: "subscriber: online, persistent (clean session 0, fixed client id), acknowledges every message "
+                    + "(the bench's own client: mqttload has no clean-session-0 option). write amp.: the broker's "
+                    + "/proc write_bytes over the measured batch (until its writes stop) / (messages x payload bytes); "
+                    + "write_bytes counts 4 KiB page-cache pages dirtied in files, once per clean-to-dirty change. "
+                    + "store: meridian.db + WAL after the run, broker still up. Meridian only: Mosquitto writes "
+                    + "nothing during such a run.")
+        }
+
         let connections = pick(10_000, 1_000)
         return [
             Scenario(
@@ -56,8 +119,18 @@ struct Scenario {
             pubsub("q1-8to1", .throughput, qos: 1, pubs: 8, subs: 1, perPublisher: pick(18_750, 2_500)),
             pubsub("lat-q0", .latency, qos: 0, pubs: 1, subs: 1, perPublisher: pick(30_000, 5_000), rate: 10_000),
             pubsub("lat-q1", .latency, qos: 1, pubs: 1, subs: 1, perPublisher: pick(15_000, 2_500), rate: 5_000),
+            durable("durable-normal", sync: "normal"),
+            durable("durable-full", sync: "full"),
+            writeAmplification("wa-64", payload: 64, messages: pick(20_000, 2_000)),
+            writeAmplification("wa-4k", payload: 4096, messages: pick(5_000, 500)),
         ]
     }
+}
+
+/// mqttload arguments of a store scenario: one QoS 1 publisher, no subscriber of its own.
+private func publishOnly(_ store: Scenario.Store) -> [String] {
+    ["-P", "1", "-S", "0", "-n", "\(store.messages)", "-s", "\(store.payloadBytes)", "-q", "1", "-w", "20",
+     "-t", store.topicPrefix, "-D", "1"]
 }
 
 /// `1234567` -> `"1,234,567"`.

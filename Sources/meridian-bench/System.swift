@@ -37,6 +37,21 @@ enum ProcFS {
         return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The counters of `/proc/<pid>/io` (`write_bytes`, `cancelled_write_bytes`, ...).
+    /// `write_bytes` counts the bytes of page-cache pages the process dirtied in files on a
+    /// block device (4 KiB pages, each counted when it goes from clean to dirty): what the
+    /// kernel will write to the disk for it. Socket and pipe writes are not in it.
+    static func io(_ pid: pid_t) -> [String: Int]? {
+        guard let text = readTextFile("/proc/\(pid)/io") else { return nil }
+        var counters: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let value = Int(parts[1].trimmingCharacters(in: .whitespaces)) else { continue }
+            counters[String(parts[0])] = value
+        }
+        return counters.isEmpty ? nil : counters
+    }
+
     /// The 1-minute load average.
     static func loadAverage() -> Double? {
         readTextFile("/proc/loadavg")?.split(separator: " ").first.flatMap { Double($0) }
@@ -113,6 +128,24 @@ enum Loopback {
             ports.append(Int(UInt16(bigEndian: addr.sin_port)))
         }
         return ports
+    }
+
+    /// A blocking TCP socket connected to 127.0.0.1:`port`.
+    static func connectedSocket(port: Int) throws -> Int32 {
+        let fd = tcpSocket()
+        guard fd >= 0 else { throw BenchError("socket(): \(String(cString: strerror(errno)))") }
+        var addr = address(port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw BenchError("connect(127.0.0.1:\(port)): \(reason)")
+        }
+        return fd
     }
 
     /// True if something accepts TCP connections on 127.0.0.1:`port`.

@@ -3,6 +3,7 @@ extension Directive {
     static let persistence: [Directive] = [
         .boolean("persistence", \.persistence),
         .text("persistence_location", \.persistenceLocation),
+        .integer("persistence_commit_delay", \.persistenceCommitDelay, in: 0...1000, note: "milliseconds"),
         .global("persistence_sync") { state, line in
             let levels = EdgeConfiguration.PersistenceSync.allCases
             state.configuration.persistenceSync = try line.choice(levels.map { ($0.rawValue, $0) })

@@ -126,6 +126,11 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// `persistence_sync normal|full`. Default `normal`.
     public var persistenceSync: PersistenceSync
 
+    /// `persistence_commit_delay <ms>` (Meridian addition): how long the store waits after the
+    /// first write to gather more into one commit. 0 (default) commits as soon as the previous
+    /// commit is done; a few milliseconds mean fewer, larger commits (less flash wear, more latency).
+    public var persistenceCommitDelay: Int
+
     /// `connect_timeout` (Meridian addition): seconds a new connection may take to send
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
@@ -160,5 +165,6 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.connectTimeout = 10
         self.queueFullPolicy = .drop
         self.persistenceSync = .normal
+        self.persistenceCommitDelay = 0
     }
 }

@@ -100,8 +100,11 @@ if configuration.persistence {
     do {
         let sync: StoreSync = configuration.persistenceSync == .full ? .full : .normal
         let (opened, state) = try SQLiteStore.open(
-            // Commit as soon as the previous commit is done: batches form from what arrives meanwhile.
-            options: .init(directory: directory, sync: sync, maxBatchDelay: .zero), now: Int64(wallClock.tv_sec),
+            options: .init(
+                directory: directory, sync: sync,
+                maxBatchDelay: .milliseconds(Int64(configuration.persistenceCommitDelay))
+            ),
+            now: Int64(wallClock.tv_sec),
             log: { logger.notice("\($0)") }
         )
         store = opened

@@ -46,7 +46,6 @@ public final class BrokerServer: @unchecked Sendable {
     let contexts: [LoopContext]
     private var channels: [Channel] = []
     private let connectionIDs = NIOLockedValueBox<UInt64>(0)
-    private let openConnections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private var sysTask: RepeatedTask?
 
     /// - Parameters:
@@ -85,11 +84,14 @@ public final class BrokerServer: @unchecked Sendable {
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
                 .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
                 .childChannelInitializer { [self] channel in
-                    let count = active.withLockedValue { $0 += 1; return $0 }
-                    channel.closeFuture.whenComplete { _ in active.withLockedValue { $0 -= 1 } }
-                    if limit >= 0 && count > limit {
-                        logger.warning("max_connections \(limit) reached, refusing connection")
-                        return channel.close()
+                    // Counted only when limited: an idle connection carries no close callback otherwise.
+                    if limit >= 0 {
+                        let count = active.withLockedValue { $0 += 1; return $0 }
+                        channel.closeFuture.whenComplete { _ in active.withLockedValue { $0 -= 1 } }
+                        if count > limit {
+                            logger.warning("max_connections \(limit) reached, refusing connection")
+                            return channel.close()
+                        }
                     }
                     return addConnection(to: channel)
                 }
@@ -108,9 +110,6 @@ public final class BrokerServer: @unchecked Sendable {
             return channel.close()
         }
         let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
-        let key = ObjectIdentifier(channel)
-        openConnections.withLockedValue { $0[key] = channel }
-        channel.closeFuture.whenComplete { [openConnections] _ in openConnections.withLockedValue { $0[key] = nil } }
         return loop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
@@ -129,15 +128,12 @@ public final class BrokerServer: @unchecked Sendable {
         }
     }
 
-    /// Graceful shutdown: stop accepting, close every connection (wills are not sent for a
-    /// server shutdown), then stop the event loops.
+    /// Graceful shutdown: stop accepting, then stop the event loops, which closes every connection
+    /// (wills are not sent for a server shutdown).
     public func shutdown() {
         broker.beginShutdown()
         sysTask?.cancel()
         for channel in channels { try? channel.close().wait() }
-        let open = openConnections.withLockedValue { Array($0.values) }
-        let closes = open.map { $0.close() }
-        _ = try? EventLoopFuture.andAllComplete(closes, on: group.next()).wait()
         try? group.syncShutdownGracefully()
         logger.notice("stopped")
     }

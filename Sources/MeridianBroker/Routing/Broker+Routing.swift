@@ -1,0 +1,201 @@
+import Logging
+import MeridianBrokerCore
+import MeridianMQTT
+import MeridianStore
+import NIOCore
+
+/// Routing: matching a published message against the subscription tree and offering it to each
+/// matching session (sent, queued, stored or dropped), with shared-subscription redelivery.
+extension Broker {
+    /// What routing one message did.
+    struct RouteOutcome {
+        /// The number of sessions it was addressed to.
+        var count = 0
+        /// Sessions whose queue passed its bounds under the backpressure policy.
+        var congested: [SessionHandle] = []
+        /// The commits of what the message left in the store (for persistent sessions, or as retained):
+        /// a QoS 1/2 acknowledgement must wait for them (invariant I1).
+        var commits: [EventLoopFuture<Void>] = []
+    }
+
+    /// Routes a message to every matching session, storing it first if it is retained.
+    @discardableResult
+    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
+        var outcome = RouteOutcome()
+        var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
+        lock.withLock {
+            if message.retain {
+                retained.retain(message)
+                // $SYS is rebuilt every sys_interval: storing it would only wear the flash.
+                if let store, !message.topic.hasPrefix("$SYS/") {
+                    let stored = message.payload.readableBytes == 0 ? nil : StoredMessage(message, now: now, wallNow: unixTime())
+                    let operation = StoreOperation.putRetained(topic: message.topic, stored)
+                    if message.qos == .atMostOnce {
+                        store.enqueue([operation])
+                    } else {
+                        outcome.commits.append(store.commit([operation], on: context.eventLoop))
+                    }
+                }
+            }
+            let match = tree.match(topic: message.topic)
+            if match.isEmpty { return }
+            targets.reserveCapacity(match.entries.count + match.groups.count)
+            for entry in match.entries { targets.append((entry, nil)) }
+            for group in match.groups {
+                if let member = group.next(where: { $0.isOnline }) {
+                    targets.append((member, "$share/\(group.name)/"))
+                }
+            }
+        }
+        outcome.count = targets.count
+        if targets.isEmpty { return outcome }
+        if targets.count == 1 {
+            deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now, outcome: &outcome)
+            return outcome
+        }
+        // Overlapping subscriptions of one session: one delivery with the highest QoS and every identifier.
+        var merged: [SessionHandle: (SubscriptionEntry<SessionHandle>, [UInt32])] = [:]
+        var order: [SessionHandle] = []
+        for (entry, shared) in targets {
+            if shared != nil {
+                deliver(message, entry: entry, identifiers: nil, shared: shared, via: context, now: now, outcome: &outcome)
+                continue
+            }
+            if var existing = merged[entry.subscriber] {
+                if entry.options.qos > existing.0.options.qos { existing.0.options.qos = entry.options.qos }
+                existing.0.options.retainAsPublished = existing.0.options.retainAsPublished || entry.options.retainAsPublished
+                existing.0.options.noLocal = existing.0.options.noLocal && entry.options.noLocal
+                if let id = entry.identifier { existing.1.append(id) }
+                merged[entry.subscriber] = existing
+            } else {
+                merged[entry.subscriber] = (entry, entry.identifier.map { [$0] } ?? [])
+                order.append(entry.subscriber)
+            }
+        }
+        for handle in order {
+            let (entry, identifiers) = merged[handle]!
+            deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now, outcome: &outcome)
+        }
+        return outcome
+    }
+
+    private func deliver(
+        _ message: BrokerMessage, entry: SubscriptionEntry<SessionHandle>, identifiers: [UInt32]?, shared: String?,
+        via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
+    ) {
+        if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
+        let delivery = Delivery(
+            message: message,
+            qos: min(message.qos, entry.options.qos),
+            retain: entry.options.retainAsPublished ? message.retain : false,
+            subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
+            sharedFilter: shared
+        )
+        let result = offer(delivery, to: entry.subscriber, via: context, now: now)
+        if result.congested { outcome.congested.append(entry.subscriber) }
+        if let commit = result.commit { outcome.commits.append(commit) }
+    }
+
+    /// Offers one delivery to a session: sent at once, queued or dropped (counted).
+    ///
+    /// A QoS 1/2 delivery to a persistent session is appended to the store first (the caller waits
+    /// for the commit before acknowledging the publisher). A shared-subscription delivery to a member
+    /// that went offline since it was chosen goes to another member instead (unless `redistributing`,
+    /// which is that second choice).
+    /// - Returns: whether the session's queue is past its bounds under the backpressure policy, and
+    ///   the commit of the delivery's row when it was handed to the store.
+    @discardableResult
+    func offer(
+        _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
+    ) -> (congested: Bool, commit: EventLoopFuture<Void>?) {
+        var redirect = false
+        var commit: EventLoopFuture<Void>?
+        let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
+            let connection = handle.connection
+            if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
+                redirect = true
+                return (nil, .queued, false)
+            }
+            var delivery = delivery
+            let persist = store != nil && delivery.qos != .atMostOnce && handle.isPersistent && handle.isLive
+            if persist { delivery.storeID = nextMessageID() }
+            let remote = connection.map { $0.loopIndex != context.index } ?? false
+            let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
+            if persist, let store, let id = delivery.storeID {
+                if case .dropped = result {} else {
+                    // Submitted under the session lock, so it precedes the flow's later effects on this row.
+                    commit = store.commit([.appendMessage(
+                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))],
+                        on: context.eventLoop)
+                    handle.persistFlowEffects()
+                }
+            }
+            switch result {
+            case .queued, .queuedOverLimit:
+                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (connection, result, false) }
+                handle.drainScheduled = true
+                return (connection, result, true)
+            case .send, .dropped:
+                return (connection, result, false)
+            }
+        }
+        if redirect {
+            redistributeShared([delivery], from: handle, via: context, now: now)
+            return (false, nil)
+        }
+        switch result {
+        case .send(let publish):
+            if let connection { context.send(publish, to: connection) }
+        case .queued, .queuedOverLimit:
+            if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
+            if case .queuedOverLimit = result { return (true, commit) }
+        case .dropped(let reason):
+            recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
+        }
+        return (false, commit)
+    }
+
+    func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {
+        let shouldLog: Bool = lock.withLock {
+            drops[reason, default: 0] += 1
+            guard now - lastDropLog >= .seconds(1) else { return false }
+            lastDropLog = now
+            return true
+        }
+        if shouldLog && reason != .offlineQoS0 {
+            logger.warning("message dropped", metadata: ["client_id": "\(clientIdentifier)", "reason": "\(reason)"])
+        }
+    }
+
+    func dropCounts() -> [DropReason: Int] { lock.withLock { drops } }
+
+    /// Redelivers shared-subscription deliveries a departed member never acknowledged to other members.
+    func redistributeShared(_ deliveries: [Delivery], from departed: SessionHandle, via context: LoopContext, now: NIODeadline) {
+        for delivery in deliveries {
+            guard let filter = delivery.sharedFilter else { continue }
+            let choice: SubscriptionEntry<SessionHandle>? = lock.withLock {
+                let groupName = filter.dropFirst("$share/".count).dropLast()
+                let match = tree.match(topic: delivery.message.topic)
+                guard let group = match.groups.first(where: { $0.name == groupName }) else { return nil }
+                return group.next(where: { $0 !== departed && $0.isOnline })
+            }
+            let departedIsLive = departed.lock.withLock { departed.isLive }
+            if let choice, choice.subscriber !== departed, choice.subscriber.isOnline || !departedIsLive {
+                // Granted QoS, identifier and Retain As Published are the new member's.
+                let rebuilt = Delivery(
+                    message: delivery.message,
+                    qos: min(delivery.message.qos, choice.options.qos),
+                    retain: choice.options.retainAsPublished ? delivery.message.retain : false,
+                    subscriptionIdentifiers: choice.identifier.map { [$0] } ?? [],
+                    sharedFilter: filter
+                )
+                offer(rebuilt, to: choice.subscriber, via: context, now: now, redistributing: true)
+            } else if departedIsLive {
+                // No other member online: it waits in the departed member's session.
+                offer(delivery, to: departed, via: context, now: now, redistributing: true)
+            } else {
+                recordDrop(.noSubscriber, clientIdentifier: departed.clientIdentifier, now: now)
+            }
+        }
+    }
+}

@@ -35,10 +35,15 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Pure bridge logic: topic mapping, link state machine, forwarding window, backoff.
+        .target(
+            name: "MeridianBridgeCore",
+            dependencies: ["MeridianMQTT"]
+        ),
         // Mosquitto-style configuration parsing: pure, text in, typed settings out.
         .target(
             name: "MeridianConfig",
-            dependencies: ["MeridianMQTT"]
+            dependencies: ["MeridianMQTT", "MeridianBridgeCore"]
         ),
         // Thin NIO layer: listeners, connection handler, timers, $SYS.
         .target(
@@ -99,6 +104,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "MeridianBridgeCoreTests",
+            dependencies: ["MeridianBridgeCore", "MeridianMQTT"]
         ),
         .testTarget(
             name: "MeridianConfigTests",

@@ -56,10 +56,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The bridge runtime: a local in-process client of the broker and a client of the remote.
+        .target(
+            name: "MeridianBridge",
+            dependencies: [
+                "MeridianBridgeCore", "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "meridian-edge",
             dependencies: [
-                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore",
+                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,6 +4,13 @@ import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeridianStore
 
 /// A TCP listener of the broker.
@@ -104,17 +111,40 @@ public final class BrokerServer: @unchecked Sendable {
         startTimers()
     }
 
-    private func addConnection(to channel: Channel) -> EventLoopFuture<Void> {
+    private func addConnection(to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         guard let context = contexts.first(where: { $0.eventLoop === loop }) else {
             return channel.close()
         }
         let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
         return loop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
-            )
+            let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
+            handler.sessionLimits = sessionLimits
+            try channel.pipeline.syncOperations.addHandler(handler)
         }
+    }
+
+    /// The event loops, for components that run beside the broker (bridge links).
+    public var eventLoops: [EventLoop] { contexts.map(\.eventLoop) }
+
+    /// Opens an in-process MQTT connection to the broker: a connected UNIX socket pair whose
+    /// broker end is served like any client, with `sessionLimits` in place of the configured
+    /// queue and in-flight limits. The bridge's local side is such an ordinary client.
+    /// - Returns: the other end, for the caller to wrap in its own channel on `eventLoop`.
+    public func openInternalConnection(on eventLoop: EventLoop, sessionLimits: OutboundFlow.Limits) -> EventLoopFuture<NIOBSDSocket.Handle> {
+        var descriptors: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &descriptors) == 0 else {
+            return eventLoop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
+        }
+        let other = descriptors[1]
+        return ClientBootstrap(group: eventLoop)
+            .channelInitializer { [self] channel in addConnection(to: channel, sessionLimits: sessionLimits) }
+            .withConnectedSocket(descriptors[0])
+            .map { _ in other }
+            .flatMapErrorThrowing { error in
+                close(other)
+                throw error
+            }
     }
 
     private func startTimers() {

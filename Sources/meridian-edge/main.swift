@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import MeridianBridge
 import MeridianBroker
 import MeridianConfig
 import MeridianStore
@@ -136,6 +137,23 @@ do {
 }
 logger.notice("meridian-edge \(meridianVersion) running")
 
+// MARK: - Bridges
+
+var bridges: [BridgeLink] = []
+for (index, bridge) in configuration.bridges.enumerated() {
+    if store == nil {
+        logger.warning("bridge \(bridge.name): persistence is off, so its outbox lives in memory only")
+    }
+    do {
+        let loops = server.eventLoops
+        let link = try BridgeLink(settings: bridge, server: server, loop: loops[index % loops.count], logger: logger)
+        link.start()
+        bridges.append(link)
+    } catch {
+        fail("bridge \(bridge.name): \(error)")
+    }
+}
+
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
@@ -152,6 +170,7 @@ for signalNumber in [SIGTERM, SIGINT] {
     signalSources.append(source)
 }
 stop.wait()
+for link in bridges { link.stop() }
 server.shutdown()
 store?.close()
 exit(0)

@@ -30,7 +30,8 @@ extension MQTTConnectionHandler {
         let attachment = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
             version: version
-        ) { flow in
+        ) { [sessionLimits] flow in
+            if let sessionLimits { flow.limits = sessionLimits }
             flow.protocolVersion = version
             flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
             flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize

@@ -46,6 +46,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var suppressWill = false
     /// Set when another connection took the session over.
     var takenOver = false
+    /// Queue and in-flight limits for this connection's session in place of the configured ones
+    /// (set for in-process connections such as a bridge's local side).
+    var sessionLimits: OutboundFlow.Limits?
     /// The commit the latest acknowledgement waits for; later ones queue behind it.
     var pendingAcknowledgement: EventLoopFuture<Void>?
     /// Sessions whose full queue paused reading from this publisher (backpressure policy).

@@ -1,0 +1,125 @@
+import MeridianMQTT
+import NIOCore
+
+/// Local to remote: messages the local session delivers to the bridge go to the remote through a
+/// window; each is acknowledged locally only once the remote acknowledged it (I2).
+extension BridgeLink {
+    func outboundFromLocal(_ publish: MQTTPublish) {
+        if let localID = publish.packetIdentifier, heldLocalIDs.contains(localID) { return }  // local resend
+        guard let mapped = map.remote(forLocalTopic: publish.topic) else {
+            acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
+            return
+        }
+        var properties = publish.properties
+        properties.remove(.subscriptionIdentifier)
+        properties.remove(.topicAlias)
+        var message = MQTTPublish(
+            topic: mapped.topic, payload: publish.payload, qos: min(publish.qos, mapped.qos),
+            retain: settings.outgoingRetain && publish.retain, properties: remoteVersion == .v5 ? properties : []
+        )
+        if message.qos == .atMostOnce {
+            if remoteReady {
+                remote?.send(.publish(message))
+                forwarded += 1
+            } else if settings.queueQoS0 {
+                if settings.maxQueuedMessages > 0 && qos0Buffer.count >= settings.maxQueuedMessages {
+                    qos0Buffer.removeFirst()
+                    dropped += 1
+                }
+                qos0Buffer.append(message)
+            }
+            acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
+            return
+        }
+        message.dup = false
+        if let localID = publish.packetIdentifier { heldLocalIDs.insert(localID) }
+        waiting.append(Outbound(localID: publish.packetIdentifier, localQoS: publish.qos, publish: message))
+        pump()
+    }
+
+    /// Window capacity: the bridge's drain window, capped by the remote's Receive Maximum.
+    var window: Int { min(settings.drainMaxInflight, remoteReceiveMaximum) }
+
+    /// Sends waiting messages while the remote is up and the window has room.
+    func pump() {
+        guard remoteReady, let remote else { return }
+        while inflight.count < window, var next = waiting.popFirst() {
+            let id = allocateRemoteID()
+            next.publish.packetIdentifier = id
+            inflight[id] = next
+            inflightOrder.append(id)
+            remote.send(.publish(next.publish))
+            forwarded += 1
+        }
+        remote.flush()
+    }
+
+    private func allocateRemoteID() -> UInt16 {
+        while true {
+            let id = nextRemoteID
+            nextRemoteID = nextRemoteID == .max ? 1 : nextRemoteID + 1
+            if inflight[id] == nil { return id }
+        }
+    }
+
+    /// After a reconnect: what was in flight goes again first, with DUP and the same packet
+    /// identifier (I2), or as PUBREL when the remote had already sent PUBREC.
+    func resendInflight() {
+        guard let remote else { return }
+        for id in inflightOrder {
+            guard let entry = inflight[id] else { continue }
+            if entry.released {
+                remote.send(.pubrel(MQTTAck(packetIdentifier: id)))
+            } else {
+                var again = entry.publish
+                again.dup = true
+                remote.send(.publish(again))
+            }
+        }
+        while let message = qos0Buffer.popFirst() { remote.send(.publish(message)) }
+    }
+
+    /// The remote's PUBACK, PUBREC or PUBCOMP for a message the bridge sent.
+    func remoteAcknowledged(_ ack: MQTTAck, kind: MQTTPacketType) {
+        guard var entry = inflight[ack.packetIdentifier] else { return }
+        if ack.reasonCode.isFailure {
+            // Refused by the remote: counted and logged, never retried in a loop; the row goes.
+            refusedByRemote += 1
+            logger.warning("remote refused a message", metadata: ["topic": "\(entry.publish.topic)", "reason": "\(ack.reasonCode)"])
+            complete(ack.packetIdentifier, entry)
+            return
+        }
+        switch kind {
+        case .puback:
+            complete(ack.packetIdentifier, entry)
+        case .pubrec:
+            entry.released = true
+            inflight[ack.packetIdentifier] = entry
+            remote?.send(.pubrel(MQTTAck(packetIdentifier: ack.packetIdentifier)))
+        case .pubcomp:
+            complete(ack.packetIdentifier, entry)
+        default:
+            break
+        }
+    }
+
+    private func complete(_ id: UInt16, _ entry: Outbound) {
+        inflight[id] = nil
+        if let index = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: index) }
+        if let localID = entry.localID { heldLocalIDs.remove(localID) }
+        acknowledgeLocally(localID: entry.localID, qos: entry.localQoS)
+        pump()
+    }
+
+    /// Tells the local broker the bridge is done with a message (PUBACK, or PUBREC for QoS 2,
+    /// whose PUBREL is answered with PUBCOMP), so the broker deletes it from the outbox.
+    func acknowledgeLocally(localID: UInt16?, qos: MQTTQoS) {
+        guard let localID, let local else { return }
+        switch qos {
+        case .atMostOnce: break
+        case .atLeastOnce: local.send(.puback(MQTTAck(packetIdentifier: localID)))
+        case .exactlyOnce: local.send(.pubrec(MQTTAck(packetIdentifier: localID)))
+        }
+        local.flush()
+    }
+}

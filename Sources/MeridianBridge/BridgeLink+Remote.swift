@@ -1,0 +1,173 @@
+import MeridianMQTT
+import NIOCore
+import NIOPosix
+
+/// The remote side: connect (never blocking an event loop), CONNECT/CONNACK, subscriptions for
+/// `in` rules, keep-alive with dead-link detection at 1.5 × keepalive, reconnect with backoff.
+extension BridgeLink {
+    func connectRemote() {
+        guard !stopped, localReady, remote == nil, !settings.addresses.isEmpty else { return }
+        let address = settings.addresses[addressIndex % settings.addresses.count]
+        logger.info("connecting", metadata: ["address": "\(address.host):\(address.port)"])
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                let handler = BridgePacketHandler(
+                    version: remoteVersion,
+                    onPacket: { [self] in remotePacket($0) },
+                    onClose: { [self] error in remoteClosed(error) }
+                )
+                remote = handler
+                return channel.pipeline.addHandler(handler)
+            }
+            .connect(host: address.host, port: address.port)
+            .whenComplete { [self] result in
+                switch result {
+                case .success:
+                    sendRemoteConnect()
+                case .failure(let error):
+                    logger.notice("cannot connect", metadata: ["address": "\(address.host):\(address.port)", "error": "\(error)"])
+                    remote = nil
+                    scheduleReconnect(failedAddress: true)
+                }
+            }
+    }
+
+    private func sendRemoteConnect() {
+        var properties = MQTTProperties()
+        if remoteVersion == .v5 {
+            if !settings.cleanSession { properties.append(.sessionExpiryInterval(settings.sessionExpiryInterval)) }
+            properties.append(.receiveMaximum(UInt16(clamping: max(1, settings.drainMaxInflight))))
+        }
+        var will: MQTTWill?
+        if settings.notifications && !settings.notificationsLocalOnly {
+            will = MQTTWill(topic: notificationTopic, payload: ByteBuffer(string: "0"), qos: .atLeastOnce, retain: true)
+        }
+        lastRemoteActivity = .now()
+        remote?.send(.connect(MQTTConnect(
+            protocolVersion: remoteVersion, cleanStart: settings.cleanSession, keepAlive: settings.keepaliveInterval,
+            clientIdentifier: remoteClientID, properties: properties, will: will,
+            username: settings.remoteUsername, password: settings.remotePassword.map { ByteBuffer(string: $0) }
+        )))
+        remote?.flush()
+    }
+
+    /// Mosquitto's notification topic: `$SYS/broker/connection/<remote_clientid>/state`.
+    var notificationTopic: String {
+        settings.notificationTopic ?? "$SYS/broker/connection/\(remoteClientID)/state"
+    }
+
+    private func remotePacket(_ packet: MQTTPacket) {
+        lastRemoteActivity = .now()
+        switch packet {
+        case .connack(let connack):
+            remoteConnack(connack)
+        case .publish(let publish):
+            inboundFromRemote(publish)
+        case .puback(let ack):
+            remoteAcknowledged(ack, kind: .puback)
+        case .pubrec(let ack):
+            remoteAcknowledged(ack, kind: .pubrec)
+        case .pubcomp(let ack):
+            remoteAcknowledged(ack, kind: .pubcomp)
+        case .pubrel(let ack):
+            inboundReleased(ack.packetIdentifier)
+        case .disconnect(let disconnect):
+            logger.notice("remote disconnected the bridge", metadata: ["reason": "\(disconnect.reasonCode)"])
+        case .suback, .unsuback, .pingresp:
+            break
+        default:
+            logger.notice("unexpected packet from the remote: \(packet.type)")
+            remote?.close()
+        }
+    }
+
+    private func remoteConnack(_ connack: MQTTConnack) {
+        guard connack.reasonCode == .success else {
+            // An MQTT 5 bridge falls back to 3.1.1 when the remote refuses 5.0.
+            if remoteVersion == .v5 && (connack.reasonCode == .unsupportedProtocolVersion || connack.reasonCode == .v3UnacceptableProtocolVersion) {
+                logger.notice("remote refused MQTT 5, falling back to 3.1.1")
+                remoteVersion = .v3_1_1
+            } else {
+                logger.warning("remote refused the bridge", metadata: ["reason": "\(connack.reasonCode)"])
+            }
+            remote?.close()
+            return
+        }
+        remoteReady = true
+        reconnectDelay.reset()
+        remoteReceiveMaximum = Int(connack.properties.receiveMaximum ?? 65_535)
+        logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
+        let subscriptions = map.remoteSubscriptions.map { subscription in
+            MQTTSubscription(topicFilter: subscription.filter, options: MQTTSubscriptionOptions(
+                qos: subscription.qos, noLocal: true, retainAsPublished: true,
+                retainHandling: connack.sessionPresent ? .sendOnNewSubscribe : .sendOnSubscribe))
+        }
+        if !subscriptions.isEmpty {
+            remote?.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: subscriptions)))
+        }
+        if settings.notifications {
+            publishNotification(connected: true)
+        }
+        // The drain starts on CONNACK: what was in flight first, then the queue.
+        resendInflight()
+        pump()
+        startKeepAlive()
+    }
+
+    private func publishNotification(connected: Bool) {
+        let payload = ByteBuffer(string: connected ? "1" : "0")
+        local?.send(.publish(MQTTPublish(topic: notificationTopic, payload: payload, qos: .atMostOnce, retain: true)))
+        local?.flush()
+        if connected && !settings.notificationsLocalOnly {
+            remote?.send(.publish(MQTTPublish(topic: notificationTopic, payload: payload, qos: .atMostOnce, retain: true)))
+        }
+    }
+
+    private func startKeepAlive() {
+        keepAliveTask?.cancel()
+        let keepalive = Int64(settings.keepaliveInterval)
+        guard keepalive > 0 else { return }
+        let limit = TimeAmount.milliseconds(keepalive * 1500)
+        keepAliveTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(keepalive * 500), delay: .milliseconds(keepalive * 500)) { [self] task in
+            guard remoteReady, let remote else { return task.cancel() }
+            if NIODeadline.now() - lastRemoteActivity > limit {
+                logger.notice("remote silent for 1.5 x keepalive, reconnecting")
+                remote.close()
+                return
+            }
+            remote.send(.pingreq)
+            remote.flush()
+        }
+    }
+
+    private func remoteClosed(_ error: Error?) {
+        let wasReady = remoteReady
+        remoteReady = false
+        remote = nil
+        keepAliveTask?.cancel()
+        inbound.removeAll()
+        if wasReady {
+            reconnects += 1
+            logger.notice("connection lost", metadata: ["error": "\(error.map { "\($0)" } ?? "closed")"])
+            if settings.notifications { publishNotification(connected: false) }
+        }
+        scheduleReconnect(failedAddress: !wasReady)
+    }
+
+    private func scheduleReconnect(failedAddress: Bool) {
+        guard !stopped, reconnectTask == nil else { return }
+        // round_robin true rotates; false prefers the primary, trying the next only after a failure.
+        if settings.roundRobin || failedAddress {
+            addressIndex = (addressIndex + 1) % max(1, settings.addresses.count)
+        }
+        if !settings.roundRobin && !failedAddress { addressIndex = 0 }
+        var random = SystemRandomNumberGenerator()
+        let delay = reconnectDelay.next(using: &random)
+        reconnectTask = loop.scheduleTask(in: .milliseconds(delay)) { [self] in
+            reconnectTask = nil
+            connectRemote()
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Logging
+import MeridianBridgeCore
+import MeridianBroker
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+import NIOPosix
+
+/// One bridge: an ordinary local MQTT client of the broker (over an in-process socket pair) and
+/// an MQTT client of the remote broker, joined by the topic map. Confined to one event loop.
+///
+/// The outbox is the local client's persistent session: the broker stores every QoS 1/2 message
+/// for it before acknowledging the device (I1), and the bridge acknowledges a message locally only
+/// after the remote acknowledged it (PUBACK, or PUBCOMP for QoS 2), which is when the broker
+/// deletes its row (I2). While the remote is away the session queue grows in the store; when it
+/// returns, the broker drains it into the bridge's window.
+public final class BridgeLink: @unchecked Sendable {
+    let settings: BridgeSettings
+    let map: BridgeTopicMap
+    let server: BrokerServer
+    let loop: EventLoop
+    var logger: Logger
+    let localClientID: String
+    let remoteClientID: String
+
+    var local: BridgePacketHandler?
+    var localReady = false
+    var remote: BridgePacketHandler?
+    var remoteReady = false
+    var remoteVersion: MQTTProtocolVersion
+    var remoteReceiveMaximum = 65_535
+    var addressIndex = 0
+    var reconnectDelay: ReconnectDelay
+    var stopped = false
+    var reconnectTask: Scheduled<Void>?
+    var keepAliveTask: RepeatedTask?
+    var lastRemoteActivity = NIODeadline.now()
+
+    /// A local message on its way to the remote, held until the remote acknowledged it.
+    struct Outbound {
+        var localID: UInt16?
+        var localQoS: MQTTQoS
+        var publish: MQTTPublish
+        /// PUBREC received from the remote (QoS 2): PUBREL is what remains.
+        var released = false
+    }
+    /// Messages not yet given a remote packet identifier, in acceptance order.
+    var waiting = CircularBuffer<Outbound>(initialCapacity: 16)
+    /// Messages sent to the remote, by remote packet identifier, and their send order.
+    var inflight: [UInt16: Outbound] = [:]
+    var inflightOrder: [UInt16] = []
+    var nextRemoteID: UInt16 = 1
+    /// Local packet identifiers already held, so a local resend (DUP) is not forwarded twice.
+    var heldLocalIDs: Set<UInt16> = []
+    /// QoS 0 messages waiting for the remote (memory only; `queue_qos0`).
+    var qos0Buffer = CircularBuffer<MQTTPublish>(initialCapacity: 16)
+    /// Remote QoS 1/2 messages forwarded locally under the same packet identifier.
+    var inbound: [UInt16: MQTTQoS] = [:]
+
+    /// Counters for status and logs.
+    var forwarded = 0, received = 0, refusedByRemote = 0, dropped = 0, reconnects = 0
+
+    public init(settings: BridgeSettings, server: BrokerServer, loop: EventLoop, logger: Logger) throws {
+        self.settings = settings
+        self.map = try BridgeTopicMap(rules: settings.topics)
+        self.server = server
+        self.loop = loop
+        var logger = logger
+        logger[metadataKey: "bridge"] = "\(settings.name)"
+        self.logger = logger
+        let remoteID = settings.remoteClientID ?? "\(Self.hostname()).\(settings.name)"
+        self.remoteClientID = remoteID
+        self.localClientID = settings.localClientID ?? "local.\(remoteID)"
+        self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
+        self.reconnectDelay = ReconnectDelay(base: settings.restartTimeoutBase, cap: settings.restartTimeoutCap)
+    }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+
+    /// The local session's limits: the bridge's own quotas, and its window as in-flight limit.
+    var localSessionLimits: OutboundFlow.Limits {
+        OutboundFlow.Limits(
+            maxQueuedMessages: settings.maxQueuedMessages, maxQueuedBytes: settings.maxQueuedBytes,
+            queueQoS0Messages: false, maxInflightMessages: settings.drainMaxInflight
+        )
+    }
+
+    // MARK: - Start and stop
+
+    /// Connects the local side, then the remote side. Call once.
+    public func start() {
+        server.openInternalConnection(on: loop, sessionLimits: localSessionLimits).flatMap { [self] descriptor in
+            ClientBootstrap(group: loop)
+                .channelInitializer { [self] channel in
+                    let handler = BridgePacketHandler(
+                        version: .v5,
+                        onPacket: { [self] in localPacket($0) },
+                        onClose: { [self] _ in localClosed() }
+                    )
+                    local = handler
+                    return channel.pipeline.addHandler(handler)
+                }
+                .withConnectedSocket(descriptor)
+        }.whenComplete { [self] result in
+            switch result {
+            case .success:
+                local?.send(.connect(MQTTConnect(
+                    protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: localClientID,
+                    properties: [.sessionExpiryInterval(UInt32.max), .receiveMaximum(UInt16(clamping: settings.drainMaxInflight))]
+                )))
+                local?.flush()
+            case .failure(let error):
+                logger.error("cannot open the local side of the bridge: \(error)")
+            }
+        }
+    }
+
+    /// Closes both sides; the outbox stays in the store.
+    public func stop() {
+        loop.execute { [self] in
+            stopped = true
+            reconnectTask?.cancel()
+            keepAliveTask?.cancel()
+            remote?.close()
+            local?.close()
+        }
+    }
+
+    private func localClosed() {
+        localReady = false
+        local = nil
+        if !stopped { logger.error("the local side of the bridge closed") }
+    }
+
+    // MARK: - Local side
+
+    private func localPacket(_ packet: MQTTPacket) {
+        switch packet {
+        case .connack(let connack):
+            guard connack.reasonCode == .success else {
+                logger.error("local broker refused the bridge: \(connack.reasonCode)")
+                return
+            }
+            let subscriptions = map.localSubscriptions.map { subscription in
+                MQTTSubscription(topicFilter: subscription.filter, options: MQTTSubscriptionOptions(
+                    qos: subscription.qos, noLocal: true, retainAsPublished: settings.outgoingRetain,
+                    retainHandling: .sendOnNewSubscribe))
+            }
+            if subscriptions.isEmpty {
+                localReady = true
+                connectRemote()
+            } else {
+                local?.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: subscriptions)))
+            }
+        case .suback:
+            if !localReady {
+                localReady = true
+                connectRemote()
+            }
+        case .publish(let publish):
+            outboundFromLocal(publish)
+        case .pubrel(let ack):
+            local?.send(.pubcomp(MQTTAck(packetIdentifier: ack.packetIdentifier)))
+        case .puback(let ack):
+            inboundAcknowledged(ack.packetIdentifier, final: true, reason: ack.reasonCode)
+        case .pubrec(let ack):
+            inboundAcknowledged(ack.packetIdentifier, final: false, reason: ack.reasonCode)
+        case .pubcomp(let ack):
+            if inbound.removeValue(forKey: ack.packetIdentifier) != nil {
+                remote?.send(.pubcomp(MQTTAck(packetIdentifier: ack.packetIdentifier)))
+            }
+        case .disconnect(let disconnect):
+            logger.error("local broker disconnected the bridge: \(disconnect.reasonCode)")
+        default:
+            break
+        }
+    }
+}

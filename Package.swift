@@ -111,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianConfigTests",
-            dependencies: ["MeridianConfig"]
+            dependencies: ["MeridianConfig", "MeridianBridgeCore", "MeridianMQTT"]
         ),
         .testTarget(
             name: "IntegrationTests",

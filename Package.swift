@@ -121,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianConfigTests",
-            dependencies: ["MeridianConfig"]
+            dependencies: ["MeridianConfig", "MeridianBridgeCore", "MeridianMQTT"]
         ),
         .testTarget(
             name: "IntegrationTests",

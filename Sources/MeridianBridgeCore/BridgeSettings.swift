@@ -47,6 +47,11 @@ public struct BridgeAddress: Sendable, Equatable {
 }
 
 /// A bridge `connection` block, with Mosquitto's defaults and Meridian's additions.
+///
+/// The defaults are those mosquitto 2.0 gives a new bridge (src/conf.c, `connection`:
+/// keepalive 60, backoff 5 to 30 s, threshold 10, idle_timeout 60, protocol MQTT 3.1.1,
+/// notifications, try_private, outgoing retain and attempt_unsubscribe on), as documented
+/// in `bridge.conf.example`.
 public struct BridgeSettings: Sendable, Equatable {
     public enum StartType: String, Sendable, Equatable, CaseIterable { case automatic, lazy, once }
     public enum ProtocolVersion: String, Sendable, Equatable, CaseIterable {
@@ -67,7 +72,8 @@ public struct BridgeSettings: Sendable, Equatable {
     public var cleanSession = false
     public var localCleanSession: Bool?
     public var keepaliveInterval: UInt16 = 60
-    /// `restart_timeout <base> [<cap>]`: seconds; with a cap, backoff with jitter between them.
+    /// `restart_timeout <base> [<cap>]`: seconds; with a cap, backoff with jitter between them;
+    /// without one (`restartTimeoutCap == nil`), a constant wait of `restartTimeoutBase`.
     public var restartTimeoutBase: Int = 5
     public var restartTimeoutCap: Int? = 30
     public var startType: StartType = .automatic

@@ -36,7 +36,11 @@ struct ConfigLine {
 
     /// A value token that starts with `#`: mosquitto only treats `#` as a comment at the
     /// start of a line, so a trailing "comment" would be read as a value.
-    var inlineComment: Substring? { values.first { $0.hasPrefix("#") } }
+    ///
+    /// The pattern of a bridge `topic` line is exempt: `topic # out 1` bridges every topic.
+    var inlineComment: Substring? {
+        values.dropFirst(option == "topic" ? 1 : 0).first { $0.hasPrefix("#") }
+    }
 
     // MARK: - Errors
 
@@ -56,6 +60,11 @@ struct ConfigLine {
     mutating func value(_ what: String = "value") throws -> Substring {
         guard let value = values.popFirst() else { throw error("missing \(what)") }
         return value
+    }
+
+    /// The next value, without reading it.
+    func peekValue() -> Substring? {
+        values.first
     }
 
     /// The next value, if there is one.

@@ -1,3 +1,5 @@
+import MeridianBridgeCore
+
 extension Directive {
     /// Broker-wide limits and behaviour (mosquitto.conf(5), "General Options").
     static let general: [Directive] = [
@@ -9,8 +11,9 @@ extension Directive {
         .integer("message_size_limit", \.messageSizeLimit, in: 0...268_435_455, note: "0 means no limit"),
         .integer("max_inflight_messages", \.maxInflightMessages, in: 0...65535, note: "0 means no limit"),
         .integer("max_inflight_bytes", \.maxInflightBytes, in: 0...intMax, note: "0 means no limit"),
-        .integer("max_queued_messages", \.maxQueuedMessages, in: 0...intMax, note: "0 means no limit"),
-        .integer("max_queued_bytes", \.maxQueuedBytes, in: 0...intMax, note: "0 means no limit"),
+        // Inside a `connection` block these bound the bridge's outbox instead.
+        .contextual("max_queued_messages", \.maxQueuedMessages, bridge: \.maxQueuedMessages, in: 0...intMax),
+        .contextual("max_queued_bytes", \.maxQueuedBytes, bridge: \.maxQueuedBytes, in: 0...intMax),
         .boolean("queue_qos0_messages", \.queueQoS0Messages),
         .boolean("retain_available", \.retainAvailable),
         .integer("max_qos", \.maxQoS, in: 0...2),
@@ -24,6 +27,26 @@ extension Directive {
             state.configuration.queueFullPolicy = try line.choice(policies.map { ($0.rawValue, $0) })
         },
     ]
+
+    /// `name <integer>`, 0 meaning no limit: a broker-wide setting outside a `connection`
+    /// block, the current bridge's setting inside one.
+    static func contextual(
+        _ name: String,
+        _ keyPath: WritableKeyPath<EdgeConfiguration, Int> & Sendable,
+        bridge bridgeKeyPath: WritableKeyPath<BridgeSettings, Int> & Sendable,
+        in range: ClosedRange<Int>
+    ) -> Directive {
+        .global(name) { state, line in
+            let note = "0 means no limit"
+            guard state.currentBridge != nil else {
+                state.configuration[keyPath: keyPath] = try line.integer(in: range, note: note)
+                return
+            }
+            try state.applyToBridge(&line, key: name, repeatable: false) { bridge, line in
+                bridge[keyPath: bridgeKeyPath] = try line.integer(in: range, note: note)
+            }
+        }
+    }
 
     /// The largest MQTT packet: a 268,435,455-byte remaining length plus a 5-byte fixed
     /// header.

@@ -19,6 +19,10 @@ extension Directive {
         names.map { ($0, notSupportedYet($0)) }
     }
 
+    private static func tlsPSK(_ name: String) -> String {
+        "option '\(name)' is not supported (TLS-PSK bridges; use bridge_cafile, bridge_certfile and bridge_keyfile)"
+    }
+
     /// Mosquitto 2.0 options that Meridian rejects, grouped by the work that will add them.
     private static let rejections: [String: String] = Dictionary(uniqueKeysWithValues:
         // Authentication and access control.
@@ -33,17 +37,10 @@ extension Directive {
             "require_certificate", "use_identity_as_username", "use_subject_as_username", "tls_version",
             "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "psk_hint"
         )
-        // Bridges: `connection <name>` and everything that configures one.
+        // Bridge options Meridian does not read yet.
         + notSupportedYet(
-            "connection", "address", "addresses", "topic", "bridge_attempt_unsubscribe", "bridge_bind_address",
-            "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile", "bridge_identity",
-            "bridge_psk", "bridge_insecure", "bridge_require_ocsp", "bridge_tls_version", "bridge_alpn",
-            "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version",
-            "bridge_receive_maximum", "bridge_session_expiry_interval", "bridge_tcp_keepalive",
-            "bridge_tcp_user_timeout", "cleansession", "local_cleansession", "clientid", "remote_clientid",
-            "local_clientid", "username", "remote_username", "password", "remote_password", "local_username",
-            "local_password", "idle_timeout", "keepalive_interval", "notifications", "notifications_local_only",
-            "notification_topic", "restart_timeout", "round_robin", "start_type", "threshold", "try_private"
+            "bridge_bind_address", "bridge_require_ocsp", "bridge_receive_maximum", "bridge_session_expiry_interval",
+            "bridge_tcp_keepalive", "bridge_tcp_user_timeout", "local_username", "local_password"
         )
         // Persistence beyond `persistence` and `persistence_location`.
         + notSupportedYet("persistence_file", "autosave_interval", "autosave_on_changes")
@@ -59,6 +56,8 @@ extension Directive {
         + [
             ("bind_address", "option 'bind_address' is not supported (deprecated; use 'listener <port> <address>')"),
             ("retry_interval", "option 'retry_interval' was removed in mosquitto 2.0"),
+            ("bridge_identity", tlsPSK("bridge_identity")),
+            ("bridge_psk", tlsPSK("bridge_psk")),
         ]
     )
 }

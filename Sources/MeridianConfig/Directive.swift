@@ -1,3 +1,5 @@
+import MeridianBridgeCore
+
 /// A configuration option and the small parser that applies one line of it.
 ///
 /// Each option has its own entry in ``table`` (see the `Directive+*.swift` files), in
@@ -9,6 +11,10 @@ struct Directive: Sendable {
         case global(@Sendable (inout ParserState, inout ConfigLine) throws -> Void)
         /// Changes the listener of the latest `listener` line of the same file.
         case listener(@Sendable (inout EdgeConfiguration.Listener, inout ConfigLine) throws -> Void)
+        /// Changes the bridge of the latest `connection` line of the same file. `key` is the
+        /// option's canonical name (aliases share it); a non-`repeatable` option may appear
+        /// once per connection.
+        case bridge(key: String, repeatable: Bool, @Sendable (inout BridgeSettings, inout ConfigLine) throws -> Void)
         /// `include_dir`, which the parser itself handles: it reads other files.
         case includeDirectory
     }
@@ -28,6 +34,16 @@ struct Directive: Sendable {
         _ apply: @escaping @Sendable (inout EdgeConfiguration.Listener, inout ConfigLine) throws -> Void
     ) -> Directive {
         Directive(name: name, action: .listener(apply))
+    }
+
+    /// A bridge option, with any aliases (`clientid` for `remote_clientid`).
+    static func bridge(
+        _ name: String,
+        aliases: [String] = [],
+        repeatable: Bool = false,
+        _ apply: @escaping @Sendable (inout BridgeSettings, inout ConfigLine) throws -> Void
+    ) -> [Directive] {
+        ([name] + aliases).map { Directive(name: $0, action: .bridge(key: name, repeatable: repeatable, apply)) }
     }
 
     /// `name true|false`, stored at `keyPath`.
@@ -64,7 +80,7 @@ struct Directive: Sendable {
 extension Directive {
     /// Every option the parser reads, by name.
     static let table: [String: Directive] = {
-        let all = [[includeDirectory], general, listeners, logging, persistence].joined()
+        let all = [[includeDirectory], general, listeners, logging, persistence, bridges].joined()
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
 

@@ -63,6 +63,8 @@ public enum EdgeConfigParser {
                     throw line.error("must follow a 'listener' line (listener options apply to the latest listener)")
                 }
                 try apply(&state.configuration.listeners[index], &line)
+            case .bridge(let key, let repeatable, let apply):
+                try state.applyToBridge(&line, key: key, repeatable: repeatable, apply)
             case .includeDirectory:
                 guard isMainFile else { throw line.error("only allowed in the main configuration file") }
                 let directory = try line.rest("directory")
@@ -74,17 +76,20 @@ public enum EdgeConfigParser {
                 } catch {
                     throw line.error("cannot read '\(directory)': \(error)")
                 }
-                let currentListener = state.currentListener
+                let (currentListener, currentBridge) = (state.currentListener, state.currentBridge)
                 for included in files {
                     state.currentListener = nil
+                    state.currentBridge = nil
                     try read(
                         included.text, file: included.path, isMainFile: false, into: &state, includeDir: includeDir
                     )
                 }
-                state.currentListener = currentListener
+                (state.currentListener, state.currentBridge) = (currentListener, currentBridge)
             }
             try line.end()
         }
+        // A bridge block ends with its file.
+        try state.endBridge()
     }
 
     /// The lines of `text`, split at LF or CRLF, without a leading byte order mark.

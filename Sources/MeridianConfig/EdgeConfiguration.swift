@@ -1,3 +1,5 @@
+import MeridianBridgeCore
+
 /// The settings of one `meridian-edge` process, as read from a mosquitto-style
 /// configuration file by ``EdgeConfigParser``.
 ///
@@ -135,6 +137,15 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
 
+    /// The bridges, one per `connection <name>` block, in the order of their `connection`
+    /// lines. Empty (default) when the files have none.
+    ///
+    /// A block is the `connection` line and the bridge options after it, up to the next
+    /// `connection` line or the end of its file (mosquitto's rule). Inside a block,
+    /// `max_queued_messages` and `max_queued_bytes` set the bridge's outbox bounds, not
+    /// the broker-wide client limits. `bridge.conf.example` documents every option.
+    public var bridges: [BridgeSettings]
+
     /// The log types written when the file has no `log_type` line.
     public static let defaultLogTypes: Set<LogType> = [.error, .warning, .notice, .information]
 
@@ -166,5 +177,6 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.queueFullPolicy = .drop
         self.persistenceSync = .normal
         self.persistenceCommitDelay = 0
+        self.bridges = []
     }
 }

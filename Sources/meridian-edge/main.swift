@@ -72,6 +72,9 @@ if let configPath {
 if let listener = configuration.listeners.first(where: { $0.bindInterface != nil }) {
     fail("listener \(listener.port): bind_interface is not supported yet; use a bind address instead")
 }
+if let bridge = configuration.bridges.first {
+    fail("connection \(bridge.name): bridges are read from the configuration but not run yet")
+}
 if configuration.logDestinations.contains(where: { if case .file = $0 { return true }; return $0 == .syslog || $0 == .topic }) {
     fail("log_dest: only stderr, stdout and none are supported yet")
 }

@@ -83,10 +83,12 @@ public final class BridgeLink: @unchecked Sendable {
 
     /// The local session's limits: the bridge's own quotas, and its window as in-flight limit.
     var localSessionLimits: OutboundFlow.Limits {
-        OutboundFlow.Limits(
+        var limits = OutboundFlow.Limits(
             maxQueuedMessages: settings.maxQueuedMessages, maxQueuedBytes: settings.maxQueuedBytes,
             queueQoS0Messages: false, maxInflightMessages: settings.drainMaxInflight
         )
+        limits.dropOldest = settings.queueOverflow == .dropOldest
+        return limits
     }
 
     // MARK: - Start and stop

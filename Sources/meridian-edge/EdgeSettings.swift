@@ -1,4 +1,5 @@
 import Logging
+import MeridianBridgeCore
 import MeridianBroker
 import MeridianBrokerCore
 import MeridianConfig
@@ -52,5 +53,22 @@ extension EdgeConfiguration {
         if logTypes.contains(.warning) { return .warning }
         if logTypes.contains(.error) { return .error }
         return .critical
+    }
+}
+
+extension BridgeSettings {
+    /// The first option of this bridge that the bridge runtime does not implement yet, so that
+    /// start-up refuses it rather than ignoring it.
+    var unsupportedOption: String? {
+        if startType != .automatic { return "start_type \(startType.rawValue)" }
+        if cafile != nil || capath != nil || certfile != nil || keyfile != nil || insecure || tlsVersion != nil || alpn != nil {
+            return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
+        }
+        if localCleanSession == true { return "local_cleansession true (the local session is the durable outbox)" }
+        if queueOverflow == .refuse { return "queue_overflow refuse" }
+        if maxMessageAge != 0 { return "max_message_age" }
+        if drainRateMessages != 0 || drainRateBytes != 0 { return "drain_rate" }
+        if maxPacketSize != 0 { return "bridge_max_packet_size" }
+        return nil
     }
 }

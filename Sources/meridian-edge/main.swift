@@ -72,8 +72,10 @@ if let configPath {
 if let listener = configuration.listeners.first(where: { $0.bindInterface != nil }) {
     fail("listener \(listener.port): bind_interface is not supported yet; use a bind address instead")
 }
-if let bridge = configuration.bridges.first {
-    fail("connection \(bridge.name): bridges are read from the configuration but not run yet")
+for bridge in configuration.bridges {
+    if let unsupported = bridge.unsupportedOption {
+        fail("connection \(bridge.name): \(unsupported) is not supported yet")
+    }
 }
 if configuration.logDestinations.contains(where: { if case .file = $0 { return true }; return $0 == .syslog || $0 == .topic }) {
     fail("log_dest: only stderr, stdout and none are supported yet")

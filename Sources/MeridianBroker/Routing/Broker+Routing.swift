@@ -127,11 +127,11 @@ extension Broker {
                     commit = store.commit([.appendMessage(
                         clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))],
                         on: context.eventLoop)
-                    handle.persistFlowEffects()
                 }
             }
+            handle.persistFlowEffects()
             switch result {
-            case .queued, .queuedOverLimit:
+            case .queued, .queuedOverLimit, .queuedDroppingOldest:
                 guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (connection, result, false) }
                 handle.drainScheduled = true
                 return (connection, result, true)
@@ -146,8 +146,9 @@ extension Broker {
         switch result {
         case .send(let publish):
             if let connection { context.send(publish, to: connection) }
-        case .queued, .queuedOverLimit:
+        case .queued, .queuedOverLimit, .queuedDroppingOldest:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
+            if case .queuedDroppingOldest = result { recordDrop(.queueFull, clientIdentifier: handle.clientIdentifier, now: now) }
             if case .queuedOverLimit = result { return (true, commit) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)

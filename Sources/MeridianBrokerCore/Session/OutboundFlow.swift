@@ -59,6 +59,9 @@ public struct OutboundFlow: Sendable {
         /// Keep messages for a connected client past the queue bounds and ask the caller to slow
         /// the publisher down (`queue_full_policy backpressure`), instead of dropping them.
         public var backpressure = false
+        /// When the queue is full, drop its oldest message to make room for the new one, instead
+        /// of dropping the new one (a bridge's `queue_overflow drop-oldest`).
+        public var dropOldest = false
 
         public init(
             maxQueuedMessages: Int = 1000, maxQueuedBytes: Int = 0, queueQoS0Messages: Bool = false,
@@ -128,6 +131,8 @@ public struct OutboundFlow: Sendable {
         case queued
         /// Queued past the bounds under the backpressure policy: the publisher should pause.
         case queuedOverLimit
+        /// Queued, and the oldest queued message was dropped to make room (`dropOldest`).
+        case queuedDroppingOldest
         case dropped(DropReason)
     }
 
@@ -166,6 +171,14 @@ public struct OutboundFlow: Sendable {
         let size = delivery.message.approximateSize
         let full = (limits.maxQueuedMessages > 0 && queue.count >= limits.maxQueuedMessages)
             || (limits.maxQueuedBytes > 0 && queuedBytes + size > limits.maxQueuedBytes)
+        if full && limits.dropOldest && !queue.isEmpty {
+            let oldest = queue.removeFirst()
+            queuedBytes -= oldest.message.approximateSize
+            if let id = oldest.storeID { storeEffects.append(.discarded(storeID: id)) }
+            queue.append(delivery)
+            queuedBytes += size
+            return .queuedDroppingOldest
+        }
         if full && !(limits.backpressure && online) { return .dropped(.queueFull) }
         queue.append(delivery)
         queuedBytes += size
@@ -223,7 +236,7 @@ public struct OutboundFlow: Sendable {
             case .dropped(let reason):
                 if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
                 dropped(reason)
-            case .queued, .queuedOverLimit: break
+            case .queued, .queuedOverLimit, .queuedDroppingOldest: break
             }
         }
         return out

@@ -96,7 +96,7 @@ extension BridgeLink {
             return
         }
         remoteReady = true
-        reconnectDelay.reset()
+        backoff.connected(at: .now)
         remoteReceiveMaximum = Int(connack.properties.receiveMaximum ?? 65_535)
         logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
         let subscriptions = map.remoteSubscriptions.map { subscription in
@@ -149,6 +149,7 @@ extension BridgeLink {
         keepAliveTask?.cancel()
         inbound.removeAll()
         if wasReady {
+            backoff.disconnected(at: .now)
             reconnects += 1
             logger.notice("connection lost", metadata: ["error": "\(error.map { "\($0)" } ?? "closed")"])
             if settings.notifications { publishNotification(connected: false) }
@@ -163,9 +164,9 @@ extension BridgeLink {
             addressIndex = (addressIndex + 1) % max(1, settings.addresses.count)
         }
         if !settings.roundRobin && !failedAddress { addressIndex = 0 }
-        var random = SystemRandomNumberGenerator()
-        let delay = reconnectDelay.next(using: &random)
-        reconnectTask = loop.scheduleTask(in: .milliseconds(delay)) { [self] in
+        let delay = backoff.nextDelay()
+        let (seconds, attoseconds) = delay.components
+        reconnectTask = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
             reconnectTask = nil
             connectRemote()
         }

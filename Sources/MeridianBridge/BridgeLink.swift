@@ -30,7 +30,7 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
     var addressIndex = 0
-    var reconnectDelay: ReconnectDelay
+    var backoff: Backoff
     var stopped = false
     var reconnectTask: Scheduled<Void>?
     var keepAliveTask: RepeatedTask?
@@ -72,7 +72,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.remoteClientID = remoteID
         self.localClientID = settings.localClientID ?? "local.\(remoteID)"
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
-        self.reconnectDelay = ReconnectDelay(base: settings.restartTimeoutBase, cap: settings.restartTimeoutCap)
+        self.backoff = Backoff(settings: settings)
     }
 
     static func hostname() -> String {

@@ -34,6 +34,7 @@ public final class BridgeLink: @unchecked Sendable {
     var stopped = false
     var reconnectTask: Scheduled<Void>?
     var keepAliveTask: RepeatedTask?
+    var statusTask: RepeatedTask?
     var lastRemoteActivity = NIODeadline.now()
 
     /// A local message on its way to the remote, held until the remote acknowledged it.
@@ -127,6 +128,7 @@ public final class BridgeLink: @unchecked Sendable {
             stopped = true
             reconnectTask?.cancel()
             keepAliveTask?.cancel()
+            statusTask?.cancel()
             remote?.close()
             local?.close()
         }
@@ -152,6 +154,7 @@ public final class BridgeLink: @unchecked Sendable {
                     qos: subscription.qos, noLocal: true, retainAsPublished: settings.outgoingRetain,
                     retainHandling: .sendOnNewSubscribe))
             }
+            startStatus()
             if subscriptions.isEmpty {
                 localReady = true
                 connectRemote()

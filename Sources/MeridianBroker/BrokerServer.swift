@@ -124,6 +124,14 @@ public final class BrokerServer: @unchecked Sendable {
         }
     }
 
+    /// A session's queue, for status figures of components built on local clients (bridges).
+    public func queueStatistics(clientIdentifier: String) -> (queued: Int, queuedBytes: Int, inflight: Int)? {
+        broker.queueStatistics(clientIdentifier: clientIdentifier)
+    }
+
+    /// Seconds between `$SYS` updates (0 = off).
+    public var sysInterval: Int { configuration.sysInterval }
+
     /// The event loops, for components that run beside the broker (bridge links).
     public var eventLoops: [EventLoop] { contexts.map(\.eventLoop) }
 

@@ -224,6 +224,12 @@ final class Broker: @unchecked Sendable {
         }
     }
 
+    /// The queue of a session, for status figures: queued messages and bytes, messages in flight.
+    func queueStatistics(clientIdentifier: String) -> (queued: Int, queuedBytes: Int, inflight: Int)? {
+        guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
+        return handle.lock.withLock { (handle.flow.queuedCount, handle.flow.queuedBytes, handle.flow.inflight.count) }
+    }
+
     func beginShutdown() { lock.withLock { shuttingDown = true } }
 
     // MARK: - Subscriptions

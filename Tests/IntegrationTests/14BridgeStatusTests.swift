@@ -1,0 +1,38 @@
+import MeridianTestSupport
+import Testing
+
+extension BrokerIntegration {
+    @Suite("14 Bridge status", .serialized, .enabled(if: BrokerIntegration.isMeridian, "bridges of meridian-edge"))
+    struct BridgeStatusTests {
+        @Test("$SYS/broker/bridge/<name>/... shows the link state and the backlog of an outage")
+        func statusFigures() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let edge = try await BridgeTests.startEdge(
+                remote: remote, rules: ["telemetry/# out 1 \"\" site1/"], extra: ["sys_interval 1"])
+            defer { edge.cleanup() }
+            try await BridgeTests.waitUntilBridgeConnected(edge)
+
+            let status = try await MosquittoSub.start(port: edge.port, version: .v5, topics: ["$SYS/broker/bridge/uplink/#"])
+            defer { status.cleanup() }
+            _ = try await status.waitForMessage("connected = 1") {
+                $0.topic == "$SYS/broker/bridge/uplink/connected" && $0.text == "1"
+            }
+            #expect(remote.stop() == .success)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "telemetry/s", lines: (1...5).map { "s\($0)" }, qos: 1)
+            _ = try await status.waitForMessage("connected = 0 with 5 queued") { _ in
+                let all = status.messages
+                let connected = all.last { $0.topic == "$SYS/broker/bridge/uplink/connected" }?.text
+                let queued = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/messages" }?.text
+                return connected == "0" && queued == "5"
+            }
+            try await remote.start()
+            _ = try await status.waitForMessage("drained: connected = 1 and nothing queued") { _ in
+                let all = status.messages
+                let connected = all.last { $0.topic == "$SYS/broker/bridge/uplink/connected" }?.text
+                let queued = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/messages" }?.text
+                return connected == "1" && queued == "0"
+            }
+        }
+    }
+}

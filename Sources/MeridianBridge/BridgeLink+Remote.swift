@@ -45,11 +45,13 @@ extension BridgeLink {
             will = MQTTWill(topic: notificationTopic, payload: ByteBuffer(string: "0"), qos: .atLeastOnce, retain: true)
         }
         lastRemoteActivity = .now()
-        remote?.send(.connect(MQTTConnect(
+        var connect = MQTTConnect(
             protocolVersion: remoteVersion, cleanStart: settings.cleanSession, keepAlive: settings.keepaliveInterval,
             clientIdentifier: remoteClientID, properties: properties, will: will,
             username: settings.remoteUsername, password: settings.remotePassword.map { ByteBuffer(string: $0) }
-        )))
+        )
+        connect.isBridge = tryPrivate && remoteVersion != .v5
+        remote?.send(.connect(connect))
         remote?.flush()
     }
 
@@ -89,6 +91,9 @@ extension BridgeLink {
             if remoteVersion == .v5 && (connack.reasonCode == .unsupportedProtocolVersion || connack.reasonCode == .v3UnacceptableProtocolVersion) {
                 logger.notice("remote refused MQTT 5, falling back to 3.1.1")
                 remoteVersion = .v3_1_1
+            } else if tryPrivate && connack.reasonCode == .v3UnacceptableProtocolVersion {
+                logger.notice("remote refused the try_private bridge marker, connecting as a plain client")
+                tryPrivate = false
             } else {
                 logger.warning("remote refused the bridge", metadata: ["reason": "\(connack.reasonCode)"])
             }

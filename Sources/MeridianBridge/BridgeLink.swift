@@ -29,6 +29,8 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
+    /// Cleared when the remote refused the `try_private` bridge marker.
+    var tryPrivate: Bool
     var addressIndex = 0
     var backoff: Backoff
     var stopped = false
@@ -74,6 +76,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.localClientID = settings.localClientID ?? "local.\(remoteID)"
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
         self.backoff = Backoff(settings: settings)
+        self.tryPrivate = settings.tryPrivate
     }
 
     static func hostname() -> String {

@@ -126,8 +126,9 @@ public struct MQTTPacketParser: Sendable {
     }
 
     private mutating func decodeConnect(from body: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket {
-        let version = try MQTTConnect.readProtocolVersion(from: &body)
-        let connect = try MQTTConnect.read(version: version, from: &body)
+        let (version, isBridge) = try MQTTConnect.readProtocolVersion(from: &body)
+        var connect = try MQTTConnect.read(version: version, from: &body)
+        connect.isBridge = isBridge
         if role == .server && protocolVersion == nil { protocolVersion = version }
         return .connect(connect)
     }

@@ -28,6 +28,21 @@ import Testing
         }
     }
 
+    @Test func tryPrivateBridgeMarkerRoundTrips() throws {
+        var connect = MQTTConnect(protocolVersion: .v3_1_1, cleanStart: false, keepAlive: 60, clientIdentifier: "edge.bridge")
+        connect.isBridge = true
+        let bytes = encodedBytes(.connect(connect), version: .v3_1_1)
+        #expect(bytes[8] == 0x84)  // protocol level 4 with the bridge bit
+        var parser = MQTTPacketParser(role: .server)
+        var buffer = ByteBuffer(bytes: bytes)
+        #expect(try parser.next(from: &buffer) == .connect(connect))
+        #expect(parser.protocolVersion == .v3_1_1)
+
+        var v5 = MQTTConnect(protocolVersion: .v5, cleanStart: true, keepAlive: 60, clientIdentifier: "c")
+        v5.isBridge = true
+        #expect(encodedBytes(.connect(v5), version: .v5)[8] == 5)  // MQTT 5 bridges use No Local instead
+    }
+
     /// Every property, in every packet that allows it.
     @Test(arguments: MQTTPropertyIdentifier.allCases)
     func property(_ identifier: MQTTPropertyIdentifier) throws {

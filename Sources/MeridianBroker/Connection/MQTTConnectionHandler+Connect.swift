@@ -18,6 +18,7 @@ extension MQTTConnectionHandler {
         }
         self.negotiation = negotiation
         will = connect.will
+        isBridge = connect.isBridge && version < .v5
         if version == .v5 {
             inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)
             outboundAliases = OutboundTopicAliases(maximum: negotiation.clientTopicAliasMaximum)

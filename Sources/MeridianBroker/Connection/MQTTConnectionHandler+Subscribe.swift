@@ -25,6 +25,11 @@ extension MQTTConnectionHandler {
             }
             var options = subscription.options
             options.qos = min(options.qos, broker.settings.maxQoS)
+            if isBridge {
+                // A try_private bridge gets what MQTT 5 bridges ask for: no echo, retain flags kept (loops, I5).
+                options.noLocal = true
+                options.retainAsPublished = true
+            }
             let result = broker.subscribe(handle, filter: filter, options: options, identifier: identifier, now: now)
             for message in result.retained { retained.append((message, options, identifier)) }
             codes.append(MQTTReasonCode(options.qos.rawValue))

@@ -44,6 +44,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var needsFlush = false
     /// Set when the connection ends in a way that must not publish the will.
     var suppressWill = false
+    /// The client is a 3.1/3.1.1 bridge that announced itself with `try_private`.
+    var isBridge = false
     /// Set when another connection took the session over.
     var takenOver = false
     /// Queue and in-flight limits for this connection's session in place of the configured ones

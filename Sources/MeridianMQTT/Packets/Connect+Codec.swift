@@ -13,16 +13,19 @@ extension MQTTConnect {
         static let username: UInt8 = 0x80
     }
 
-    /// Reads the protocol name and level: "MQTT" 4 or 5, "MQIsdp" 3.
-    static func readProtocolVersion(from body: inout ByteBuffer) throws(MQTTCodecError) -> MQTTProtocolVersion {
+    /// Reads the protocol name and level: "MQTT" 4 or 5, "MQIsdp" 3; a 3.1/3.1.1 level with the
+    /// high bit set (0x83, 0x84) is Mosquitto's `try_private` bridge marker.
+    static func readProtocolVersion(from body: inout ByteBuffer) throws(MQTTCodecError) -> (MQTTProtocolVersion, isBridge: Bool) {
         let name = try body.readMQTTString("protocol name")
-        let level = try body.readMQTTByte("protocol level")
+        let rawLevel = try body.readMQTTByte("protocol level")
+        let isBridge = rawLevel & 0x80 != 0 && rawLevel != 0x85
+        let level = isBridge ? rawLevel & 0x7F : rawLevel
         switch name {
         case "MQTT":
-            if level == 4 { return .v3_1_1 }
-            if level == 5 { return .v5 }
+            if level == 4 { return (.v3_1_1, isBridge) }
+            if level == 5 && !isBridge { return (.v5, false) }
         case "MQIsdp":
-            if level == 3 { return .v3_1 }
+            if level == 3 { return (.v3_1, isBridge) }
         default:
             throw .protocolError("unknown protocol name")
         }
@@ -96,7 +99,8 @@ extension MQTTConnect {
 
         buffer.writeMQTTFixedHeader(.connect, remainingLength: length)
         buffer.writeMQTTString(protocolName)
-        buffer.writeInteger(protocolVersion.rawValue)
+        let bridgeBit: UInt8 = isBridge && !protocolVersion.isV5 ? 0x80 : 0
+        buffer.writeInteger(protocolVersion.rawValue | bridgeBit)
         buffer.writeInteger(flags)
         buffer.writeInteger(keepAlive)
         if isV5 { properties.write(contentSize: propertiesSize, to: &buffer) }

@@ -74,6 +74,9 @@ public struct MQTTConnect: Hashable, Sendable {
     public var will: MQTTWill?
     public var username: String?
     public var password: ByteBuffer?
+    /// Mosquitto's `try_private`: a 3.1/3.1.1 bridge sets the high bit of the protocol level so
+    /// the broker treats it as a bridge (no echo of its own messages, retain flags kept).
+    public var isBridge = false
 
     public init(
         protocolVersion: MQTTProtocolVersion, cleanStart: Bool, keepAlive: UInt16, clientIdentifier: String,

@@ -144,19 +144,14 @@ logger.notice("meridian-edge \(meridianVersion) running")
 
 // MARK: - Bridges
 
-var bridges: [BridgeLink] = []
-for (index, bridge) in configuration.bridges.enumerated() {
-    if store == nil {
-        logger.warning("bridge \(bridge.name): persistence is off, so its outbox lives in memory only")
-    }
-    do {
-        let loops = server.eventLoops
-        let link = try BridgeLink(settings: bridge, server: server, loop: loops[index % loops.count], logger: logger)
-        link.start()
-        bridges.append(link)
-    } catch {
-        fail("bridge \(bridge.name): \(error)")
-    }
+let bridgeSupervisor = BridgeSupervisor(server: server, logger: logger)
+if store == nil, let bridge = configuration.bridges.first {
+    logger.warning("bridge \(bridge.name): persistence is off, so bridge outboxes live in memory only")
+}
+do {
+    try bridgeSupervisor.apply(configuration.bridges)
+} catch {
+    fail("\(error)")
 }
 
 signal(SIGTERM, SIG_IGN)
@@ -174,8 +169,34 @@ for signalNumber in [SIGTERM, SIGINT] {
     source.resume()
     signalSources.append(source)
 }
+
+// SIGHUP re-reads the configuration file and applies its bridge blocks: changed or new bridges
+// are (re)started, removed ones stopped. Their outboxes are their local sessions in the store, so
+// nothing queued is lost. Other options take effect at the next start.
+signal(SIGHUP, SIG_IGN)
+let reloadSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+reloadSource.setEventHandler {
+    guard let configPath else {
+        logger.notice("SIGHUP: no configuration file to reload")
+        return
+    }
+    do {
+        let text = try FileReading.readText(configPath)
+        let reloaded = try EdgeConfigParser.parse(text: text, file: configPath, includeDir: FileReading.confFiles(in:))
+        if let bridge = reloaded.bridges.first(where: { $0.unsupportedOption != nil }) {
+            logger.error("SIGHUP: configuration not applied: connection \(bridge.name): \(bridge.unsupportedOption!) is not supported yet")
+            return
+        }
+        try bridgeSupervisor.apply(reloaded.bridges)
+        logger.notice("SIGHUP: configuration reloaded", metadata: ["bridges": "\(reloaded.bridges.count)"])
+    } catch {
+        logger.error("SIGHUP: configuration not applied: \(error)")
+    }
+}
+reloadSource.resume()
+
 stop.wait()
-for link in bridges { link.stop() }
+bridgeSupervisor.stopAll()
 server.shutdown()
 store?.close()
 exit(0)

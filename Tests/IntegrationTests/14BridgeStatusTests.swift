@@ -1,3 +1,4 @@
+import Foundation
 import MeridianTestSupport
 import Testing
 
@@ -33,6 +34,33 @@ extension BrokerIntegration {
                 let queued = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/messages" }?.text
                 return connected == "1" && queued == "0"
             }
+        }
+    
+        @Test("SIGHUP reloads bridge blocks without losing their queues")
+        func reloadKeepsQueue() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let app = Helpers.unique("cloud-app")
+            try await PersistentSessionTests.leaveSession(port: remote.port, version: .v311, clientID: app, topic: "#")
+            let edge = try await BridgeTests.startEdge(remote: remote, rules: ["a/# out 1 \"\" site1/"])
+            defer { edge.cleanup() }
+            try await BridgeTests.waitUntilBridgeConnected(edge)
+
+            #expect(remote.stop() == .success)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "a/x", lines: ["r1", "r2", "r3"], qos: 1)
+            // The same bridge with a new remote prefix: queued messages are mapped when they are sent.
+            let reloaded = edge.configText.replacingOccurrences(of: "site1/", with: "site2/")
+            try Data(reloaded.utf8).write(to: edge.configFile)
+            kill(edge.pid!, SIGHUP)
+            try await Helpers.waitUntil("the reload", timeout: .seconds(10)) { edge.stderr.contains("configuration reloaded") }
+            try await remote.start()
+            try await BridgeTests.waitUntilBridgeConnected(edge, times: 2)
+
+            let sub = try await PersistentSessionTests.resume(port: remote.port, version: .v311, clientID: app, topic: "#")
+            defer { sub.cleanup() }
+            let received = try await sub.waitForMessages(count: 3, timeout: .seconds(15))
+            #expect(received.map(\.text) == ["r1", "r2", "r3"], "\(edge.report)")
+            #expect(received.map(\.topic) == ["site2/a/x", "site2/a/x", "site2/a/x"])
         }
     }
 }

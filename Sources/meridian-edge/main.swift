@@ -99,7 +99,8 @@ signal(SIGXFSZ, SIG_IGN)
 var store: SQLiteStore?
 var recovered: RecoveredState?
 if configuration.persistence {
-    let directory = configuration.persistenceLocation.map { $0.isEmpty ? "." : $0 } ?? "."
+    var directory = configuration.persistenceLocation.map { $0.isEmpty ? "." : $0 } ?? "."
+    while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
     mkdir(directory, 0o750)
     var wallClock = timespec()
     clock_gettime(CLOCK_REALTIME, &wallClock)

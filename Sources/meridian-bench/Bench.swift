@@ -33,7 +33,7 @@ final class Bench {
     /// scenarios run `reps` times, all brokers interleaved, their order rotated per repetition.
     /// The store scenarios start a fresh broker of each spec for every run instead.
     func run() throws {
-        if scenarios.contains(where: { $0.store == nil }) {
+        if scenarios.contains(where: { !$0.freshBroker }) {
             let ports = try Loopback.freePorts(specs.count)
             let idle = scenarios.first { $0.kind == .idle }
             for (spec, port) in zip(specs, ports) {
@@ -50,7 +50,7 @@ final class Bench {
             let shift = (rep - 1) % specs.count
             let specOrder = Array(specs[shift...] + specs[..<shift])
             for scenario in loads {
-                if scenario.store != nil {
+                if scenario.freshBroker {
                     for spec in specOrder where scenario.runs(on: spec) {
                         try measureStore(scenario, spec: spec, rep: rep)
                     }
@@ -97,12 +97,16 @@ final class Bench {
         sleepSeconds(options.quick ? 0.2 : 0.5)
     }
 
-    /// A store-scenario run on a broker of its own.
+    /// A store- or bridge-scenario run on a broker of its own.
     private func measureStore(_ scenario: Scenario, spec: BrokerSpec, rep: Int) throws {
         try checkInterrupt()
-        let record = try StoreRun(
-            scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
-        ).run()
+        let record = scenario.bridge != nil
+            ? try BridgeRun(
+                scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
+            ).run()
+            : try StoreRun(
+                scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
+            ).run()
         records.append(record)
         progress(describe(record))
         if record.brokerDied {
@@ -130,6 +134,23 @@ final class Bench {
                 + "(\(format(record.number("write_bytes"), decimals: 0)) B for \(format(record.number("messages"), decimals: 0)) msgs), "
                 + "\(format(record.throughput, decimals: 0)) msg/s acknowledged, \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
                 + "store \(format(record.storeBytes.map { $0 / 1e6 }, decimals: 1)) MB, "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
+        case .bridgeAppend:
+            line += "\(format(record.throughput, decimals: 0)) msg/s acknowledged, "
+                + "\(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
+                + "\(format(record.perMessage("store_growth"), decimals: 0)) B on disk/msg "
+                + "(db + WAL \(format(record.storeBytes.map { $0 / 1e6 }, decimals: 1)) MB), "
+                + "\(format(record.writeBytesPerMessage, decimals: 0)) B written/msg, "
+                + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
+        case .bridgeDrain:
+            line += "drain \(format(record.throughput, decimals: 0)) msg/s, "
+                + "CONNACK->1st \(format(record.number("connack_to_first_ms"), decimals: 2)) ms, "
+                + "CONNACK->empty \(format(record.number("connack_to_empty_s"), decimals: 2)) s, "
+                + "edge \(format(record.cpuMicrosPerMessage, decimals: 2)) CPU-µs/msg, "
+                + "remote \(format(record.perMessage("remote_cpu_s", scale: 1e6), decimals: 2)) CPU-µs/msg, "
+                + "delivered \(format(record.number("delivered"), decimals: 0))/\(format(record.number("messages"), decimals: 0)), "
+                + "dup \(format(record.number("dup"), decimals: 0)), "
+                + "backlog appended at \(format(record.number("append_rate"), decimals: 0)) msg/s, "
                 + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
         case .idle:
             line += "\(record.run.result["established"] ?? "?")/\(record.run.result["attempted"] ?? "?") connections, "

@@ -19,7 +19,7 @@ struct BenchMain {
         let loadAtStart = ProcFS.loadAverage()
         let packageRoot = findPackageRoot()
         let openFileLimit = raiseOpenFileLimit()
-        let scenarios = Scenario.all(quick: options.quick).filter { options.scenarios.contains($0.name) }
+        let scenarios = Scenario.all(quick: options.quick, backlog: options.effectiveBacklog).filter { options.scenarios.contains($0.name) }
         var notes: [String] = []
 
         let workDir: String
@@ -53,12 +53,15 @@ struct BenchMain {
         print("load generator: \(generator.path) (\(generator.origin))")
         for spec in brokerSpecs {
             print("\(spec.label): \(spec.executable)\(versions[spec.executable].map { " (\($0))" } ?? "")")
-            if scenarios.contains(where: { $0.store == nil }) { print("  config: \(spec.configurationSummary)") }
+            if scenarios.contains(where: { !$0.freshBroker }) { print("  config: \(spec.configurationSummary)") }
             let syncs = scenarios.compactMap { scenario in scenario.store.flatMap { scenario.runs(on: spec) ? $0.sync : nil } }
             for sync in syncs.reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
                 let which = spec.family == .meridian ? "persistence_sync \(sync)" : "durable-*"
                 print("  config of the store scenarios (\(which)): \(spec.storeConfigurationSummary(sync: sync))")
                 if spec.family == .mosquitto { break }
+            }
+            if spec.family == .meridian, scenarios.contains(where: { $0.bridge != nil }) {
+                print("  config of the bridge scenarios: \(spec.bridgeConfigurationSummary)")
             }
         }
         for note in notes { print("note: \(note)") }

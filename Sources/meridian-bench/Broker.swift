@@ -36,8 +36,29 @@ struct BrokerSpec {
     /// A configuration in Mosquitto's syntax, which Meridian reads too. Nothing in it
     /// throttles the runs: the only limit raised is the queue that would drop messages.
     /// With `store`, persistence is on and the queue has no limit.
-    func configuration(port: Int, store: StoreSettings? = nil) -> String {
-        configurationLines(port: "\(port)", store: store).joined(separator: "\n") + "\n"
+    func configuration(port: Int, store: StoreSettings? = nil, extraLines: [String] = []) -> String {
+        (configurationLines(port: "\(port)", store: store) + extraLines).joined(separator: "\n") + "\n"
+    }
+
+    /// The bridge block of the bridge scenarios (Meridian): everything the bench sends to the
+    /// remote goes out at QoS 1; the other options keep their defaults (drain_max_inflight 100,
+    /// no outbox limit).
+    static func bridgeLines(remotePort: String) -> [String] {
+        [
+            "# The bench's bridge: the remote is down, or a relay in front of a Mosquitto the bench starts.",
+            "connection bench",
+            "address 127.0.0.1:\(remotePort)",
+            "remote_clientid meridian-bench-edge",
+            "topic bench/# out 1",
+            "restart_timeout 1 2",
+        ]
+    }
+
+    /// The configuration of the bridge scenarios on one line, for the report.
+    var bridgeConfigurationSummary: String {
+        (configurationLines(port: "<free port>", store: StoreSettings(location: "<fresh dir>", sync: "normal"))
+            + Self.bridgeLines(remotePort: "<remote port>"))
+            .filter { !$0.hasPrefix("#") }.joined(separator: "; ")
     }
 
     /// The configuration's directives on one line, for the report.
@@ -116,15 +137,16 @@ final class Broker {
         self.process = process
     }
 
-    /// Writes the configuration, starts the broker and waits (bounded) until it accepts
+    /// Writes the configuration (`configuration`, else the spec's), starts the broker and waits (bounded) until it accepts
     /// TCP connections on its port. `name` (default: the spec's id) names its config and log files.
     static func start(
         _ spec: BrokerSpec, port: Int, workDir: String, name: String? = nil, store: StoreSettings? = nil,
-        timeout: Double = 20
+        extraLines: [String] = [], configuration: String? = nil, timeout: Double = 20
     ) throws -> Broker {
         let name = name ?? spec.id
         let configPath = "\(workDir)/\(name).conf"
-        try spec.configuration(port: port, store: store).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try (configuration ?? spec.configuration(port: port, store: store, extraLines: extraLines))
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
         let process = try ChildProcess(
             executable: spec.executable, arguments: spec.arguments(configPath: configPath),
             logPath: "\(workDir)/\(name).log")

@@ -6,7 +6,9 @@ struct Options {
     var quick = false
     /// Broker selectors from `--only`; empty = all.
     var only: [String] = []
-    var scenarios: [String] = Scenario.names
+    var scenarios: [String] = Scenario.defaultNames
+    /// `--backlog N`: messages queued before bridge-drain; nil = the default (20,000 with --quick).
+    var backlog: Int?
     /// `--meridian PATH`; nil = `<package root>/.build/release/meridian-edge`.
     var meridianPath: String?
     var mosquittoPath = "mosquitto"
@@ -30,11 +32,18 @@ struct Options {
           --quick            smoke run: 1 repetition, small message counts, 1,000 idle connections
           --only LIST        brokers, comma-separated: meridian, mosquitto (both configurations),
                              mosquitto-nodelay-off, mosquitto-nodelay-on
-          --scenarios LIST   comma-separated subset of (default: all):
+          --scenarios LIST   comma-separated subset of (default: all but bridge-drain):
                              \(Scenario.names.joined(separator: ","))
                              durable-normal, durable-full: QoS 1 to an offline persistent subscriber
                              with persistence on (Meridian persistence_sync normal / full);
-                             wa-64, wa-4k: Meridian's write amplification (64 B / 4 KB payloads)
+                             wa-64, wa-4k: Meridian's write amplification (64 B / 4 KB payloads);
+                             bridge-append-64, bridge-append-4k (-w100: 100 in flight instead of
+                             20): QoS 1 into a bridge's outbox while its remote is down (Meridian);
+                             bridge-drain: a backlog queued while the remote is down, then drained
+                             into a remote Mosquitto the bench starts (Meridian; not in the default
+                             set: about a minute per run with the default backlog)
+          --backlog N        messages queued before bridge-drain (default \(grouped(Scenario.defaultBacklog));
+                             20,000 with --quick)
           --meridian PATH    meridian-edge binary (default: .build/release/meridian-edge in the
                              package root); if the default is missing, only Mosquitto runs
           --mosquitto PATH   mosquitto binary (default: mosquitto on PATH)
@@ -49,9 +58,10 @@ struct Options {
                              next to the package root)
 
         The idle scenario runs once per broker, first, on the freshly started broker; the
-        others run --reps times, broker order rotated each repetition. The durable-* and wa-*
-        scenarios start a broker of their own for every run, with its store in a fresh
-        directory (wa-* runs Meridian only). Every mqttload run is bounded by its -T.
+        others run --reps times, broker order rotated each repetition. The durable-*, wa-* and
+        bridge-* scenarios start a broker of their own for every run, with its store in a fresh
+        directory (wa-* and bridge-* run Meridian only; bridge-drain also starts a remote
+        Mosquitto per run). Every mqttload run is bounded by its -T.
         Exit status: 0 every run ok; 1 setup error; 2 some run failed
         (lost QoS 1 messages, time limit, broker died); 130 interrupted.
         """
@@ -101,6 +111,12 @@ struct Options {
                 guard !chosen.isEmpty else { throw BenchError("--scenarios needs at least one scenario") }
                 // Run order stays the catalog's: idle first.
                 options.scenarios = Scenario.names.filter(chosen.contains)
+            case "--backlog":
+                let text = try value()
+                guard let backlog = Int(text.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "_", with: "")),
+                      backlog >= 1, backlog <= 0x7fff_ffff
+                else { throw BenchError("--backlog needs a positive number of messages, not \(text)") }
+                options.backlog = backlog
             case "--meridian":
                 options.meridianPath = try value()
             case "--mosquitto":
@@ -120,6 +136,9 @@ struct Options {
         if options.quick && !repsGiven { options.reps = 1 }
         return options
     }
+
+    /// Messages queued before bridge-drain.
+    var effectiveBacklog: Int { backlog ?? (quick ? 20_000 : Scenario.defaultBacklog) }
 
     func selects(_ spec: BrokerSpec) -> Bool {
         only.isEmpty || only.contains(spec.id) || only.contains(spec.family.rawValue)

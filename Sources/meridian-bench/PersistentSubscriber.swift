@@ -23,6 +23,9 @@ final class PersistentSubscriber {
     private var seen = Set<UInt64>()
     private var total = 0
     private var stopRequested = false
+    /// Monotonic seconds of the read that brought the first and the latest new distinct message.
+    private var firstNew: Double?
+    private var lastNew: Double?
 
     /// Connects and waits for CONNACK; `timeout` bounds every blocking read.
     init(port: Int, clientID: String, cleanSession: Bool, timeout: Double = 10) throws {
@@ -72,7 +75,17 @@ final class PersistentSubscriber {
         lock.lock()
         total = 0
         seen.removeAll(keepingCapacity: true)
+        firstNew = nil
+        lastNew = nil
         lock.unlock()
+    }
+
+    /// When the first and the latest new distinct message arrived (monotonic seconds of the
+    /// read that brought them), since the last reset.
+    var arrivals: (first: Double?, last: Double?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (firstNew, lastNew)
     }
 
     /// Makes ``receive(until:idle:deadline:)`` return at its next read timeout (0.1 s at most).
@@ -88,6 +101,7 @@ final class PersistentSubscriber {
     func receive(until expected: Int = .max, idle: Double, deadline: Double) throws {
         setReadTimeout(0.1)
         var lastArrival = monotonicSeconds()
+        var readAt = lastArrival
         while true {
             // Packets may already be buffered (they can come in the same read as CONNACK).
             var acks: [UInt8] = []
@@ -109,7 +123,10 @@ final class PersistentSubscriber {
                 }
                 lock.lock()
                 total += 1
-                seen.insert(key)
+                if seen.insert(key).inserted {
+                    if firstNew == nil { firstNew = readAt }
+                    lastNew = readAt
+                }
                 lock.unlock()
             }
             if !acks.isEmpty { try send(acks) }
@@ -119,7 +136,10 @@ final class PersistentSubscriber {
             lock.unlock()
             let now = monotonicSeconds()
             if done || now > deadline || now - lastArrival > idle { return }
-            if try fill(allowTimeout: true) { lastArrival = monotonicSeconds() }
+            if try fill(allowTimeout: true) {
+                lastArrival = monotonicSeconds()
+                readAt = lastArrival
+            }
         }
     }
 

@@ -19,10 +19,17 @@ struct Cell {
     var writeAmplification: Double? { median(measured.compactMap(\.writeAmplification)) }
     var writeBytes: Double? { median(measured.compactMap { $0.number("write_bytes") }) }
     var storeBytes: Double? { median(measured.compactMap(\.storeBytes)) }
+    /// The median of a measure, or of a measure per message.
+    func measure(_ key: String) -> Double? { median(measured.compactMap { $0.number(key) }) }
+    func perMessage(_ key: String, scale: Double = 1) -> Double? {
+        median(measured.compactMap { $0.perMessage(key, scale: scale) })
+    }
     /// Store scenarios: distinct messages the subscriber got, and acknowledged publishes, over all runs.
     var deliveredOfAcknowledged: String {
         let delivered = sum(records.compactMap { $0.number("delivered") })
-        let acked = sum(records.compactMap { $0.scenario.kind == .writeAmplification ? $0.number("messages") : $0.number("acked") })
+        let acked = sum(records.compactMap {
+            $0.scenario.kind == .writeAmplification || $0.scenario.kind == .bridgeDrain ? $0.number("messages") : $0.number("acked")
+        })
         return "\(format(delivered, decimals: 0))/\(format(acked, decimals: 0))"
     }
     /// Totals over all runs.
@@ -79,6 +86,14 @@ enum Report {
             out += """
                 durable-* and wa-*: every run starts its own broker with persistence on in a fresh directory; \
                 msg/s and CPU-µs/msg count acknowledged publishes (one publisher, no mqttload subscriber).
+
+                """
+        }
+        if scenarios.contains(where: { $0.bridge != nil }) {
+            out += """
+                bridge-*: Meridian only; every run starts its own edge with persistence on (persistence_sync \
+                normal) in a fresh directory and one bridge (topic bench/# out 1, drain_max_inflight 100); \
+                bridge-drain also starts a remote Mosquitto. CPU-µs/msg: the edge's CPU per message.
 
                 """
         }
@@ -140,6 +155,43 @@ enum Report {
                 }),
                 ("delivered", { $0.deliveredOfAcknowledged }),
                 ("lost", { format($0.lost, decimals: 0) }),
+                ("dup", { format($0.duplicates, decimals: 0) }),
+                ("runs", { $0.runs }),
+            ]
+        case .bridgeAppend:
+            columns = [
+                Column(header: "msg/s", value: \.throughput),
+                Column(header: "CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),
+                Column(header: "broker CPU", unit: "%", ratio: false) { percent($0.brokerCores) },
+                Column(header: "other load", unit: "%", ratio: false) { percent($0.otherLoad) },
+                Column(header: "disk B/msg", ratio: false) { $0.perMessage("store_growth") },
+                Column(header: "db B/msg", ratio: false) { $0.perMessage("db_growth") },
+                Column(header: "write B/msg", ratio: false, value: \.writeBytesPerMessage),
+            ]
+            let megabytes = { (value: Double?) in format(value.map { $0 / 1e6 }, decimals: 1) }
+            extras = [
+                ("db + WAL (last run)", { cell in
+                    let last = cell.records.last
+                    return "\(megabytes(last?.number("db_bytes"))) + \(megabytes(last?.number("wal_bytes"))) MB"
+                }),
+                ("acked", { cell in format(cell.records.compactMap { $0.number("acked") }.reduce(0, +), decimals: 0) }),
+                ("runs", { $0.runs }),
+            ]
+        case .bridgeDrain:
+            columns = [
+                Column(header: "drain msg/s", value: \.throughput),
+                Column(header: "CONNACK->1st ms", decimals: 2, ratio: false) { $0.measure("connack_to_first_ms") },
+                Column(header: "CONNACK->empty s", decimals: 2, ratio: false) { $0.measure("connack_to_empty_s") },
+                Column(header: "edge CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),
+                Column(header: "edge CPU", unit: "%", ratio: false) { percent($0.brokerCores) },
+                Column(header: "remote CPU-µs/msg", decimals: 2, ratio: false) { $0.perMessage("remote_cpu_s", scale: 1e6) },
+                Column(header: "bench CPU-µs/msg", decimals: 2, ratio: false) { $0.perMessage("bench_cpu_s", scale: 1e6) },
+                Column(header: "other load", unit: "%", ratio: false) { percent($0.otherLoad) },
+                Column(header: "append msg/s", ratio: false) { $0.measure("append_rate") },
+                Column(header: "reconnect wait s", decimals: 2, ratio: false) { $0.measure("reconnect_wait_s") },
+            ]
+            extras = [
+                ("delivered", { $0.deliveredOfAcknowledged }),
                 ("dup", { format($0.duplicates, decimals: 0) }),
                 ("runs", { $0.runs }),
             ]

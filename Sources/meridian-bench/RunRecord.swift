@@ -15,7 +15,11 @@ struct RunRecord {
 
     func number(_ key: String) -> Double? { measures[key] ?? run.result[key].flatMap(Double.init) }
 
-    private var isStoreRun: Bool { scenario.store != nil }
+    /// Store and bridge scenarios: one publisher, no mqttload subscriber.
+    private var isStoreRun: Bool { scenario.store != nil || scenario.bridge != nil }
+
+    /// Publishes each run of a store or bridge scenario must have acknowledged.
+    private var expectedAcks: Int? { scenario.store?.messages ?? scenario.bridge?.messages }
 
     /// mqttload's status (`ok`, `lost`, `time_limit`, `partial`, `setup_failed`), or `no_result`.
     /// Store scenarios add `unacknowledged` (not every publish acknowledged), `lost` (the
@@ -24,8 +28,8 @@ struct RunRecord {
         if brokerDied { return "broker_died" }
         if failure != nil { return "failed" }
         let status = run.result["status"] ?? "no_result"
-        guard status == "ok", let store = scenario.store else { return status }
-        guard let acked = number("acked"), acked >= Double(store.messages) else { return "unacknowledged" }
+        guard status == "ok", let expected = expectedAcks else { return status }
+        guard let acked = number("acked"), acked >= Double(expected) else { return "unacknowledged" }
         if let lost, lost > 0 { return "lost" }
         return status
     }
@@ -33,9 +37,11 @@ struct RunRecord {
     var isOK: Bool { status == "ok" }
 
     /// Delivered messages per second (all subscribers together), first send to last receipt;
-    /// in the store scenarios acknowledged publishes per second, first send to last PUBACK.
+    /// in the store scenarios acknowledged publishes per second, first send to last PUBACK; in
+    /// bridge-drain the backlog's messages per second, first to last arrival on the remote.
     var throughput: Double? {
         guard isStoreRun else { return number("throughput") }
+        if scenario.kind == .bridgeDrain { return number("drain_rate") }
         guard let acked = number("acked"), let elapsed = number("elapsed_s"), elapsed > 0 else { return nil }
         return acked / elapsed
     }
@@ -67,6 +73,7 @@ struct RunRecord {
     /// run's wall time (1.0 = one core): other work on a shared machine that makes the
     /// numbers noisy.
     var otherLoad: Double? {
+        if let measured = measures["other_load"] { return measured }
         guard let busy = run.machineBusySeconds, let broker = run.brokerCPUSeconds,
               let generator = run.generatorCPUSeconds, run.wallSeconds > 0
         else { return nil }
@@ -89,6 +96,12 @@ struct RunRecord {
     var writeAmplification: Double? {
         guard let perMessage = writeBytesPerMessage, let store = scenario.store else { return nil }
         return perMessage / Double(store.payloadBytes)
+    }
+
+    /// A measure divided by the messages of the run (store bytes per queued message, CPU per message).
+    func perMessage(_ key: String, scale: Double = 1) -> Double? {
+        guard let value = number(key), let messages = number("messages"), messages > 0 else { return nil }
+        return value * scale / messages
     }
 
     /// Write amplification: meridian.db and its WAL after the run.

@@ -12,6 +12,24 @@ struct Scenario {
         case durable
         /// Bytes the broker writes to disk per payload byte, at steady state, on a fresh broker.
         case writeAmplification
+        /// QoS 1 publishes into a bridge's outbox while its remote is down: acknowledged messages
+        /// per second, CPU and store bytes per queued message, on a fresh edge.
+        case bridgeAppend
+        /// A backlog queued while the remote is down, then drained into a remote Mosquitto started
+        /// by the bench: CONNACK-to-first-message latency and drain rate, on a fresh edge.
+        case bridgeDrain
+    }
+
+    /// The bridge scenarios: each run starts its own edge with persistence on and one bridge
+    /// (`topic bench/# out 1`), and for the drain a remote Mosquitto.
+    struct Bridge {
+        /// Messages published into the outbox (the backlog, for the drain).
+        var messages: Int
+        var payloadBytes: Int
+        /// The publisher's in-flight window (`mqttload -w`).
+        var window: Int
+        /// The publisher's topic prefix; the bridge's rule is `bench/# out 1`.
+        var topicPrefix = "bench/edge"
     }
 
     /// The store scenarios: each run starts its own broker with persistence on, in a fresh directory.
@@ -38,19 +56,35 @@ struct Scenario {
     var connections = 0
     /// Set for ``Kind/durable`` and ``Kind/writeAmplification``.
     var store: Store?
+    /// Set for ``Kind/bridgeAppend`` and ``Kind/bridgeDrain``.
+    var bridge: Bridge?
     /// Printed under the scenario's table.
     var note: String?
 
-    static let names = [
+    /// Every scenario, in run order.
+    static let names = defaultNames + ["bridge-drain"]
+
+    /// The scenarios run without `--scenarios`: all but the bridge drain (a few minutes per run).
+    static let defaultNames = [
         "idle", "q0-1to1", "q0-8to1", "q0-1to8", "q1-1to1", "q1-8to1", "lat-q0", "lat-q1",
         "durable-normal", "durable-full", "wa-64", "wa-4k",
+        "bridge-append-64", "bridge-append-64-w100", "bridge-append-4k", "bridge-append-4k-w100",
     ]
 
-    func runs(on spec: BrokerSpec) -> Bool { store.map { $0.families.contains(spec.family) } ?? true }
+    /// `--backlog` default: messages queued before the drain.
+    static let defaultBacklog = 1_000_000
+
+    func runs(on spec: BrokerSpec) -> Bool {
+        if bridge != nil { return spec.family == .meridian }
+        return store.map { $0.families.contains(spec.family) } ?? true
+    }
+
+    /// Each run starts a broker of its own (store and bridge scenarios).
+    var freshBroker: Bool { store != nil || bridge != nil }
 
     /// The scenarios in run order. Full counts give runs of a few seconds against
     /// Mosquitto on a 2-core machine; `quick` counts are a smoke run.
-    static func all(quick: Bool) -> [Scenario] {
+    static func all(quick: Bool, backlog: Int = defaultBacklog) -> [Scenario] {
         func pick(_ full: Int, _ smoke: Int) -> Int { quick ? smoke : full }
         let limit: Double = quick ? 30 : 60
         let drain = ["-D", quick ? "3" : "5"]
@@ -105,6 +139,39 @@ struct Scenario {
                     + "nothing during such a run.")
         }
 
+        func bridgeAppend(_ name: String, payload: Int, messages: Int, window: Int) -> Scenario {
+            let bridge = Bridge(messages: messages, payloadBytes: payload, window: window)
+            return Scenario(
+                name: name, kind: .bridgeAppend,
+                title: "bridge outbox append, QoS 1, 1 publisher, \(grouped(messages)) x \(sizeText(payload)), "
+                    + "\(window) in flight, into a bridge (topic bench/# out 1) whose remote is down, "
+                    + "persistence_sync normal, fresh edge per run",
+                arguments: bridgeArguments(bridge), timeLimit: limit, connections: 1, bridge: bridge,
+                note: "msg/s: acknowledged publishes per second (first publish to last PUBACK); each PUBACK follows "
+                    + "the message's commit to the bridge's outbox (its local session in the store). The remote is "
+                    + "an address nothing listens on (restart_timeout 1 2: a refused connect every 1-2 s). "
+                    + "disk B/msg: growth of meridian.db + WAL over the run / messages, the backlog still queued, "
+                    + "measured once the edge's writes stopped; write B/msg: its /proc write_bytes per message.")
+        }
+
+        func bridgeDrain() -> Scenario {
+            let bridge = Bridge(messages: backlog, payloadBytes: 64, window: 100)
+            return Scenario(
+                name: "bridge-drain", kind: .bridgeDrain,
+                title: "bridge drain: \(grouped(backlog)) x 64 B QoS 1 queued while the remote is down "
+                    + "(1 publisher, 100 in flight), then a remote Mosquitto started; drain_max_inflight 100, "
+                    + "persistence_sync normal, fresh edge and remote per run",
+                arguments: bridgeArguments(bridge), timeLimit: max(limit, Double(backlog) / 5_000), connections: 1,
+                bridge: bridge,
+                note: "The bridge connects to the remote through a relay in the bench, which timestamps the "
+                    + "CONNACK (the remote's first bytes) and the first QoS 1 PUBLISH from the edge. CONNACK->1st: "
+                    + "that interval. drain msg/s: backlog / (last - first arrival at a QoS 1 subscriber on the "
+                    + "remote, the bench's own client); CONNACK->empty: CONNACK to the last arrival. edge and "
+                    + "remote CPU-µs/msg: their CPU from starting the relay to the last arrival, per message. "
+                    + "append msg/s: the backlog's acknowledged publishes per second. The remote: "
+                    + "max_queued_messages 0, max_inflight_messages 0 (no limits).")
+        }
+
         let connections = pick(10_000, 1_000)
         return [
             Scenario(
@@ -123,6 +190,11 @@ struct Scenario {
             durable("durable-full", sync: "full"),
             writeAmplification("wa-64", payload: 64, messages: pick(20_000, 2_000)),
             writeAmplification("wa-4k", payload: 4096, messages: pick(5_000, 500)),
+            bridgeAppend("bridge-append-64", payload: 64, messages: pick(100_000, 10_000), window: 20),
+            bridgeAppend("bridge-append-64-w100", payload: 64, messages: pick(100_000, 10_000), window: 100),
+            bridgeAppend("bridge-append-4k", payload: 4096, messages: pick(20_000, 2_000), window: 20),
+            bridgeAppend("bridge-append-4k-w100", payload: 4096, messages: pick(20_000, 2_000), window: 100),
+            bridgeDrain(),
         ]
     }
 }
@@ -132,6 +204,15 @@ private func publishOnly(_ store: Scenario.Store) -> [String] {
     ["-P", "1", "-S", "0", "-n", "\(store.messages)", "-s", "\(store.payloadBytes)", "-q", "1", "-w", "20",
      "-t", store.topicPrefix, "-D", "1"]
 }
+
+/// mqttload arguments of a bridge scenario: one QoS 1 publisher, no subscriber of its own.
+private func bridgeArguments(_ bridge: Scenario.Bridge) -> [String] {
+    ["-P", "1", "-S", "0", "-n", "\(bridge.messages)", "-s", "\(bridge.payloadBytes)", "-q", "1",
+     "-w", "\(bridge.window)", "-t", bridge.topicPrefix, "-D", "1"]
+}
+
+/// `64` -> `"64 B"`, `4096` -> `"4 KB"`.
+func sizeText(_ bytes: Int) -> String { bytes >= 1024 ? "\(bytes / 1024) KB" : "\(bytes) B" }
 
 /// `1234567` -> `"1,234,567"`.
 func grouped(_ value: Int) -> String {

@@ -174,24 +174,6 @@ struct StoreRun {
         return nil
     }
 
-    /// Waits until the broker's `write_bytes` has not moved for 0.5 s (at most 15 s); returns
-    /// when it last moved (monotonic seconds).
-    private func settle(_ pid: pid_t) throws -> Double {
-        var last = ProcFS.io(pid)?["write_bytes"]
-        var lastChange = monotonicSeconds()
-        let deadline = lastChange + 15
-        while monotonicSeconds() - lastChange < 0.5 && monotonicSeconds() < deadline {
-            if Interrupts.requested { throw Interrupted() }
-            sleepSeconds(0.05)
-            let now = ProcFS.io(pid)?["write_bytes"]
-            if now != last {
-                last = now
-                lastChange = monotonicSeconds()
-            }
-        }
-        return lastChange
-    }
-
     private func failed(_ broker: Broker, _ reason: String) -> RunRecord {
         var record = RunRecord(
             scenario: scenario, broker: spec, rep: rep,
@@ -203,8 +185,26 @@ struct StoreRun {
     }
 }
 
+/// Waits until the broker's `write_bytes` has not moved for 0.5 s (at most 15 s); returns
+/// when it last moved (monotonic seconds).
+func settle(_ pid: pid_t) throws -> Double {
+    var last = ProcFS.io(pid)?["write_bytes"]
+    var lastChange = monotonicSeconds()
+    let deadline = lastChange + 15
+    while monotonicSeconds() - lastChange < 0.5 && monotonicSeconds() < deadline {
+        if Interrupts.requested { throw Interrupted() }
+        sleepSeconds(0.05)
+        let now = ProcFS.io(pid)?["write_bytes"]
+        if now != last {
+            last = now
+            lastChange = monotonicSeconds()
+        }
+    }
+    return lastChange
+}
+
 /// Runs a subscriber's receive loop on a thread of its own until stopped.
-private final class Receiver {
+final class Receiver {
     let subscriber: PersistentSubscriber
     private let finished = DispatchSemaphore(value: 0)
     private let lock = NSLock()

@@ -1,0 +1,110 @@
+import Foundation
+import MeridianTestSupport
+import Testing
+
+extension BrokerIntegration {
+    /// Bridge behaviour beyond the basic flows of `12 Bridges`: retained messages across
+    /// reconnects, outbox overflow, per-bridge quotas, address failover and a link that goes
+    /// silent. Remotes are real `mosquitto` processes (`BridgeTests.startRemote`).
+    @Suite("13 Bridge behaviour", .serialized, .enabled(if: BrokerIntegration.isMeridian, "bridges of meridian-edge"))
+    struct BridgeBehaviourTests {
+        /// One `connection` block: `name`, its addresses, `remote_clientid`, fast reconnects and
+        /// the minimum keep-alive, its `topic` rules, then `extra`.
+        static func block(_ name: String, ports: [Int], clientID: String, rules: [String], extra: [String] = []) -> [String] {
+            ["connection \(name)", "address " + ports.map { "127.0.0.1:\($0)" }.joined(separator: " "),
+             "remote_clientid \(clientID)", "cleansession false", "restart_timeout 1 2", "keepalive_interval 5"]
+                + rules.map { "topic \($0)" } + extra
+        }
+
+        /// The edge with persistence, `general` options, then the bridge blocks.
+        static func startEdge(general: [String] = [], blocks: [[String]]) async throws -> BrokerProcess {
+            try await BrokerProcess.started(options: ["persistence true"] + general + blocks.flatMap { $0 })
+        }
+
+        /// `[MeridianBridge] connected` lines of bridge `name` (its log lines carry `bridge=<name>`).
+        static func connections(_ edge: BrokerProcess, bridge name: String) -> Int {
+            edge.stderr.split(separator: "\n").filter {
+                $0.contains("bridge=\(name) ") && $0.contains("[MeridianBridge] connected")
+            }.count
+        }
+
+        static func waitUntilConnected(_ edge: BrokerProcess, bridge name: String, times: Int) async throws {
+            try await Helpers.waitUntil("bridge \(name) connected \(times) time(s)", timeout: .seconds(20)) {
+                connections(edge, bridge: name) >= times
+            }
+        }
+
+        /// Waits until the edge's `$SYS/broker/publish/messages/dropped` (`sys_interval 1`)
+        /// reads `expected`, and returns the subscriber for later checks.
+        static func waitForDropCount(_ edge: BrokerProcess, _ expected: Int) async throws -> MosquittoSub {
+            let sys = try await MosquittoSub.start(port: edge.port, version: .v5, topics: ["$SYS/broker/publish/messages/dropped"])
+            do {
+                try await sys.waitForMessage("dropped = \(expected)", timeout: .seconds(5)) { $0.text == "\(expected)" }
+            } catch {
+                sys.cleanup()
+                throw error
+            }
+            return sys
+        }
+
+        static func numbered(_ prefix: String, _ range: ClosedRange<Int>) -> [String] {
+            range.map { "\(prefix)\($0)" }
+        }
+
+        // MARK: - 1. Retained messages across reconnects
+
+        @Test("a retained message reaches the remote once across 20 reconnects; a change made while it is away is sent once")
+        func retainedNotResent() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let clientID = Helpers.unique("edge-retain")
+            let watcherID = Helpers.unique("cloud-watcher")
+            // A persistent 3.1.1 subscriber, there before the first publish: it counts live deliveries.
+            let watcher = try await MosquittoSub.start(
+                port: remote.port, version: .v311, topics: ["site1/status/#"], qos: 1, clientID: watcherID, cleanSession: false)
+            defer { watcher.cleanup() }
+
+            let edge = try await Self.startEdge(blocks: [
+                Self.block("uplink", ports: [remote.port], clientID: clientID, rules: ["status/# out 1 \"\" site1/"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 1)
+
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "status/door", message: "v1", qos: 1, retain: true)
+            _ = try await watcher.waitForMessages(count: 1)
+
+            // 20 reconnects: a client taking over the bridge's client id (keeping its session)
+            // makes mosquitto close the bridge's connection; the bridge comes back each time.
+            for round in 1...20 {
+                let intruder = try RawMQTTClient(port: remote.port)
+                try await intruder.connect(.v311, clientID: clientID, cleanStart: false)
+                try intruder.send(RawPacket.disconnect(.v311))
+                intruder.close()
+                try await Self.waitUntilConnected(edge, bridge: "uplink", times: round + 1)
+            }
+            let before = try await Helpers.messagesBeforeSentinel(watcher, port: edge.port, version: .v5, topic: "status/sentinel")
+            let door = before.filter { $0.topic == "site1/status/door" }
+            #expect(door.map(\.text) == ["v1"], "retained message sent \(door.count) times across 20 reconnects\n\(edge.report)")
+
+            // The value changes while the remote is away: the new one is sent once after it returns.
+            watcher.cleanup()
+            #expect(remote.stop() == .success)
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "status/door", message: "v2", qos: 1, retain: true)
+            try await remote.start()
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 22)
+            // Resumes the session without subscribing to status again (that would add the retained copy).
+            let resumed = try await MosquittoSub.start(
+                port: remote.port, version: .v311, topics: [Helpers.unique("other")], qos: 1, clientID: watcherID, cleanSession: false)
+            defer { resumed.cleanup() }
+            let after = try await Helpers.messagesBeforeSentinel(resumed, port: edge.port, version: .v5, topic: "status/sentinel")
+            #expect(after.filter { $0.topic == "site1/status/door" }.map(\.text) == ["v2"], "\(edge.report)")
+
+            // And the remote keeps v2 as its retained value.
+            let fresh = try await MosquittoSub.start(port: remote.port, version: .v311, topics: ["site1/status/door"], qos: 1)
+            defer { fresh.cleanup() }
+            let retained = try await fresh.waitForMessages(count: 1)
+            #expect(retained.map(\.text) == ["v2"])
+            #expect(retained.map(\.retain) == [true])
+        }
+    }
+}

@@ -106,5 +106,91 @@ extension BrokerIntegration {
             #expect(retained.map(\.text) == ["v2"])
             #expect(retained.map(\.retain) == [true])
         }
+
+        // MARK: - 2. Outbox overflow
+
+        /// With the remote down, the bridge's outbox is its local session: `drain_max_inflight`
+        /// messages are handed to the bridge (its window, held until the remote acknowledges
+        /// them, never dropped) and `max_queued_messages` more wait in the session queue, where
+        /// `queue_overflow` decides which go. With a window of 1 and a queue of 10, of 30
+        /// messages: drop-newest keeps 1...11; drop-oldest keeps 1 (in the window) and 21...30.
+        @Test("queue_overflow keeps exactly the expected messages and counts the drops", arguments: ["drop-newest", "drop-oldest"])
+        func overflowSurvivors(policy: String) async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let subscriberID = Helpers.unique("cloud-app")
+            try await PersistentSessionTests.leaveSession(port: remote.port, version: .v311, clientID: subscriberID, topic: "site1/#")
+
+            let edge = try await Self.startEdge(general: ["sys_interval 1"], blocks: [
+                Self.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-overflow"),
+                           rules: ["seq/# out 1 \"\" site1/"],
+                           extra: ["max_queued_messages 10", "drain_max_inflight 1", "queue_overflow \(policy)"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            #expect(remote.stop() == .success)
+
+            let published = Self.numbered("n", 1...30)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v311, topic: "seq/a", lines: published, qos: 1)
+            let expected = policy == "drop-newest" ? Self.numbered("n", 1...11) : ["n1"] + Self.numbered("n", 21...30)
+            let sys = try await Self.waitForDropCount(edge, 30 - expected.count)
+            defer { sys.cleanup() }
+
+            try await remote.start()
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 2)
+            let sub = try await PersistentSessionTests.resume(port: remote.port, version: .v311, clientID: subscriberID, topic: "site1/#")
+            defer { sub.cleanup() }
+            // The outbox drains completely before the sentinel, which must not meet a full queue.
+            _ = try await sub.waitForMessages(count: expected.count, timeout: .seconds(20))
+            let before = try await Helpers.messagesBeforeSentinel(sub, port: edge.port, version: .v5, topic: "seq/a")
+            #expect(before.map(\.text) == expected, "\(edge.report)")
+            // No further drop was counted after the remote returned (the next $SYS update).
+            let updates = sys.messages.count
+            try await sys.waitForMessages(count: updates + 1, timeout: .seconds(5))
+            #expect(sys.messages.last?.text == "\(30 - expected.count)")
+        }
+
+        // MARK: - 3. Quotas per bridge
+
+        @Test("a bridge whose remote is down drops at its own bound while another bridge delivers everything")
+        func quotasAreIndependent() async throws {
+            let downRemote = try await BridgeTests.startRemote()
+            defer { downRemote.cleanup() }
+            let downSubscriber = Helpers.unique("cloud-a")
+            try await PersistentSessionTests.leaveSession(port: downRemote.port, version: .v311, clientID: downSubscriber, topic: "siteA/#")
+            #expect(downRemote.stop() == .success)
+            let upRemote = try await BridgeTests.startRemote()
+            defer { upRemote.cleanup() }
+
+            // Both bridges carry the same local topic; only "bounded" has a quota (window 1 + queue 5).
+            let edge = try await Self.startEdge(general: ["sys_interval 1"], blocks: [
+                Self.block("bounded", ports: [downRemote.port], clientID: Helpers.unique("edge-a"),
+                           rules: ["telemetry/# out 1 \"\" siteA/"],
+                           extra: ["max_queued_messages 5", "drain_max_inflight 1", "queue_overflow drop-newest"]),
+                Self.block("unbounded", ports: [upRemote.port], clientID: Helpers.unique("edge-b"),
+                           rules: ["telemetry/# out 1 \"\" siteB/"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "unbounded", times: 1)
+            let upSubscriber = try await MosquittoSub.start(port: upRemote.port, version: .v311, topics: ["siteB/#"], qos: 1)
+            defer { upSubscriber.cleanup() }
+
+            let published = Self.numbered("t", 1...40)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v311, topic: "telemetry/x", lines: published, qos: 1)
+            let received = try await upSubscriber.waitForMessages(count: published.count, timeout: .seconds(20))
+            #expect(received.map(\.text) == published, "\(edge.report)")
+            let sys = try await Self.waitForDropCount(edge, 40 - 6)
+            defer { sys.cleanup() }
+            #expect(Self.connections(edge, bridge: "bounded") == 0)
+
+            // The bounded bridge delivers what it kept once its remote returns.
+            try await downRemote.start()
+            try await Self.waitUntilConnected(edge, bridge: "bounded", times: 1)
+            let sub = try await PersistentSessionTests.resume(port: downRemote.port, version: .v311, clientID: downSubscriber, topic: "siteA/#")
+            defer { sub.cleanup() }
+            _ = try await sub.waitForMessages(count: 6, timeout: .seconds(20))
+            let before = try await Helpers.messagesBeforeSentinel(sub, port: edge.port, version: .v5, topic: "telemetry/x")
+            #expect(before.map(\.text) == Self.numbered("t", 1...6), "\(edge.report)")
+        }
     }
 }

@@ -192,5 +192,118 @@ extension BrokerIntegration {
             let before = try await Helpers.messagesBeforeSentinel(sub, port: edge.port, version: .v5, topic: "telemetry/x")
             #expect(before.map(\.text) == Self.numbered("t", 1...6), "\(edge.report)")
         }
+
+        // MARK: - 4. Address failover
+
+        @Test("address failover: a dead primary leads to the secondary; when the secondary goes, back to the primary")
+        func addressFailover() async throws {
+            // The primary's port is chosen but nothing listens on it yet.
+            let primary = try BrokerProcess(kind: .mosquitto, options: ["persistence true", "user root"])
+            defer { primary.cleanup() }
+            let secondary = try await BridgeTests.startRemote()
+            defer { secondary.cleanup() }
+
+            let edge = try await Self.startEdge(blocks: [
+                Self.block("uplink", ports: [primary.port, secondary.port], clientID: Helpers.unique("edge-failover"),
+                           rules: ["telemetry/# out 1 \"\" site1/"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            let onSecondary = try await MosquittoSub.start(port: secondary.port, version: .v311, topics: ["site1/#"], qos: 1)
+            defer { onSecondary.cleanup() }
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "telemetry/f", message: "via-secondary", qos: 1)
+            #expect(try await onSecondary.waitForMessages(count: 1).map(\.text) == ["via-secondary"], "\(edge.report)")
+
+            // The primary comes up; the secondary goes away: round_robin false goes back to the primary.
+            try await primary.start()
+            let onPrimary = try await MosquittoSub.start(port: primary.port, version: .v311, topics: ["site1/#"], qos: 1)
+            defer { onPrimary.cleanup() }
+            onSecondary.cleanup()
+            #expect(secondary.stop() == .success)
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 2)
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "telemetry/f", message: "via-primary", qos: 1)
+            #expect(try await onPrimary.waitForMessages(count: 1).map(\.text) == ["via-primary"], "\(edge.report)")
+            let before = try await Helpers.messagesBeforeSentinel(onPrimary, port: edge.port, version: .v5, topic: "telemetry/f")
+            #expect(before.map(\.text) == ["via-primary"])
+        }
+
+        // MARK: - 5. A link that goes silent
+
+        /// `Scripts/freeze_proxy.py` between the bridge and the remote, and the file that freezes it.
+        final class FreezeProxy {
+            let port: Int
+            let controlFile: URL
+            let process: RunningProcess
+
+            init(target: Int) async throws {
+                port = try FreePort.allocate()
+                controlFile = FileManager.default.temporaryDirectory.appendingPathComponent(Helpers.unique("freeze"))
+                let script = try PahoScript.directory.appendingPathComponent("freeze_proxy.py").path
+                process = try RunningProcess("python3", [
+                    script, "--listen", "\(port)", "--target", "\(target)", "--control-file", controlFile.path,
+                ])
+                do {
+                    try await process.waitForStdout("freeze_proxy ready") { $0.contains("ready") }
+                } catch {
+                    process.cleanup()
+                    throw error
+                }
+            }
+
+            func freeze() async throws {
+                _ = FileManager.default.createFile(atPath: controlFile.path, contents: nil)
+                try await process.waitForStdout("freeze_proxy frozen") { $0.contains("frozen") }
+            }
+
+            func thaw() async throws {
+                try FileManager.default.removeItem(at: controlFile)
+                try await process.waitForStdout("freeze_proxy thawed") { $0.contains("thawed") }
+            }
+
+            func cleanup() {
+                process.cleanup()
+                try? FileManager.default.removeItem(at: controlFile)
+            }
+        }
+
+        @Test("a link that goes silent mid-drain without a reset is detected at 1.5 x keepalive; every message arrives")
+        func silentLink() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let proxy = try await FreezeProxy(target: remote.port)
+            defer { proxy.cleanup() }
+            let watcher = try await MosquittoSub.start(port: remote.port, version: .v311, topics: ["site1/#"], qos: 1)
+            defer { watcher.cleanup() }
+
+            let edge = try await Self.startEdge(blocks: [
+                Self.block("uplink", ports: [proxy.port], clientID: Helpers.unique("edge-silent"),
+                           rules: ["telemetry/# out 1 \"\" site1/"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 1)
+
+            let first = Self.numbered("s", 1...10)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v311, topic: "telemetry/s", lines: first, qos: 1)
+            _ = try await watcher.waitForMessages(count: first.count)
+
+            // The link goes silent: nothing passes and nothing is closed. What is published now is
+            // sent into it and never acknowledged.
+            try await proxy.freeze()
+            let frozenAt = ContinuousClock.now
+            let second = Self.numbered("s", 11...20)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v311, topic: "telemetry/s", lines: second, qos: 1)
+            // keepalive 5: silent for 7.5 s, noticed at the next 2.5 s check.
+            try await Helpers.waitUntil("the bridge to notice the silent link", timeout: .seconds(11)) {
+                edge.stderr.contains("remote silent")
+            }
+            let detectedAfter = ContinuousClock.now - frozenAt
+            #expect(detectedAfter >= .milliseconds(7_000), "dead link declared after only \(detectedAfter)")
+            try await proxy.thaw()
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 2)
+
+            _ = try await watcher.waitForMessages(count: first.count + second.count, timeout: .seconds(10))
+            let before = try await Helpers.messagesBeforeSentinel(watcher, port: edge.port, version: .v5, topic: "telemetry/s")
+            #expect(before.map(\.text) == first + second, "\(edge.report)\n\(proxy.process.report)")
+        }
     }
 }

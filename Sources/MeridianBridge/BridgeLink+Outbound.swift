@@ -22,11 +22,7 @@ extension BridgeLink {
                 remote?.send(.publish(message))
                 forwarded += 1
             } else if settings.queueQoS0 {
-                if settings.maxQueuedMessages > 0 && qos0Buffer.count >= settings.maxQueuedMessages {
-                    qos0Buffer.removeFirst()
-                    dropped += 1
-                }
-                qos0Buffer.append(message)
+                bufferQoS0(message)
             }
             acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
             return
@@ -35,6 +31,22 @@ extension BridgeLink {
         if let localID = publish.packetIdentifier { heldLocalIDs.insert(localID) }
         waiting.append(Outbound(localID: publish.packetIdentifier, localQoS: publish.qos, publish: message))
         pump()
+    }
+
+    /// Keeps a QoS 0 message for the remote's return, within the bridge's bounds and overflow policy;
+    /// every drop is counted in `$SYS` and logged like the broker's own.
+    private func bufferQoS0(_ message: MQTTPublish) {
+        let size = message.topic.utf8.count + message.payload.readableBytes
+        let full = (settings.maxQueuedMessages > 0 && qos0Buffer.count >= settings.maxQueuedMessages)
+            || (settings.maxQueuedBytes > 0 && qos0BufferBytes + size > settings.maxQueuedBytes)
+        if full {
+            dropped += 1
+            server.recordQueueDrop(clientIdentifier: localClientID)
+            guard settings.queueOverflow == .dropOldest, let oldest = qos0Buffer.popFirst() else { return }
+            qos0BufferBytes -= oldest.topic.utf8.count + oldest.payload.readableBytes
+        }
+        qos0Buffer.append(message)
+        qos0BufferBytes += size
     }
 
     /// Window capacity: the bridge's drain window, capped by the remote's Receive Maximum.
@@ -77,6 +89,7 @@ extension BridgeLink {
             }
         }
         while let message = qos0Buffer.popFirst() { remote.send(.publish(message)) }
+        qos0BufferBytes = 0
     }
 
     /// The remote's PUBACK, PUBREC or PUBCOMP for a message the bridge sent.

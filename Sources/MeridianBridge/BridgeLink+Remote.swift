@@ -53,6 +53,15 @@ extension BridgeLink {
         connect.isBridge = tryPrivate && remoteVersion != .v5
         remote?.send(.connect(connect))
         remote?.flush()
+        // A remote that accepted TCP but never answers is a dead link too: 1.5 x keepalive (or 30 s).
+        let keepalive = Int64(settings.keepaliveInterval)
+        let timeout: TimeAmount = keepalive > 0 ? .milliseconds(keepalive * 1500) : .seconds(30)
+        let attempt = remote
+        loop.scheduleTask(in: timeout) { [self] in
+            guard !remoteReady, let attempt, attempt === remote else { return }
+            logger.notice("no CONNACK within \(timeout.nanoseconds / 1_000_000) ms, giving up on this address")
+            attempt.close()
+        }
     }
 
     /// Mosquitto's notification topic: `$SYS/broker/connection/<remote_clientid>/state`.

@@ -57,6 +57,7 @@ public final class BridgeLink: @unchecked Sendable {
     var heldLocalIDs: Set<UInt16> = []
     /// QoS 0 messages waiting for the remote (memory only; `queue_qos0`).
     var qos0Buffer = CircularBuffer<MQTTPublish>(initialCapacity: 16)
+    var qos0BufferBytes = 0
     /// Remote QoS 1/2 messages forwarded locally under the same packet identifier.
     var inbound: [UInt16: MQTTQoS] = [:]
 

@@ -129,6 +129,12 @@ public final class BrokerServer: @unchecked Sendable {
         broker.queueStatistics(clientIdentifier: clientIdentifier)
     }
 
+    /// Counts (and logs, rate-limited) a message a component built on a local client dropped
+    /// because its queue was full, with the broker's own drops.
+    public func recordQueueDrop(clientIdentifier: String) {
+        broker.recordDrop(.queueFull, clientIdentifier: clientIdentifier, now: .now())
+    }
+
     /// Seconds between `$SYS` updates (0 = off).
     public var sysInterval: Int { configuration.sysInterval }
 

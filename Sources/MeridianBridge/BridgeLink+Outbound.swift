@@ -17,6 +17,14 @@ extension BridgeLink {
             topic: mapped.topic, payload: publish.payload, qos: min(publish.qos, mapped.qos),
             retain: settings.outgoingRetain && publish.retain, properties: remoteVersion == .v5 ? properties : []
         )
+        if settings.maxPacketSize > 0 && message.encodedSize(version: remoteVersion) > settings.maxPacketSize {
+            // Larger than bridge_max_packet_size: never sendable, so dropped (counted) rather than retried.
+            dropped += 1
+            server.recordQueueDrop(clientIdentifier: localClientID)
+            logger.warning("message larger than bridge_max_packet_size dropped", metadata: ["topic": "\(publish.topic)"])
+            acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
+            return
+        }
         if message.qos == .atMostOnce {
             if remoteReady {
                 remote?.send(.publish(message))
@@ -50,7 +58,7 @@ extension BridgeLink {
     }
 
     /// Window capacity: the bridge's drain window, capped by the remote's Receive Maximum.
-    var window: Int { min(settings.drainMaxInflight, remoteReceiveMaximum) }
+    var window: Int { max(1, min(settings.drainMaxInflight, remoteReceiveMaximum, congestionLimit)) }
 
     /// Sends waiting messages while the remote is up and the window has room.
     func pump() {
@@ -95,6 +103,12 @@ extension BridgeLink {
     /// The remote's PUBACK, PUBREC or PUBCOMP for a message the bridge sent.
     func remoteAcknowledged(_ ack: MQTTAck, kind: MQTTPacketType) {
         guard var entry = inflight[ack.packetIdentifier] else { return }
+        if ack.reasonCode == .quotaExceeded {
+            // The remote is overloaded: halve the window; successes widen it again.
+            congestionLimit = max(1, window / 2)
+        } else if congestionLimit != Int.max {
+            congestionLimit = congestionLimit + 1 >= settings.drainMaxInflight ? Int.max : congestionLimit + 1
+        }
         if ack.reasonCode.isFailure {
             // Refused by the remote: counted and logged, never retried in a loop; the row goes.
             refusedByRemote += 1

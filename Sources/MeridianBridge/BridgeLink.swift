@@ -29,6 +29,8 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
+    /// Lowered when the remote answers 0x97 Quota exceeded, raised again by one per success.
+    var congestionLimit = Int.max
     /// Cleared when the remote refused the `try_private` bridge marker.
     var tryPrivate: Bool
     var addressIndex = 0
@@ -93,6 +95,8 @@ public final class BridgeLink: @unchecked Sendable {
             queueQoS0Messages: false, maxInflightMessages: settings.drainMaxInflight
         )
         limits.dropOldest = settings.queueOverflow == .dropOldest
+        limits.maxMessageAge = settings.maxMessageAge
+        limits.refuseWhenFull = settings.queueOverflow == .refuse
         return limits
     }
 

@@ -65,10 +65,7 @@ extension BridgeSettings {
             return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
         }
         if localCleanSession == true { return "local_cleansession true (the local session is the durable outbox)" }
-        if queueOverflow == .refuse { return "queue_overflow refuse" }
-        if maxMessageAge != 0 { return "max_message_age" }
         if drainRateMessages != 0 || drainRateBytes != 0 { return "drain_rate" }
-        if maxPacketSize != 0 { return "bridge_max_packet_size" }
         return nil
     }
 }

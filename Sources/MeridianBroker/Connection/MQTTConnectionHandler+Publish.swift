@@ -36,6 +36,7 @@ extension MQTTConnectionHandler {
             let outcome = broker.route(message, via: loopContext, now: now)
             if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
             let reason: MQTTReasonCode = outcome.count == 0 && version == .v5 ? .noMatchingSubscribers : .success
+            if outcome.refused { return refuse(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!))) }
             acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)), after: outcome.commits)
         case .exactlyOnce:
             guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
@@ -59,8 +60,30 @@ extension MQTTConnectionHandler {
                 if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
                 if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
                 commits += outcome.commits
+                if outcome.refused {
+                    handle.lock.withLock { _ = handle.inboundQoS2.remove(packetIdentifier) }
+                    return refuse(.pubrec(MQTTAck(packetIdentifier: packetIdentifier)))
+                }
             }
             acknowledge(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason)), after: commits)
+        }
+    }
+
+    /// A queue with the refuse policy had no room for the message: MQTT 5 publishers get
+    /// 0x97 Quota exceeded; 3.1.1 publishers get no acknowledgement (they resend later).
+    private func refuse(_ ack: MQTTPacket) {
+        loopContext.counters.storeRefusals += 1
+        logger.notice("message refused: a queue with queue_overflow refuse is full")
+        guard version == .v5 else { return }
+        switch ack {
+        case .puback(var refused):
+            refused.reasonCode = .quotaExceeded
+            acknowledge(.puback(refused), after: [])
+        case .pubrec(var refused):
+            refused.reasonCode = .quotaExceeded
+            acknowledge(.pubrec(refused), after: [])
+        default:
+            break
         }
     }
 

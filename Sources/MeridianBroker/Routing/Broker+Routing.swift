@@ -13,6 +13,8 @@ extension Broker {
         var count = 0
         /// Sessions whose queue passed its bounds under the backpressure policy.
         var congested: [SessionHandle] = []
+        /// A session with the refuse policy had no room: the publisher is told (0x97).
+        var refused = false
         /// The commits of what the message left in the store (for persistent sessions, or as retained):
         /// a QoS 1/2 acknowledgement must wait for them (invariant I1).
         var commits: [EventLoopFuture<Void>] = []
@@ -94,6 +96,7 @@ extension Broker {
         let result = offer(delivery, to: entry.subscriber, via: context, now: now)
         if result.congested { outcome.congested.append(entry.subscriber) }
         if let commit = result.commit { outcome.commits.append(commit) }
+        if result.refused { outcome.refused = true }
     }
 
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
@@ -107,7 +110,7 @@ extension Broker {
     @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) -> (congested: Bool, commit: EventLoopFuture<Void>?) {
+    ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool) {
         var redirect = false
         var commit: EventLoopFuture<Void>?
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
@@ -141,7 +144,7 @@ extension Broker {
         }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
-            return (false, nil)
+            return (false, nil, false)
         }
         switch result {
         case .send(let publish):
@@ -149,11 +152,14 @@ extension Broker {
         case .queued, .queuedOverLimit, .queuedDroppingOldest:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
             if case .queuedDroppingOldest = result { recordDrop(.queueFull, clientIdentifier: handle.clientIdentifier, now: now) }
-            if case .queuedOverLimit = result { return (true, commit) }
+            if case .queuedOverLimit = result { return (true, commit, false) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
+            if reason == .queueFull && delivery.qos != .atMostOnce && handle.lock.withLock({ handle.flow.limits.refuseWhenFull }) {
+                return (false, commit, true)
+            }
         }
-        return (false, commit)
+        return (false, commit, false)
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

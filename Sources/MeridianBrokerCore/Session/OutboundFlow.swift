@@ -59,6 +59,12 @@ public struct OutboundFlow: Sendable {
         /// Keep messages for a connected client past the queue bounds and ask the caller to slow
         /// the publisher down (`queue_full_policy backpressure`), instead of dropping them.
         public var backpressure = false
+        /// A full queue refuses the new message and the publisher is told (a bridge's
+        /// `queue_overflow refuse`: MQTT 5 publishers get 0x97 Quota exceeded).
+        public var refuseWhenFull = false
+        /// Seconds a message may wait in this session's queue before it is dropped as expired
+        /// (a bridge's `max_message_age`); 0 = no limit beyond the message's own expiry.
+        public var maxMessageAge: Int = 0
         /// When the queue is full, drop its oldest message to make room for the new one, instead
         /// of dropping the new one (a bridge's `queue_overflow drop-oldest`).
         public var dropOldest = false
@@ -144,6 +150,11 @@ public struct OutboundFlow: Sendable {
     ///   in queue order (MQTT 5 section 4.6).
     public mutating func offer(_ delivery: Delivery, online: Bool, sendNow: Bool = true, now: NIODeadline) -> Offer {
         if delivery.message.isExpired(at: now) { return .dropped(.expired) }
+        var delivery = delivery
+        if limits.maxMessageAge > 0 {
+            let limit = now + .seconds(Int64(limits.maxMessageAge))
+            if delivery.message.expiresAt.map({ $0 > limit }) ?? true { delivery.message.expiresAt = limit }
+        }
         if delivery.qos == .atMostOnce {
             if online { return sendable(delivery, packetIdentifier: nil, now: now) }
             guard limits.queueQoS0Messages else { return .dropped(.offlineQoS0) }

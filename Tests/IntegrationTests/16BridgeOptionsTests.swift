@@ -1,0 +1,80 @@
+import Foundation
+import MeridianTestSupport
+import Testing
+
+extension BrokerIntegration {
+    /// The Meridian additions to a bridge block that shape its outbox: refuse, message age, packet size.
+    @Suite("16 Bridge options", .serialized, .enabled(if: BrokerIntegration.isMeridian, "bridges of meridian-edge"))
+    struct BridgeOptionsTests {
+        typealias B = BridgeBehaviourTests
+
+        @Test("queue_overflow refuse: with the outbox full, an MQTT 5 publisher gets PUBACK 0x97")
+        func refuseAnswersQuotaExceeded() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let edge = try await B.startEdge(blocks: [
+                B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-refuse"), rules: ["r/# out 1"],
+                        extra: ["max_queued_messages 3", "drain_max_inflight 1", "queue_overflow refuse"]),
+            ])
+            defer { edge.cleanup() }
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            #expect(remote.stop() == .success)
+
+            let client = try RawMQTTClient(port: edge.port)
+            try client.send(RawPacket.connect(.v5, clientID: Helpers.unique("refused-publisher")))
+            _ = try await client.readPacket()
+            // 1 in the window + 3 queued fit; the 5th is refused.
+            var reasons: [UInt8] = []
+            for id in 1...5 {
+                try client.send(RawPacket.publish(.v5, topic: "r/x", payload: "m\(id)", qos: 1, packetID: UInt16(id)))
+                let ack = try await client.readPacket()
+                reasons.append(ack?.ackReason ?? 0xFF)
+            }
+            #expect(reasons == [0x00, 0x00, 0x00, 0x00, 0x97], "\(edge.report)")
+        }
+
+        @Test("max_message_age: messages older than the limit are dropped from the outbox, newer ones delivered")
+        func maxMessageAge() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let app = Helpers.unique("cloud-app")
+            try await PersistentSessionTests.leaveSession(port: remote.port, version: .v311, clientID: app, topic: "site1/#")
+            let edge = try await B.startEdge(blocks: [
+                B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-age"), rules: ["a/# out 1 \"\" site1/"],
+                        extra: ["max_message_age 2", "drain_max_inflight 1"]),
+            ])
+            defer { edge.cleanup() }
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            #expect(remote.stop() == .success)
+            // The first fills the window (never dropped); the next two age out while the link is down.
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "a/x", lines: ["window", "old1", "old2"], qos: 1)
+            try await Task.sleep(for: .milliseconds(2_500))
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "a/x", message: "fresh", qos: 1)
+            try await remote.start()
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 2)
+            let sub = try await PersistentSessionTests.resume(port: remote.port, version: .v311, clientID: app, topic: "site1/#")
+            defer { sub.cleanup() }
+            let before = try await Helpers.messagesBeforeSentinel(sub, port: edge.port, version: .v5, topic: "a/x")
+            #expect(before.map(\.text) == ["window", "fresh"], "\(edge.report)")
+        }
+
+        @Test("bridge_max_packet_size: a message too large for the link is dropped and counted, the rest flows")
+        func maxPacketSize() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let edge = try await B.startEdge(general: ["sys_interval 1"], blocks: [
+                B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-size"), rules: ["p/# out 1"],
+                        extra: ["bridge_max_packet_size 100"]),
+            ])
+            defer { edge.cleanup() }
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            let watcher = try await MosquittoSub.start(port: remote.port, version: .v311, topics: ["p/#"], qos: 1)
+            defer { watcher.cleanup() }
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "p/big", message: String(repeating: "x", count: 200), qos: 1)
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "p/small", message: "small", qos: 1)
+            let received = try await watcher.waitForMessage("the small message") { $0.text == "small" }
+            #expect(received.map(\.text) == ["small"])
+            _ = try await B.waitForDropCount(edge, 1)
+        }
+    }
+}

@@ -60,10 +60,12 @@ extension BridgeLink {
     /// Window capacity: the bridge's drain window, capped by the remote's Receive Maximum.
     var window: Int { max(1, min(settings.drainMaxInflight, remoteReceiveMaximum, congestionLimit)) }
 
-    /// Sends waiting messages while the remote is up and the window has room.
+    /// Sends waiting messages while the remote is up, the window has room and `drain_rate` allows.
     func pump() {
         guard remoteReady, let remote else { return }
-        while inflight.count < window, var next = waiting.popFirst() {
+        while inflight.count < window, let first = waiting.first {
+            guard takeRateTokens(bytes: first.publish.payload.readableBytes) else { break }
+            var next = waiting.removeFirst()
             let id = allocateRemoteID()
             next.publish.packetIdentifier = id
             inflight[id] = next
@@ -72,6 +74,36 @@ extension BridgeLink {
             forwarded += 1
         }
         remote.flush()
+    }
+
+    /// Takes one message and `bytes` from the `drain_rate` buckets, or schedules the next pump for
+    /// when they will have refilled. Always true without a rate.
+    private func takeRateTokens(bytes: Int) -> Bool {
+        let messageRate = Double(settings.drainRateMessages), byteRate = Double(settings.drainRateBytes)
+        guard messageRate > 0 || byteRate > 0 else { return true }
+        let now = NIODeadline.now()
+        let elapsed = Double((now - rateRefilledAt).nanoseconds) / 1e9
+        rateRefilledAt = now
+        if messageRate > 0 { rateTokens.messages = min(messageRate, rateTokens.messages + elapsed * messageRate) }
+        if byteRate > 0 { rateTokens.bytes = min(max(byteRate, Double(bytes)), rateTokens.bytes + elapsed * byteRate) }
+        let enoughMessages = messageRate == 0 || rateTokens.messages >= 1
+        let enoughBytes = byteRate == 0 || rateTokens.bytes >= Double(bytes)
+        if enoughMessages && enoughBytes {
+            if messageRate > 0 { rateTokens.messages -= 1 }
+            if byteRate > 0 { rateTokens.bytes -= Double(bytes) }
+            return true
+        }
+        if !ratePumpScheduled {
+            var wait = 0.0
+            if messageRate > 0 && !enoughMessages { wait = max(wait, (1 - rateTokens.messages) / messageRate) }
+            if byteRate > 0 && !enoughBytes { wait = max(wait, (Double(bytes) - rateTokens.bytes) / byteRate) }
+            ratePumpScheduled = true
+            loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9) + 1_000_000)) { [self] in
+                ratePumpScheduled = false
+                pump()
+            }
+        }
+        return false
     }
 
     private func allocateRemoteID() -> UInt16 {

@@ -29,6 +29,10 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
+    /// `drain_rate`: tokens (messages and bytes) refilled continuously up to one second's worth.
+    var rateTokens = (messages: 0.0, bytes: 0.0)
+    var rateRefilledAt = NIODeadline.now()
+    var ratePumpScheduled = false
     /// Lowered when the remote answers 0x97 Quota exceeded, raised again by one per success.
     var congestionLimit = Int.max
     /// Cleared when the remote refused the `try_private` bridge marker.

@@ -65,7 +65,6 @@ extension BridgeSettings {
             return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
         }
         if localCleanSession == true { return "local_cleansession true (the local session is the durable outbox)" }
-        if drainRateMessages != 0 || drainRateBytes != 0 { return "drain_rate" }
         return nil
     }
 }

@@ -76,5 +76,27 @@ extension BrokerIntegration {
             #expect(received.map(\.text) == ["small"])
             _ = try await B.waitForDropCount(edge, 1)
         }
+
+        @Test("drain_rate: 30 messages at 10 messages/s take about 3 s to cross, none lost")
+        func drainRate() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let edge = try await B.startEdge(blocks: [
+                B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-rate"), rules: ["d/# out 1"],
+                        extra: ["drain_rate 10"]),
+            ])
+            defer { edge.cleanup() }
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            let watcher = try await MosquittoSub.start(port: remote.port, version: .v311, topics: ["d/#"], qos: 1)
+            defer { watcher.cleanup() }
+            let lines = B.numbered("d", 1...30)
+            let start = ContinuousClock.now
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "d/x", lines: lines, qos: 1)
+            let received = try await watcher.waitForMessages(count: 30, timeout: .seconds(15))
+            let took = ContinuousClock.now - start
+            #expect(received.map(\.text) == lines)
+            // A rate limit is a lower bound on time: 30 messages at 10/s cannot cross in under ~2.9 s.
+            #expect(took >= .milliseconds(2_800), "30 messages crossed in \(took)")
+        }
     }
 }

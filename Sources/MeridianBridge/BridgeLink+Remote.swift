@@ -5,8 +5,38 @@ import NIOPosix
 /// The remote side: connect (never blocking an event loop), CONNECT/CONNACK, subscriptions for
 /// `in` rules, keep-alive with dead-link detection at 1.5 × keepalive, reconnect with backoff.
 extension BridgeLink {
+    /// Starts the remote side per `start_type`: at once (`automatic`, `once`), or (`lazy`) when
+    /// `threshold` messages are queued, stopping again after `idle_timeout` seconds without traffic.
+    func startRemoteSide() {
+        guard settings.startType == .lazy else { return connectRemote() }
+        logger.notice("lazy bridge: connects when \(settings.threshold) messages are queued")
+        lazyTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+            let traffic = forwarded + received
+            if traffic != trafficAtLastCheck {
+                trafficAtLastCheck = traffic
+                lastTraffic = .now()
+            }
+            if remote == nil && reconnectTask == nil {
+                // The broker's count covers what the bridge holds too (in flight from the broker's view).
+                let queued = server.queueStatistics(clientIdentifier: localClientID).map { $0.queued + $0.inflight } ?? 0
+                if queued >= settings.threshold { connectRemote() }
+            } else if remoteReady && waiting.isEmpty && inflight.isEmpty
+                        && NIODeadline.now() - lastTraffic >= .seconds(Int64(settings.idleTimeout)) {
+                logger.notice("lazy bridge idle for \(settings.idleTimeout) s, disconnecting")
+                remote?.send(.disconnect(MQTTDisconnect()))
+                remote?.flush()
+                remote?.close()
+            }
+        }
+    }
+
     func connectRemote() {
         guard !stopped, localReady, remote == nil, !settings.addresses.isEmpty else { return }
+        if settings.startType == .once {
+            guard !startedOnce else { return }
+            startedOnce = true
+        }
+        lastTraffic = .now()
         let address = settings.addresses[addressIndex % settings.addresses.count]
         logger.info("connecting", metadata: ["address": "\(address.host):\(address.port)"])
         ClientBootstrap(group: loop)
@@ -178,6 +208,11 @@ extension BridgeLink {
             addressIndex = (addressIndex + 1) % max(1, settings.addresses.count)
         }
         if !settings.roundRobin && !failedAddress { addressIndex = 0 }
+        // `once` never reconnects; `lazy` reconnects from its check, when enough is queued again.
+        guard settings.startType == .automatic else {
+            if settings.startType == .once { logger.notice("start_type once: the bridge is not restarted") }
+            return
+        }
         let delay = backoff.nextDelay()
         let (seconds, attoseconds) = delay.components
         reconnectTask = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in

@@ -15,7 +15,8 @@ extension BridgeLink {
             lastForwarded = forwarded
             let figures: [(String, String)] = [
                 ("connected", remoteReady ? "1" : "0"),
-                ("queued/messages", "\((queue?.queued ?? 0) + waiting.count)"),
+                // Queued in the store plus held by the bridge and not yet acknowledged by the remote.
+                ("queued/messages", "\((queue?.queued ?? 0) + (queue?.inflight ?? 0))"),
                 ("queued/bytes", "\(queue?.queuedBytes ?? 0)"),
                 ("inflight", "\(inflight.count)"),
                 ("messages/forwarded", "\(forwarded)"),

@@ -29,6 +29,12 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
+    /// `start_type once`: set after the first connection attempt; no attempt follows.
+    var startedOnce = false
+    /// `start_type lazy`: the check that starts the link at `threshold` and stops it after `idle_timeout`.
+    var lazyTask: RepeatedTask?
+    var lastTraffic = NIODeadline.now()
+    var trafficAtLastCheck = 0
     /// `drain_rate`: tokens (messages and bytes) refilled continuously up to one second's worth.
     var rateTokens = (messages: 0.0, bytes: 0.0)
     var rateRefilledAt = NIODeadline.now()
@@ -141,6 +147,7 @@ public final class BridgeLink: @unchecked Sendable {
             reconnectTask?.cancel()
             keepAliveTask?.cancel()
             statusTask?.cancel()
+            lazyTask?.cancel()
             remote?.close()
             local?.close()
         }
@@ -169,14 +176,14 @@ public final class BridgeLink: @unchecked Sendable {
             startStatus()
             if subscriptions.isEmpty {
                 localReady = true
-                connectRemote()
+                startRemoteSide()
             } else {
                 local?.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: subscriptions)))
             }
         case .suback:
             if !localReady {
                 localReady = true
-                connectRemote()
+                startRemoteSide()
             }
         case .publish(let publish):
             outboundFromLocal(publish)

@@ -60,7 +60,6 @@ extension BridgeSettings {
     /// The first option of this bridge that the bridge runtime does not implement yet, so that
     /// start-up refuses it rather than ignoring it.
     var unsupportedOption: String? {
-        if startType != .automatic { return "start_type \(startType.rawValue)" }
         if cafile != nil || capath != nil || certfile != nil || keyfile != nil || insecure || tlsVersion != nil || alpn != nil {
             return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
         }

@@ -36,8 +36,14 @@ public final class BrokerServer: @unchecked Sendable {
         public var sysInterval: Int
         public var tcpNoDelay: Bool
         public var version: String
+        /// The store's directory, watched for `BrokerSettings.minimumFreeDiskBytes`.
+        public var storeDirectory: String?
 
-        public init(broker: BrokerSettings, listeners: [ListenerSettings], sysInterval: Int = 10, tcpNoDelay: Bool = true, version: String) {
+        public init(
+            broker: BrokerSettings, listeners: [ListenerSettings], sysInterval: Int = 10, tcpNoDelay: Bool = true,
+            version: String, storeDirectory: String? = nil
+        ) {
+            self.storeDirectory = storeDirectory
             self.broker = broker
             self.listeners = listeners
             self.sysInterval = sysInterval
@@ -54,6 +60,7 @@ public final class BrokerServer: @unchecked Sendable {
     private var channels: [Channel] = []
     private let connectionIDs = NIOLockedValueBox<UInt64>(0)
     private var sysTask: RepeatedTask?
+    private var diskTask: RepeatedTask?
 
     /// - Parameters:
     ///   - store: the durable store (`persistence true`), or nil to keep everything in memory.
@@ -163,6 +170,28 @@ public final class BrokerServer: @unchecked Sendable {
 
     private func startTimers() {
         let loop = contexts[0].eventLoop
+        if let directory = configuration.storeDirectory, configuration.broker.minimumFreeDiskBytes > 0 {
+            let floor = configuration.broker.minimumFreeDiskBytes
+            let broker = self.broker
+            let logger = self.logger
+            diskTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
+                var stats = statvfs()
+                guard statvfs(directory, &stats) == 0 else { return }
+                let free = Int(stats.f_bavail) &* Int(stats.f_frsize)
+                let low = free < floor
+                let changed = broker.diskLow.withLockedValue { was in
+                    defer { was = low }
+                    return was != low
+                }
+                if changed {
+                    if low {
+                        logger.warning("store disk below its free-space floor: refusing new stored messages", metadata: ["free": "\(free)", "floor": "\(floor)"])
+                    } else {
+                        logger.notice("store disk above its free-space floor again", metadata: ["free": "\(free)"])
+                    }
+                }
+            }
+        }
         let interval = configuration.sysInterval
         let sys = SysTopicPublisher(server: self)
         let period = TimeAmount.seconds(Int64(max(interval, 1)))
@@ -177,6 +206,7 @@ public final class BrokerServer: @unchecked Sendable {
     public func shutdown() {
         broker.beginShutdown()
         sysTask?.cancel()
+        diskTask?.cancel()
         for channel in channels { try? channel.close().wait() }
         try? group.syncShutdownGracefully()
         logger.notice("stopped")

@@ -23,6 +23,8 @@ public struct BrokerSettings: Sendable, Equatable {
     public var connectTimeout: Int64 = 10
     /// Only client identifiers with this prefix may connect (`clientid_prefixes`); nil = any.
     public var clientIdentifierPrefix: String?
+    /// Free bytes kept on the store's file system; below it, new stored messages are refused. 0 = off.
+    public var minimumFreeDiskBytes: Int = 0
     /// Log a line per connect and disconnect (`connection_messages`).
     public var connectionMessages = true
     /// Log a line per subscription (`log_type subscribe`).

@@ -4,6 +4,7 @@ extension Directive {
         .boolean("persistence", \.persistence),
         .text("persistence_location", \.persistenceLocation),
         .integer("persistence_commit_delay", \.persistenceCommitDelay, in: 0...1000, note: "milliseconds"),
+        .integer("persistence_min_free", \.persistenceMinFree, in: 0...Int.max, note: "bytes; 0 disables the floor"),
         .global("persistence_sync") { state, line in
             let levels = EdgeConfiguration.PersistenceSync.allCases
             state.configuration.persistenceSync = try line.choice(levels.map { ($0.rawValue, $0) })

@@ -133,6 +133,11 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// commit is done; a few milliseconds mean fewer, larger commits (less flash wear, more latency).
     public var persistenceCommitDelay: Int
 
+    /// `persistence_min_free <bytes>` (Meridian addition): below this much free space on the
+    /// store's file system, new QoS 1/2 messages that would have to be stored are refused (MQTT 5:
+    /// 0x97), so the disk never fills up. 0 disables the floor. Default 16 MiB.
+    public var persistenceMinFree: Int
+
     /// `connect_timeout` (Meridian addition): seconds a new connection may take to send
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
@@ -177,6 +182,7 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.queueFullPolicy = .drop
         self.persistenceSync = .normal
         self.persistenceCommitDelay = 0
+        self.persistenceMinFree = 16 * 1024 * 1024
         self.bridges = []
     }
 }

@@ -98,6 +98,7 @@ let logger = Logger(label: "meridian-edge")
 signal(SIGXFSZ, SIG_IGN)
 var store: SQLiteStore?
 var recovered: RecoveredState?
+var storeDirectory: String?
 if configuration.persistence {
     var directory = configuration.persistenceLocation.map { $0.isEmpty ? "." : $0 } ?? "."
     while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
@@ -116,6 +117,7 @@ if configuration.persistence {
         )
         store = opened
         recovered = state
+        storeDirectory = directory
         logger.notice("store open", metadata: ["path": "\(directory)/meridian.db", "sync": "\(sync.rawValue)"])
     } catch {
         fail("cannot open the store in \(directory): \(error)")
@@ -130,7 +132,8 @@ let server = BrokerServer(
         listeners: configuration.listenerSettings(portOverride: portOverride),
         sysInterval: configuration.sysInterval,
         tcpNoDelay: configuration.setTCPNoDelay,
-        version: meridianVersion
+        version: meridianVersion,
+        storeDirectory: storeDirectory
     ),
     logger: logger,
     store: store,

@@ -69,11 +69,12 @@ extension MQTTConnectionHandler {
         }
     }
 
-    /// A queue with the refuse policy had no room for the message: MQTT 5 publishers get
-    /// 0x97 Quota exceeded; 3.1.1 publishers get no acknowledgement (they resend later).
+    /// No room for the message (a full queue with the refuse policy, or the store's disk at its
+    /// free-space floor): MQTT 5 publishers get 0x97 Quota exceeded; 3.1.1 publishers get no
+    /// acknowledgement (they resend later).
     private func refuse(_ ack: MQTTPacket) {
         loopContext.counters.storeRefusals += 1
-        logger.notice("message refused: a queue with queue_overflow refuse is full")
+        logger.notice("message refused: no room to queue or store it")
         guard version == .v5 else { return }
         switch ack {
         case .puback(var refused):

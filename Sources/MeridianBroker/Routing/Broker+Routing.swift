@@ -112,6 +112,7 @@ extension Broker {
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
     ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool) {
         var redirect = false
+        var refusedForDisk = false
         var commit: EventLoopFuture<Void>?
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
             let connection = handle.connection
@@ -121,6 +122,10 @@ extension Broker {
             }
             var delivery = delivery
             let persist = store != nil && delivery.qos != .atMostOnce && handle.isPersistent && handle.isLive
+            if persist && diskLow.withLockedValue({ $0 }) {
+                refusedForDisk = true
+                return (nil, .dropped(.diskFloor), false)
+            }
             if persist { delivery.storeID = nextMessageID() }
             let remote = connection.map { $0.loopIndex != context.index } ?? false
             let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
@@ -155,6 +160,7 @@ extension Broker {
             if case .queuedOverLimit = result { return (true, commit, false) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
+            if refusedForDisk { return (false, nil, true) }
             if reason == .queueFull && delivery.qos != .atMostOnce && handle.lock.withLock({ handle.flow.limits.refuseWhenFull }) {
                 return (false, commit, true)
             }

@@ -29,6 +29,8 @@ final class Broker: @unchecked Sendable {
 
     /// The durable store, when `persistence true`.
     let store: DurableStore?
+    /// Set while the store's file system has less free space than `minimumFreeDiskBytes`.
+    let diskLow = NIOLockedValueBox(false)
     /// The last message id handed to the store.
     let lastMessageID = NIOLockedValueBox<UInt64>(0)
 

@@ -13,6 +13,8 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case tooLarge
     /// A shared-subscription message whose group had no member left to take it.
     case noSubscriber
+    /// The store's file system is below its free-space floor: the message was refused.
+    case diskFloor
     /// A QoS 0 message for a subscriber whose unsent data passed the write high-water mark.
     case slowSubscriber
 }

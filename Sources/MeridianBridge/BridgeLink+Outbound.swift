@@ -17,11 +17,15 @@ extension BridgeLink {
             topic: mapped.topic, payload: publish.payload, qos: min(publish.qos, mapped.qos),
             retain: settings.outgoingRetain && publish.retain, properties: remoteVersion == .v5 ? properties : []
         )
-        if settings.maxPacketSize > 0 && message.encodedSize(version: remoteVersion) > settings.maxPacketSize {
+        // The remote's Maximum QoS and Retain Available (MQTT 5 CONNACK) are honoured.
+        message.qos = min(message.qos, remoteMaximumQoS)
+        if !remoteRetainAvailable { message.retain = false }
+        let packetLimit = [settings.maxPacketSize > 0 ? settings.maxPacketSize : nil, remoteMaximumPacketSize].compactMap { $0 }.min()
+        if let packetLimit, message.encodedSize(version: remoteVersion) > packetLimit {
             // Larger than bridge_max_packet_size: never sendable, so dropped (counted) rather than retried.
             dropped += 1
             server.recordQueueDrop(clientIdentifier: localClientID)
-            logger.warning("message larger than bridge_max_packet_size dropped", metadata: ["topic": "\(publish.topic)"])
+            logger.warning("message larger than the link's maximum packet size dropped", metadata: ["topic": "\(publish.topic)"])
             acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
             return
         }

@@ -142,6 +142,9 @@ extension BridgeLink {
         remoteReady = true
         backoff.connected(at: .now)
         remoteReceiveMaximum = Int(connack.properties.receiveMaximum ?? 65_535)
+        remoteMaximumQoS = connack.properties.maximumQoS.flatMap(MQTTQoS.init(rawValue:)) ?? .exactlyOnce
+        remoteRetainAvailable = (connack.properties.retainAvailable ?? 1) == 1
+        remoteMaximumPacketSize = connack.properties.maximumPacketSize.map { Int($0) }
         logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
         let subscriptions = map.remoteSubscriptions.map { subscription in
             MQTTSubscription(topicFilter: subscription.filter, options: MQTTSubscriptionOptions(

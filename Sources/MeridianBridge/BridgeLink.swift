@@ -29,6 +29,10 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
     var remoteReceiveMaximum = 65_535
+    /// The remote's CONNACK limits (MQTT 5): Maximum QoS, Retain Available, Maximum Packet Size.
+    var remoteMaximumQoS = MQTTQoS.exactlyOnce
+    var remoteRetainAvailable = true
+    var remoteMaximumPacketSize: Int?
     /// `start_type once`: set after the first connection attempt; no attempt follows.
     var startedOnce = false
     /// `start_type lazy`: the check that starts the link at `threshold` and stops it after `idle_timeout`.

@@ -470,7 +470,8 @@ extension BrokerIntegration {
 
         @Test("tmpfs full: a QoS 1 publish is refused with 0x97, QoS 0 still flows; after space is freed QoS 1 is accepted again and nothing acknowledged is lost")
         func fullFilesystemRecovers() async throws {
-            let broker = try BrokerProcess(options: Self.persistence)
+            // The store itself must hit the full file system here: no free-space floor in front of it.
+            let broker = try BrokerProcess(options: Self.persistence + ["persistence_min_free 0"])
             let mountPoint = broker.dataDirectory.path
             guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=2m,mode=0750") == 0 else {
                 let reason = String(cString: strerror(errno))

@@ -30,6 +30,8 @@ struct SysTopicPublisher {
                 ("publish/messages/received", "\(totals.publishReceived)"),
                 ("publish/messages/sent", "\(totals.publishSent)"),
                 ("publish/messages/dropped", "\(stats.drops)"),
+                // Meridian: QoS 1/2 publishes refused because they could not be queued or stored (0x97).
+                ("publish/messages/refused", "\(totals.storeRefusals)"),
                 ("bytes/received", "\(totals.bytesReceived)"),
                 ("bytes/sent", "\(totals.bytesSent)"),
                 ("subscriptions/count", "\(stats.subscriptions)"),

@@ -46,5 +46,4 @@ public struct RetainedMessages: Sendable {
         return expired.count
     }
 
-    public var all: [BrokerMessage] { Array(messages.values) }
 }

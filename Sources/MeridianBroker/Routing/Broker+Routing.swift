@@ -180,7 +180,6 @@ extension Broker {
         }
     }
 
-    func dropCounts() -> [DropReason: Int] { lock.withLock { drops } }
 
     /// Redelivers shared-subscription deliveries a departed member never acknowledged to other members.
     func redistributeShared(_ deliveries: [Delivery], from departed: SessionHandle, via context: LoopContext, now: NIODeadline) {

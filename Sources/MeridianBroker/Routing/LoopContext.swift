@@ -78,13 +78,12 @@ final class LoopCounters {
     var bytesSent = 0
     var publishReceived = 0
     var publishSent = 0
-    var dropped = 0
     /// QoS 1/2 messages refused because the store could not commit them.
     var storeRefusals = 0
 
     struct Snapshot {
         var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0
-        var publishReceived = 0, publishSent = 0, dropped = 0
+        var publishReceived = 0, publishSent = 0, storeRefusals = 0
 
         static func + (a: Snapshot, b: Snapshot) -> Snapshot {
             Snapshot(
@@ -94,7 +93,7 @@ final class LoopCounters {
                 bytesSent: a.bytesSent + b.bytesSent,
                 publishReceived: a.publishReceived + b.publishReceived,
                 publishSent: a.publishSent + b.publishSent,
-                dropped: a.dropped + b.dropped
+                storeRefusals: a.storeRefusals + b.storeRefusals
             )
         }
     }
@@ -102,7 +101,7 @@ final class LoopCounters {
     var snapshot: Snapshot {
         Snapshot(
             messagesReceived: messagesReceived, messagesSent: messagesSent, bytesReceived: bytesReceived,
-            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, dropped: dropped
+            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals
         )
     }
 }

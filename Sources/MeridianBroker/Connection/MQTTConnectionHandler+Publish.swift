@@ -75,17 +75,8 @@ extension MQTTConnectionHandler {
     private func refuse(_ ack: MQTTPacket) {
         loopContext.counters.storeRefusals += 1
         logger.notice("message refused: no room to queue or store it")
-        guard version == .v5 else { return }
-        switch ack {
-        case .puback(var refused):
-            refused.reasonCode = .quotaExceeded
-            acknowledge(.puback(refused), after: [])
-        case .pubrec(var refused):
-            refused.reasonCode = .quotaExceeded
-            acknowledge(.pubrec(refused), after: [])
-        default:
-            break
-        }
+        guard version == .v5, let refused = ack.quotaExceeded else { return }
+        acknowledge(refused, after: [])
     }
 
     /// Sends a PUBACK or PUBREC, after the store committed the message when it holds it (invariant I1).
@@ -112,17 +103,12 @@ extension MQTTConnectionHandler {
             if afterCommit, case .failure(let error) = result {
                 loopContext.counters.storeRefusals += 1
                 logger.warning("message not stored, not acknowledged: \(error)")
-                if version == .v5 {
-                    switch ack {
-                    case .puback(var refused), .pubrec(var refused):
-                        refused.reasonCode = .quotaExceeded
-                        if ack.type == .pubrec, let handle = session {
-                            // A failing PUBREC ends the exchange: the identifier is free again.
-                            handle.lock.withLock { _ = handle.inboundQoS2.remove(refused.packetIdentifier) }
-                        }
-                        write(ack.type == .puback ? .puback(refused) : .pubrec(refused))
-                    default: break
+                if version == .v5, let refused = ack.quotaExceeded {
+                    if case .pubrec(let pubrec) = ack, let handle = session {
+                        // A failing PUBREC ends the exchange: the identifier is free again.
+                        handle.lock.withLock { _ = handle.inboundQoS2.remove(pubrec.packetIdentifier) }
                     }
+                    write(refused)
                 }
             } else {
                 write(ack)
@@ -226,5 +212,21 @@ extension MQTTConnectionHandler {
         guard pausedOn.remove(ObjectIdentifier(handle)) != nil, pausedOn.isEmpty, let context else { return }
         context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
         context.read()
+    }
+}
+
+private extension MQTTPacket {
+    /// This PUBACK or PUBREC with reason 0x97 Quota exceeded; nil for other packets.
+    var quotaExceeded: MQTTPacket? {
+        switch self {
+        case .puback(var ack):
+            ack.reasonCode = .quotaExceeded
+            return .puback(ack)
+        case .pubrec(var ack):
+            ack.reasonCode = .quotaExceeded
+            return .pubrec(ack)
+        default:
+            return nil
+        }
     }
 }

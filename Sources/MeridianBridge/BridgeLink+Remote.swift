@@ -1,3 +1,4 @@
+import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 import NIOPosix
@@ -69,6 +70,8 @@ extension BridgeLink {
         if remoteVersion == .v5 {
             if !settings.cleanSession { properties.append(.sessionExpiryInterval(settings.sessionExpiryInterval)) }
             properties.append(.receiveMaximum(UInt16(clamping: max(1, settings.drainMaxInflight))))
+            // Tells a Meridian remote this is a bridge, so it traces the messages it sends us (I5).
+            properties.append(.userProperty(MeshTrace.bridgeConnectKey, "1"))
         }
         var will: MQTTWill?
         if settings.notifications && !settings.notificationsLocalOnly {

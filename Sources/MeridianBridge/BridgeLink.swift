@@ -135,7 +135,10 @@ public final class BridgeLink: @unchecked Sendable {
             case .success:
                 local?.send(.connect(MQTTConnect(
                     protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: localClientID,
-                    properties: [.sessionExpiryInterval(UInt32.max), .receiveMaximum(UInt16(clamping: settings.drainMaxInflight))]
+                    properties: [
+                        .sessionExpiryInterval(UInt32.max), .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
+                        .userProperty(MeshTrace.bridgeConnectKey, "1"),
+                    ]
                 )))
                 local?.flush()
             case .failure(let error):

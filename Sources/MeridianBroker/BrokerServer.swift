@@ -136,6 +136,11 @@ public final class BrokerServer: @unchecked Sendable {
         broker.queueStatistics(clientIdentifier: clientIdentifier)
     }
 
+    /// How long the oldest message a session holds (queued or unacknowledged) has waited; 0 when none.
+    public func oldestQueuedAge(clientIdentifier: String) -> TimeAmount? {
+        broker.oldestQueuedAge(clientIdentifier: clientIdentifier, now: .now())
+    }
+
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped
     /// because its queue was full, with the broker's own drops.
     public func recordQueueDrop(clientIdentifier: String) {

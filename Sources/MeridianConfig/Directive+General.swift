@@ -22,6 +22,7 @@ extension Directive {
         .boolean("set_tcp_nodelay", \.setTCPNoDelay),
         .text("clientid_prefixes", \.clientIDPrefixes),
         .integer("connect_timeout", \.connectTimeout, in: 1...3600),
+        .integer("bridge_max_hops", \.bridgeMaxHops, in: 1...255),
         .global("queue_full_policy") { state, line in
             let policies = EdgeConfiguration.QueueFullPolicy.allCases
             state.configuration.queueFullPolicy = try line.choice(policies.map { ($0.rawValue, $0) })

@@ -28,6 +28,7 @@ extension EdgeConfiguration {
         settings.connectionMessages = connectionMessages
         settings.clientIdentifierPrefix = clientIDPrefixes
         settings.connectTimeout = Int64(connectTimeout)
+        settings.maxBridgeHops = bridgeMaxHops
         settings.minimumFreeDiskBytes = persistence ? persistenceMinFree : 0
         settings.logSubscriptions = logTypes.contains(.subscribe)
         return settings

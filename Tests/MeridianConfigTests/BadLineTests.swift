@@ -189,3 +189,19 @@ struct BadLineTests {
         }
     }
 }
+
+@Suite("bridge_max_hops")
+struct BridgeMaxHopsTests {
+    @Test("default 8; 1 to 255 accepted")
+    func accepted() throws {
+        #expect(try parse("").bridgeMaxHops == 8)
+        #expect(try parse("bridge_max_hops 1").bridgeMaxHops == 1)
+        #expect(try parse("connection up\naddress 10.0.0.1\ntopic # both 1\nbridge_max_hops 255").bridgeMaxHops == 255)
+    }
+
+    @Test("0 and 256 refused with file:line")
+    func refused() {
+        #expect(parseError("bridge_max_hops 0")?.hasPrefix("edge.conf:1: bridge_max_hops") == true)
+        #expect(parseError("\nbridge_max_hops 256")?.hasPrefix("edge.conf:2: bridge_max_hops") == true)
+    }
+}

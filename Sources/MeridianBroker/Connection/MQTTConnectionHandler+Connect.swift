@@ -18,7 +18,8 @@ extension MQTTConnectionHandler {
         }
         self.negotiation = negotiation
         will = connect.will
-        isBridge = connect.isBridge && version < .v5
+        // A bridge says so with try_private (3.1.x) or, over MQTT 5, with Meridian's CONNECT user property.
+        isBridge = version < .v5 ? connect.isBridge : connect.properties.userProperties.contains { $0.0 == MeshTrace.bridgeConnectKey }
         if version == .v5 {
             inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)
             outboundAliases = OutboundTopicAliases(maximum: negotiation.clientTopicAliasMaximum)
@@ -30,7 +31,7 @@ extension MQTTConnectionHandler {
         let version = self.version
         let attachment = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
-            version: version
+            version: version, isBridge: isBridge
         ) { [sessionLimits] flow in
             if let sessionLimits { flow.limits = sessionLimits }
             flow.protocolVersion = version

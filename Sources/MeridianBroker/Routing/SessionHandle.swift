@@ -36,6 +36,9 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     var drainScheduled = false
     /// False once the session has ended and was removed from the broker.
     var isLive = true
+    /// Whether the connected client is a bridge: deliveries to it carry the loop trace (``MeshTrace``).
+    /// Written at attach, before the connection subscribes; read when routing.
+    var isBridge = false
 
     init(clientIdentifier: String, limits: OutboundFlow.Limits, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier

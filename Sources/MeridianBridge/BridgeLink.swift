@@ -54,6 +54,10 @@ public final class BridgeLink: @unchecked Sendable {
     var keepAliveTask: RepeatedTask?
     var statusTask: RepeatedTask?
     var lastRemoteActivity = NIODeadline.now()
+    /// With `round_robin false`, while connected to a secondary address: the periodic attempt to
+    /// connect to the primary, and the connection it has open.
+    var primaryProbeTask: RepeatedTask?
+    var primaryProbe: BridgePacketHandler?
 
     /// A local message on its way to the remote, held until the remote acknowledged it.
     struct Outbound {
@@ -153,6 +157,7 @@ public final class BridgeLink: @unchecked Sendable {
             stopped = true
             reconnectTask?.cancel()
             keepAliveTask?.cancel()
+            stopPrimaryProbe()
             statusTask?.cancel()
             lazyTask?.cancel()
             remote?.close()

@@ -137,10 +137,14 @@ public final class BridgeLink: @unchecked Sendable {
         }.whenComplete { [self] result in
             switch result {
             case .success:
+                // local_cleansession true: the outbox starts empty at every start of the bridge and lives in
+                // memory only (session expiry 0); it still holds messages across remote outages.
+                let localClean = settings.localCleanSession ?? false
                 local?.send(.connect(MQTTConnect(
-                    protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: localClientID,
+                    protocolVersion: .v5, cleanStart: localClean, keepAlive: 0, clientIdentifier: localClientID,
                     properties: [
-                        .sessionExpiryInterval(UInt32.max), .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
+                        .sessionExpiryInterval(localClean ? 0 : UInt32.max),
+                        .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
                         .userProperty(MeshTrace.bridgeConnectKey, "1"),
                     ]
                 )))

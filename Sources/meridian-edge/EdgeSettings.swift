@@ -65,7 +65,6 @@ extension BridgeSettings {
         if cafile != nil || capath != nil || certfile != nil || keyfile != nil || insecure || tlsVersion != nil || alpn != nil {
             return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
         }
-        if localCleanSession == true { return "local_cleansession true (the local session is the durable outbox)" }
         return nil
     }
 }

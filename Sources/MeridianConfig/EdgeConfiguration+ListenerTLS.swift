@@ -19,8 +19,8 @@ extension EdgeConfiguration.Listener {
         public var certfile: String?
         /// `keyfile`: the server's PEM private key.
         public var keyfile: String?
-        /// `tls_version`: the minimum version; `nil` means TLS 1.2.
-        public var minimumVersion: Version?
+        /// `tls_version`: the minimum version (default TLS 1.2).
+        public var minimumVersion = Version.tlsv1_2
         /// `ciphers`: an OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are fixed in BoringSSL).
         public var ciphers: String?
         /// `require_certificate`: clients must present a certificate that chains to `cafile`/`capath`.

@@ -25,7 +25,12 @@ struct ServerTLS: @unchecked Sendable {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)
         )
         configuration.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
-        if let ciphers = settings.ciphers { configuration.cipherSuites = ciphers }
+        if let ciphers = settings.ciphers {
+            guard CipherList.isValid(ciphers) else {
+                throw TLSFiles.Failure("ciphers '\(ciphers)': not a cipher list BoringSSL accepts (OpenSSL syntax, TLS 1.2 suites)")
+            }
+            configuration.cipherSuites = ciphers
+        }
         try TLSFiles.setTrustRoots(of: &configuration, cafile: settings.cafile, capath: settings.capath, prefix: "")
         // Mosquitto asks for a client certificate only with require_certificate (SSL_VERIFY_PEER |
         // SSL_VERIFY_FAIL_IF_NO_PEER_CERT); without it no certificate is requested.
@@ -34,9 +39,6 @@ struct ServerTLS: @unchecked Sendable {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            if settings.ciphers != nil {
-                throw TLSFiles.Failure("certfile \(settings.certfile), keyfile \(settings.keyfile), ciphers '\(settings.ciphers!)': cannot set up TLS: \(error)")
-            }
             throw TLSFiles.Failure("certfile \(settings.certfile) and keyfile \(settings.keyfile): cannot set up TLS (does the key match the certificate?): \(error)")
         }
         var lists: [CertificateRevocationList] = []

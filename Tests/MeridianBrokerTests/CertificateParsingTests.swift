@@ -99,5 +99,15 @@ struct CertificateParsingTests {
         #expect(error(.init(certfile: server.certificate, keyfile: server.key, ciphers: "NO-SUCH-CIPHER")) == "ciphers 'NO-SUCH-CIPHER': not a cipher list BoringSSL accepts (OpenSSL syntax, TLS 1.2 suites)")
         #expect(error(.init(certfile: server.certificate, keyfile: server.key, ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305")) == "loaded")
         #expect(error(.init(certfile: server.certificate, keyfile: server.key, cafile: certificates.ca.certificate, crlfile: certificates.crl)) == "loaded")
+        // A handler for each combination (NIOSSL allows the revocation check only with client verification).
+        for require in [false, true] {
+            let settings = ListenerTLSSettings(
+                certfile: server.certificate, keyfile: server.key, cafile: certificates.ca.certificate,
+                requireCertificate: require, crlfile: certificates.crl
+            )
+            let tls = try ServerTLS.load(settings)
+            #expect(tls.revocationLists.count == (require ? 1 : 0))
+            _ = tls.makeHandler()
+        }
     }
 }

@@ -42,6 +42,9 @@ struct ServerTLS: @unchecked Sendable {
             throw TLSFiles.Failure("certfile \(settings.certfile) and keyfile \(settings.keyfile): cannot set up TLS (does the key match the certificate?): \(error)")
         }
         var lists: [CertificateRevocationList] = []
+        // Without require_certificate no client certificate is asked for, so there is nothing to
+        // check the list against (and NIOSSL allows the extra check only with verification on);
+        // the file is still read, so that a bad one is reported at start-up.
         if let crlfile = settings.crlfile {
             let bytes = try TLSFiles.read(crlfile, option: "crlfile")
             do {
@@ -50,7 +53,10 @@ struct ServerTLS: @unchecked Sendable {
                 throw TLSFiles.Failure("crlfile \(crlfile): not a readable certificate revocation list (\(error))")
             }
         }
-        return ServerTLS(context: context, revocationLists: lists, certificateUsername: settings.certificateUsername)
+        return ServerTLS(
+            context: context, revocationLists: settings.requireCertificate ? lists : [],
+            certificateUsername: settings.certificateUsername
+        )
     }
 
     /// A server handler for one connection. With revocation lists, the client's leaf certificate

@@ -19,6 +19,14 @@ struct BridgeTLS: @unchecked Sendable {
     /// - Throws: when a file cannot be read (the error names the option and the file), or when
     ///   TLS options are given without a CA to verify the remote with.
     static func load(_ settings: BridgeSettings) throws -> BridgeTLS? {
+        do {
+            return try loadFiles(settings)
+        } catch {
+            throw TLSFiles.Failure("connection \(settings.name): \(error)")
+        }
+    }
+
+    private static func loadFiles(_ settings: BridgeSettings) throws -> BridgeTLS? {
         guard settings.cafile != nil || settings.capath != nil else {
             let others = [
                 settings.certfile.map { _ in "bridge_certfile" }, settings.keyfile.map { _ in "bridge_keyfile" },
@@ -43,7 +51,7 @@ struct BridgeTLS: @unchecked Sendable {
         do {
             return BridgeTLS(context: try NIOSSLContext(configuration: configuration))
         } catch {
-            throw TLSFiles.Failure("bridge TLS: cannot set up (does bridge_keyfile match bridge_certfile?): \(error)")
+            throw TLSFiles.Failure("cannot set up TLS (does bridge_keyfile match bridge_certfile?): \(error)")
         }
     }
 

@@ -42,7 +42,7 @@ extension BrokerIntegration {
             let watcher = try await MosquittoSub.start(port: remote.port, version: .v5, topics: ["site1/#"], qos: 1)
             defer { watcher.cleanup() }
 
-            let edge = try await Self.startEdge(certificates, tlsPort: tlsPort, extra: ["bridge_tls_version tlsv1.2"])
+            let edge = try await Self.startEdge(certificates, tlsPort: tlsPort, extra: ["bridge_tls_version tlsv1.2", "bridge_alpn mqtt"])
             defer { edge.cleanup() }
             try await BridgeTests.waitUntilBridgeConnected(edge)
             try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "telemetry/t1", message: "over-tls", qos: 1)
@@ -93,6 +93,20 @@ extension BrokerIntegration {
             #expect(!edge.stderr.contains("[MeridianBridge] connected"), "\(edge.report)")
         }
 
+        @Test("TLS options without a CA to verify the remote, and bridge_tls_version tlsv1.1, stop start-up", arguments: [
+            (["bridge_certfile /c.pem", "bridge_keyfile /k.pem"], "connection uplink: bridge_certfile needs bridge_cafile or bridge_capath"),
+            (["bridge_insecure true"], "connection uplink: bridge_insecure needs bridge_cafile or bridge_capath"),
+            (["bridge_tls_version tlsv1.1"], "connection uplink: bridge_tls_version tlsv1.1 (use tlsv1.2 or tlsv1.3) is not supported"),
+        ])
+        func refusedOptions(lines: [String], message: String) async throws {
+            let broker = try BrokerProcess(options: ["connection uplink", "address 127.0.0.1:1", "topic a out 0"] + lines)
+            defer { broker.cleanup() }
+            try broker.launch()
+            let exit = await broker.waitForExit(timeout: .seconds(20))
+            #expect(exit != nil && exit != .success, "\(broker.report)")
+            #expect(broker.stderr.contains(message), "\(broker.report)")
+        }
+
         @Test("a missing bridge_cafile stops start-up with a message naming the file")
         func missingCAFile() async throws {
             let missing = "/nonexistent/meridian-ca.pem"
@@ -103,7 +117,7 @@ extension BrokerIntegration {
             try broker.launch()
             let exit = await broker.waitForExit(timeout: .seconds(20))
             #expect(exit != nil && exit != .success, "\(broker.report)")
-            #expect(broker.stderr.contains("bridge_cafile \(missing): No such file or directory"), "\(broker.report)")
+            #expect(broker.stderr.contains("connection uplink: bridge_cafile \(missing): No such file or directory"), "\(broker.report)")
         }
     }
 }

@@ -191,6 +191,27 @@ extension BrokerIntegration {
             #expect(new.succeeded, "\(new)\n\(edge.report)")
         }
 
+        @Test("a connection that never completes the handshake is closed after connect_timeout; plain MQTT on the TLS port is refused")
+        func stalledHandshake() async throws {
+            let certificates = try await TestCertificates.make()
+            defer { certificates.cleanup() }
+            let tlsPort = try FreePort.allocate()
+            let edge = try await Self.startEdge(certificates, tlsPort: tlsPort, global: ["connect_timeout 2"])
+            defer { edge.cleanup() }
+            let silent = try RawMQTTClient(port: tlsPort)
+            defer { silent.close() }
+            #expect(try await silent.waitForClose(timeout: .seconds(6)).isEmpty)
+
+            let plain = try await ProcessRunner.run(
+                "mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(tlsPort)", "-t", "x", "-m", "y", "-q", "1"], timeout: .seconds(15)
+            )
+            #expect(!plain.succeeded && !plain.timedOut, "\(plain)")
+            try await Helpers.waitUntil("a logged handshake failure") {
+                !Self.logLines(edge, containing: "TLS handshake failed").isEmpty
+            }
+            #expect(try await Self.publish(port: tlsPort, certificates: certificates, client: nil).succeeded)
+        }
+
         @Test("a missing certificate or key file stops start-up with a message naming the file")
         func missingFile() async throws {
             let certificates = try await TestCertificates.make()

@@ -2,7 +2,8 @@ import Foundation
 
 /// Certificates for TLS tests, made with the `openssl` command line in a temp directory:
 ///
-/// - `ca`: the test CA (CN "Meridian Test CA"), with a CRL (`crl.pem`) revoking `revoked`;
+/// - `ca`: the test CA (CN "Meridian Test CA"), with a CRL (`crl.pem`) revoking `revoked`, and a
+///   hashed CA directory (`caDirectory`);
 /// - `server`: for `localhost` and 127.0.0.1 (subject alternative names), signed by `ca`;
 /// - `wrongHost`: a server certificate for `other.example` only, signed by `ca`;
 /// - `deviceA`, `deviceB`: client certificates with CN `device-a` / `device-b`
@@ -21,6 +22,8 @@ public struct TestCertificates: Sendable {
 
     public let directory: URL
     public let ca: Pair
+    /// A directory holding `ca`'s certificate under its subject-hash name (`openssl rehash`), for `capath`.
+    public let caDirectory: String
     public let crl: String
     public let server: Pair
     public let wrongHost: Pair
@@ -54,8 +57,12 @@ public struct TestCertificates: Sendable {
         let revoked = try await maker.leaf("revoked", subject: "/C=DE/O=Meridian Test/CN=device-revoked", issuer: ca, serial: 23, extensions: client)
         let foreign = try await maker.leaf("foreign", subject: "/C=DE/O=Elsewhere/CN=device-foreign", issuer: otherCA, serial: 30, extensions: client)
         let crl = try await maker.revocationList(issuer: ca, revoking: revoked)
+        let caDirectory = maker.path("ca-dir")
+        try FileManager.default.createDirectory(atPath: caDirectory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: ca.certificate, toPath: caDirectory + "/ca.pem")
+        try await maker.openssl(["rehash", caDirectory])
         return TestCertificates(
-            directory: directory, ca: ca, crl: crl, server: server, wrongHost: wrongHost, deviceA: deviceA,
+            directory: directory, ca: ca, caDirectory: caDirectory, crl: crl, server: server, wrongHost: wrongHost, deviceA: deviceA,
             deviceB: deviceB, expired: expired, otherCA: otherCA, foreign: foreign, revoked: revoked
         )
     }

@@ -153,6 +153,23 @@ extension BrokerIntegration {
             #expect(edge.isRunning)
         }
 
+        @Test("capath instead of cafile: a device of the CA is accepted, a foreign one refused")
+        func caDirectory() async throws {
+            let certificates = try await TestCertificates.make()
+            defer { certificates.cleanup() }
+            let tlsPort = try FreePort.allocate()
+            let edge = try await BrokerProcess.started(options: [
+                "listener \(tlsPort) 127.0.0.1", "certfile \(certificates.server.certificate)", "keyfile \(certificates.server.key)",
+                "capath \(certificates.caDirectory)", "require_certificate true", "use_identity_as_username true",
+            ])
+            defer { edge.cleanup() }
+            let good = try await Self.publish(port: tlsPort, certificates: certificates, client: certificates.deviceB)
+            #expect(good.succeeded, "\(good)\n\(edge.report)")
+            #expect(!Self.logLines(edge, containing: "certificate identity", "username=device-b").isEmpty, "\(edge.report)")
+            let foreign = try await Self.publish(port: tlsPort, certificates: certificates, client: certificates.foreign)
+            #expect(!foreign.succeeded && !foreign.timedOut, "\(foreign)")
+        }
+
         @Test("crlfile: a revoked client certificate is refused, others of the same CA are accepted")
         func revokedCertificate() async throws {
             let certificates = try await TestCertificates.make()

@@ -34,7 +34,9 @@ struct BridgeTLS: @unchecked Sendable {
                 settings.alpn.map { _ in "bridge_alpn" },
             ].compactMap { $0 }
             if let first = others.first {
-                throw TLSFiles.Failure("\(first) needs bridge_cafile or bridge_capath (TLS to the remote is on only with a CA to verify it)")
+                throw TLSFiles.Failure(
+                    "\(first) needs bridge_cafile or bridge_capath (TLS to the remote is on only with a CA to verify it)"
+                )
             }
             return nil
         }

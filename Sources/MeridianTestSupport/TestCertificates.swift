@@ -49,13 +49,18 @@ public struct TestCertificates: Sendable {
             extensions: ["subjectAltName=DNS:other.example", "extendedKeyUsage=serverAuth"]
         )
         let client = ["extendedKeyUsage=clientAuth"]
-        let deviceA = try await maker.leaf("device-a", subject: "/C=DE/O=Meridian Test/CN=device-a", issuer: ca, serial: 20, extensions: client)
-        let deviceB = try await maker.leaf("device-b", subject: "/C=DE/O=Meridian Test/CN=device-b", issuer: ca, serial: 21, extensions: client)
-        let expired = try await maker.leaf(
-            "expired", subject: "/C=DE/O=Meridian Test/CN=device-expired", issuer: ca, serial: 22, extensions: client, days: -1
-        )
-        let revoked = try await maker.leaf("revoked", subject: "/C=DE/O=Meridian Test/CN=device-revoked", issuer: ca, serial: 23, extensions: client)
-        let foreign = try await maker.leaf("foreign", subject: "/C=DE/O=Elsewhere/CN=device-foreign", issuer: otherCA, serial: 30, extensions: client)
+        func device(_ name: String, _ cn: String, serial: Int, issuer: Pair = ca, organization: String = "Meridian Test", days: Int = 30)
+            async throws -> Pair
+        {
+            try await maker.leaf(
+                name, subject: "/C=DE/O=\(organization)/CN=\(cn)", issuer: issuer, serial: serial, extensions: client, days: days
+            )
+        }
+        let deviceA = try await device("device-a", "device-a", serial: 20)
+        let deviceB = try await device("device-b", "device-b", serial: 21)
+        let expired = try await device("expired", "device-expired", serial: 22, days: -1)
+        let revoked = try await device("revoked", "device-revoked", serial: 23)
+        let foreign = try await device("foreign", "device-foreign", serial: 30, issuer: otherCA, organization: "Elsewhere")
         let crl = try await maker.revocationList(issuer: ca, revoking: revoked)
         let caDirectory = maker.path("ca-dir")
         try FileManager.default.createDirectory(atPath: caDirectory, withIntermediateDirectories: true)
@@ -105,7 +110,8 @@ public struct TestCertificates: Sendable {
         func leaf(_ name: String, subject: String, issuer: Pair, serial: Int, extensions: [String], days: Int = 30) async throws -> Pair {
             try await openssl(["req"] + newKey(name) + ["-out", path("\(name).csr"), "-subj", subject])
             let extensionFile = path("\(name).ext")
-            try Data((["basicConstraints=CA:FALSE"] + extensions).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: extensionFile))
+            let extensionText = (["basicConstraints=CA:FALSE"] + extensions).joined(separator: "\n")
+            try Data(extensionText.utf8).write(to: URL(fileURLWithPath: extensionFile))
             try await openssl([
                 "x509", "-req", "-in", path("\(name).csr"), "-CA", issuer.certificate, "-CAkey", issuer.key,
                 "-set_serial", "\(serial)", "-days", "\(days)", "-extfile", extensionFile, "-out", path("\(name).crt"),

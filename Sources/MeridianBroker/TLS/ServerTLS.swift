@@ -39,7 +39,10 @@ struct ServerTLS: @unchecked Sendable {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw TLSFiles.Failure("certfile \(settings.certfile) and keyfile \(settings.keyfile): cannot set up TLS (does the key match the certificate?): \(error)")
+            throw TLSFiles.Failure(
+                "certfile \(settings.certfile) and keyfile \(settings.keyfile): cannot set up TLS "
+                    + "(does the key match the certificate?): \(error)"
+            )
         }
         var lists: [CertificateRevocationList] = []
         // Without require_certificate no client certificate is asked for, so there is nothing to

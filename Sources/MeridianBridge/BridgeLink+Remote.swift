@@ -46,7 +46,10 @@ extension BridgeLink {
             .channelInitializer { [self] channel in
                 let handler = makeRemoteHandler()
                 remote = handler
-                return channel.pipeline.addHandler(handler)
+                return channel.eventLoop.makeCompletedFuture {
+                    try remoteTLS?.addHandlers(to: channel, host: address.host, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
             .connect(host: address.host, port: address.port)
             .whenComplete { [self] result in

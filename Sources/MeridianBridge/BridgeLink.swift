@@ -16,6 +16,8 @@ import NIOPosix
 /// returns, the broker drains it into the bridge's window.
 public final class BridgeLink: @unchecked Sendable {
     let settings: BridgeSettings
+    /// TLS to the remote (`bridge_cafile` …), or `nil` for plain TCP.
+    let remoteTLS: BridgeTLS?
     let map: BridgeTopicMap
     let server: BrokerServer
     let loop: EventLoop
@@ -98,6 +100,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
         self.backoff = Backoff(settings: settings)
         self.tryPrivate = settings.tryPrivate
+        self.remoteTLS = try BridgeTLS.load(settings)
     }
 
     static func hostname() -> String {

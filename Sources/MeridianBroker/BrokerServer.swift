@@ -13,17 +13,20 @@ import Darwin
 #endif
 import MeridianStore
 
-/// A TCP listener of the broker.
+/// A TCP listener of the broker, plain or TLS.
 public struct ListenerSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     /// Connections accepted at once on this listener; -1 = unlimited.
     public var maxConnections: Int
+    /// TLS settings; `nil` for a plain TCP listener.
+    public var tls: ListenerTLSSettings?
 
-    public init(host: String, port: Int, maxConnections: Int = -1) {
+    public init(host: String, port: Int, maxConnections: Int = -1, tls: ListenerTLSSettings? = nil) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
+        self.tls = tls
     }
 }
 
@@ -86,9 +89,12 @@ public final class BrokerServer: @unchecked Sendable {
     /// The ports actually bound (useful when a listener asked for port 0).
     public private(set) var boundPorts: [Int] = []
 
-    /// Binds every listener. Throws if one cannot be bound.
+    /// Binds every listener. Throws if one cannot be bound, or if a TLS listener's certificate,
+    /// key, CA or CRL file cannot be read (the error names the file).
     public func start() throws {
-        for listener in configuration.listeners {
+        // Every TLS file is read before any listener opens, so a bad one stops start-up cleanly.
+        let tlsStates = try configuration.listeners.map { try $0.tls.map(ServerTLS.load) }
+        for (listener, tls) in zip(configuration.listeners, tlsStates) {
             let limit = listener.maxConnections
             let active = NIOLockedValueBox(0)
             let bootstrap = ServerBootstrap(group: group)
@@ -107,18 +113,36 @@ public final class BrokerServer: @unchecked Sendable {
                             return channel.close()
                         }
                     }
-                    return addConnection(to: channel)
+                    if let tls {
+                        do {
+                            try addTLSHandlers(tls, to: channel)
+                        } catch {
+                            return channel.close()
+                        }
+                    }
+                    return addConnection(to: channel, certificateUsername: tls?.certificateUsername ?? .none)
                 }
             let channel = try bootstrap.bind(host: listener.host, port: listener.port).wait()
             channels.append(channel)
             let port = channel.localAddress?.port ?? listener.port
             boundPorts.append(port)
-            logger.notice("listening", metadata: ["address": "\(listener.host):\(port)"])
+            logger.notice("listening", metadata: ["address": "\(listener.host):\(port)", "tls": "\(tls != nil)"])
         }
         startTimers()
     }
 
-    private func addConnection(to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil) -> EventLoopFuture<Void> {
+    /// TLS in front of the MQTT handler: NIOSSL does the handshake on the channel's event loop,
+    /// without blocking it; the identity handler logs handshake failures and reads the certificate.
+    private func addTLSHandlers(_ tls: ServerTLS, to channel: Channel) throws {
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(tls.makeHandler())
+        try operations.addHandler(TLSIdentityHandler(source: tls.certificateUsername, logger: logger))
+    }
+
+    private func addConnection(
+        to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil,
+        certificateUsername: ListenerTLSSettings.CertificateUsername = .none
+    ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         guard let context = contexts.first(where: { $0.eventLoop === loop }) else {
             return channel.close()
@@ -127,6 +151,7 @@ public final class BrokerServer: @unchecked Sendable {
         return loop.makeCompletedFuture {
             let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
             handler.sessionLimits = sessionLimits
+            handler.certificateUsernameSource = certificateUsername
             try channel.pipeline.syncOperations.addHandler(handler)
         }
     }

@@ -7,6 +7,18 @@ extension MQTTConnectionHandler {
         connectTimeoutTask?.cancel()
         connectTimeoutTask = nil
         version = connect.protocolVersion
+        // BEGIN certificate-bound identity (TLS listeners with use_identity_as_username or
+        // use_subject_as_username). From here on `connect.username` is the certificate's name, so
+        // allow_anonymous, authentication and ACLs (%u) see it; see `applyCertificateIdentity`.
+        var connect = connect
+        guard applyCertificateIdentity(to: &connect) else {
+            logger.notice("connection refused: no usable client certificate for the certificate username", metadata: [
+                "client_id": "\(connect.clientIdentifier)",
+            ])
+            refuseConnect(.badUserNameOrPassword)
+            return
+        }
+        // END certificate-bound identity.
         let settings = broker.settings
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {

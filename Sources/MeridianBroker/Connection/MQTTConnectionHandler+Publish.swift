@@ -27,9 +27,11 @@ extension MQTTConnectionHandler {
             return
         }
         let now = loopContext.eventLoop.now
-        var message: BrokerMessage? = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
-        if isBridge, let received = message {
-            message = broker.admitFromBridge(received, sequence: loopContext.nextMessageSequence())
+        var received = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
+        received.sequence = loopContext.nextMessageSequence()
+        var message: BrokerMessage? = received
+        if isBridge {
+            message = broker.admitFromBridge(received)
             if message == nil { broker.recordDrop(.loop, clientIdentifier: negotiation?.clientIdentifier ?? "", now: now) }
         }
         // A message dropped as a loop is acknowledged like one delivered: the sender has nothing to resend.

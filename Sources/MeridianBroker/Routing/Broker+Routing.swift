@@ -23,9 +23,13 @@ extension Broker {
     /// Routes a message to every matching session, storing it first if it is retained.
     @discardableResult
     func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
+        if message.sequence == 0 {
+            // Wills and $SYS arrive unnumbered; published messages are numbered when received.
+            var numbered = message
+            numbered.sequence = context.nextMessageSequence()
+            return route(numbered, via: context, now: now)
+        }
         var outcome = RouteOutcome()
-        var message = message
-        if message.sequence == 0 { message.sequence = context.nextMessageSequence() }
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         lock.withLock {
             if message.retain {
@@ -88,21 +92,21 @@ extension Broker {
         via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
     ) {
         if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
-        var message = message
-        if entry.subscriber.isBridge {
-            // Loops (I5): a message goes over bridges only up to the hop limit, and carries its trace.
-            guard message.hops < settings.maxBridgeHops else { return }
-            if message.hops == 0 {
-                MeshTrace.stamp(&message.properties, hops: 0, id: MeshTrace.identity(node: nodeName, sequence: message.sequence))
-            }
-        }
-        let delivery = Delivery(
+        var delivery = Delivery(
             message: message,
             qos: min(message.qos, entry.options.qos),
             retain: entry.options.retainAsPublished ? message.retain : false,
             subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
             sharedFilter: shared
         )
+        if entry.subscriber.isBridge {
+            // Loops (I5): a message goes over bridges only up to the hop limit, and carries its trace.
+            guard message.hops < settings.maxBridgeHops else { return }
+            if message.hops == 0 {
+                let id = MeshTrace.identity(node: nodeName, sequence: message.sequence)
+                MeshTrace.stamp(&delivery.message.properties, hops: 0, id: id)
+            }
+        }
         let result = offer(delivery, to: entry.subscriber, via: context, now: now)
         if result.congested { outcome.congested.append(entry.subscriber) }
         if let commit = result.commit { outcome.commits.append(commit) }
@@ -130,22 +134,26 @@ extension Broker {
                 redirect = true
                 return (nil, .queued, false)
             }
-            var delivery = delivery
             let persist = store != nil && delivery.qos != .atMostOnce && handle.isPersistent && handle.isLive
             if persist && diskLow.withLockedValue({ $0 }) {
                 refusedForDisk = true
                 return (nil, .dropped(.diskFloor), false)
             }
-            if persist { delivery.storeID = nextMessageID() }
             let remote = connection.map { $0.loopIndex != context.index } ?? false
-            let result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
-            if persist, let store, let id = delivery.storeID {
+            let result: OutboundFlow.Offer
+            if persist, let store {
+                var stored = delivery
+                let id = nextMessageID()
+                stored.storeID = id
+                result = handle.flow.offer(stored, online: connection != nil, sendNow: !remote, now: now)
                 if case .dropped = result {} else {
                     // Submitted under the session lock, so it precedes the flow's later effects on this row.
                     commit = store.commit([.appendMessage(
-                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(delivery, now: now, wallNow: unixTime()))],
+                        clientID: handle.clientIdentifier, messageID: id, StoredMessage(stored, now: now, wallNow: unixTime()))],
                         on: context.eventLoop)
                 }
+            } else {
+                result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
             }
             handle.persistFlowEffects()
             switch result {

@@ -49,7 +49,7 @@ final class Broker: @unchecked Sendable {
 
     /// Takes in a message published by a bridge (I5): counts the link it crossed, names it if it
     /// has no identity yet, and returns nil when it is a second copy or one of ours come back.
-    func admitFromBridge(_ message: BrokerMessage, sequence: UInt64) -> BrokerMessage? {
+    func admitFromBridge(_ message: BrokerMessage) -> BrokerMessage? {
         var message = message
         let trace = MeshTrace.read(message.properties)
         if let id = trace.id {
@@ -57,8 +57,8 @@ final class Broker: @unchecked Sendable {
             guard lock.withLock({ recentBridgeMessageIDs.insert(id) }) else { return nil }
         }
         message.hops = trace.hops + 1
-        message.sequence = sequence
-        MeshTrace.stamp(&message.properties, hops: message.hops, id: trace.id ?? MeshTrace.identity(node: nodeName, sequence: sequence))
+        let id = trace.id ?? MeshTrace.identity(node: nodeName, sequence: message.sequence)
+        MeshTrace.stamp(&message.properties, hops: message.hops, id: id)
         return message
     }
 

@@ -152,9 +152,8 @@ public struct OutboundFlow: Sendable {
     ///   immediately (it lives on another event loop). A QoS 1/2 message is then queued and sent by
     ///   the connection's own ``drain(now:dropped:)``, so that every QoS 1/2 message reaches the wire
     ///   in queue order (MQTT 5 section 4.6).
-    public mutating func offer(_ delivery: Delivery, online: Bool, sendNow: Bool = true, now: NIODeadline) -> Offer {
+    public mutating func offer(_ delivery: consuming Delivery, online: Bool, sendNow: Bool = true, now: NIODeadline) -> Offer {
         if delivery.message.isExpired(at: now) { return .dropped(.expired) }
-        var delivery = delivery
         if limits.maxMessageAge > 0 {
             let limit = now + .seconds(Int64(limits.maxMessageAge))
             if delivery.message.expiresAt.map({ $0 > limit }) ?? true { delivery.message.expiresAt = limit }
@@ -217,7 +216,7 @@ public struct OutboundFlow: Sendable {
         return .send(publish)
     }
 
-    private mutating func startInflight(_ delivery: Delivery, now: NIODeadline) -> Offer {
+    private mutating func startInflight(_ delivery: consuming Delivery, now: NIODeadline) -> Offer {
         let packetIdentifier = allocatePacketIdentifier()
         let result = sendable(delivery, packetIdentifier: packetIdentifier, now: now)
         if case .send = result {
@@ -245,8 +244,8 @@ public struct OutboundFlow: Sendable {
     /// Moves queued messages into free in-flight slots; reports drops through `dropped`.
     public mutating func drain(now: NIODeadline, dropped: (DropReason) -> Void) -> [MQTTPublish] {
         var out: [MQTTPublish] = []
-        while let next = queue.first, next.qos == .atMostOnce || hasFreeSlot {
-            queue.removeFirst()
+        while !queue.isEmpty, queue[queue.startIndex].qos == .atMostOnce || hasFreeSlot {
+            let next = queue.removeFirst()
             queuedBytes -= next.message.approximateSize
             if next.message.isExpired(at: now) {
                 if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
@@ -268,8 +267,9 @@ public struct OutboundFlow: Sendable {
 
     /// PUBACK from the client. - Returns: false if the identifier was not awaiting a PUBACK.
     public mutating func acknowledge(puback packetIdentifier: UInt16) -> Bool {
-        guard let entry = inflight[packetIdentifier], entry.state == .awaitingPuback else { return false }
-        inflight[packetIdentifier] = nil
+        // Looked up by index and removed, not copied out: the hot path of every QoS 1 delivery.
+        guard let index = inflight.index(forKey: packetIdentifier), inflight.values[index].state == .awaitingPuback else { return false }
+        let entry = inflight.remove(at: index).value
         inflightBytes -= entry.delivery.message.payload.readableBytes
         if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
         return true
@@ -345,7 +345,7 @@ public struct OutboundFlow: Sendable {
 
     /// Whether a ``drain(now:dropped:)`` now would send something.
     public var canDrain: Bool {
-        guard let next = queue.first else { return false }
-        return next.qos == .atMostOnce || hasFreeSlot
+        guard !queue.isEmpty else { return false }
+        return queue[queue.startIndex].qos == .atMostOnce || hasFreeSlot
     }
 }

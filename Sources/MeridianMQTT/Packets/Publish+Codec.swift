@@ -27,7 +27,11 @@ extension MQTTPublish {
     ) throws(MQTTCodecError) -> MQTTPublish {
         let qos = MQTTQoS(rawValue: (flags >> Flag.qosShift) & 0x03) ?? .atMostOnce
         let topic = try body.readMQTTString("topic name")
-        if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
+        func isWildcard(_ byte: UInt8) -> Bool { byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") }
+        // Over the contiguous bytes: an order of magnitude cheaper than iterating the UTF8View (callgrind).
+        let hasWildcard = topic.utf8.withContiguousStorageIfAvailable { $0.contains(where: isWildcard) }
+            ?? topic.utf8.contains(where: isWildcard)
+        if hasWildcard {
             throw MQTTCodecError(.topicNameInvalid, "wildcard in PUBLISH topic name")
         }
         let packetIdentifier = qos == .atMostOnce ? nil : try body.readMQTTPacketIdentifier()

@@ -1,3 +1,4 @@
+import MeridianBridgeCore
 import MeridianMQTT
 import NIOCore
 
@@ -17,32 +18,39 @@ extension BridgeLink {
             topic: mapped.topic, payload: publish.payload, qos: min(publish.qos, mapped.qos),
             retain: settings.outgoingRetain && publish.retain, properties: remoteVersion == .v5 ? properties : []
         )
-        // The remote's Maximum QoS and Retain Available (MQTT 5 CONNACK) are honoured.
-        message.qos = min(message.qos, remoteMaximumQoS)
-        if !remoteRetainAvailable { message.retain = false }
-        let packetLimit = [settings.maxPacketSize > 0 ? settings.maxPacketSize : nil, remoteMaximumPacketSize].compactMap { $0 }.min()
-        if let packetLimit, message.encodedSize(version: remoteVersion) > packetLimit {
+        if settings.maxPacketSize > 0 && message.encodedSize(version: remoteVersion) > settings.maxPacketSize {
             // Larger than bridge_max_packet_size: never sendable, so dropped (counted) rather than retried.
-            dropped += 1
-            server.recordQueueDrop(clientIdentifier: localClientID)
-            logger.warning("message larger than the link's maximum packet size dropped", metadata: ["topic": "\(publish.topic)"])
+            countDrop(topic: publish.topic)
             acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
             return
         }
         if message.qos == .atMostOnce {
+            // QoS 0 takes no slot in the window: sent now, or kept in memory for the remote's return.
+            message.retain = message.retain && remoteRetainAvailable
             if remoteReady {
-                remote?.send(.publish(message))
-                forwarded += 1
+                if let limit = remoteMaximumPacketSize, message.encodedSize(version: remoteVersion) > limit {
+                    countDrop(topic: publish.topic)
+                } else {
+                    remote?.send(.publish(message))
+                    forwarded += 1
+                }
             } else if settings.queueQoS0 {
                 bufferQoS0(message)
             }
             acknowledgeLocally(localID: publish.packetIdentifier, qos: publish.qos)
             return
         }
-        message.dup = false
         if let localID = publish.packetIdentifier { heldLocalIDs.insert(localID) }
-        waiting.append(Outbound(localID: publish.packetIdentifier, localQoS: publish.qos, publish: message))
+        lastOutboxID += 1
+        held[lastOutboxID] = Held(localID: publish.packetIdentifier, localQoS: publish.qos, publish: message)
+        waiting.append(lastOutboxID)
         pump()
+    }
+
+    private func countDrop(topic: String) {
+        dropped += 1
+        server.recordQueueDrop(clientIdentifier: localClientID)
+        logger.warning("message larger than the link's maximum packet size dropped", metadata: ["topic": "\(topic)"])
     }
 
     /// Keeps a QoS 0 message for the remote's return, within the bridge's bounds and overflow policy;
@@ -61,23 +69,20 @@ extension BridgeLink {
         qos0BufferBytes += size
     }
 
-    /// Window capacity: the bridge's drain window, capped by the remote's Receive Maximum.
-    var window: Int { max(1, min(settings.drainMaxInflight, remoteReceiveMaximum, congestionLimit)) }
-
-    /// Sends waiting messages while the remote is up, the window has room and `drain_rate` allows.
+    /// Hands waiting messages to the window while the remote is up, it has room and `drain_rate`
+    /// allows, and sends what it says.
     func pump() {
-        guard remoteReady, let remote else { return }
-        while inflight.count < window, let first = waiting.first {
-            guard takeRateTokens(bytes: first.publish.payload.readableBytes) else { break }
-            var next = waiting.removeFirst()
-            let id = allocateRemoteID()
-            next.publish.packetIdentifier = id
-            inflight[id] = next
-            inflightOrder.append(id)
-            remote.send(.publish(next.publish))
-            forwarded += 1
+        guard remoteReady, remote != nil else { return }
+        var batch: [ForwardingWindow.Message] = []
+        var room = forwarding.wanted
+        while room > 0, let id = waiting.first, let message = held[id]?.publish {
+            guard takeRateTokens(bytes: message.payload.readableBytes) else { break }
+            waiting.removeFirst()
+            room -= 1
+            batch.append(ForwardingWindow.Message(
+                id: id, qos: message.qos, retain: message.retain, encodedSize: message.encodedSize(version: remoteVersion)))
         }
-        remote.flush()
+        if !batch.isEmpty { execute(forwarding.accept(batch)) }
     }
 
     /// Takes one message and `bytes` from the `drain_rate` buckets, or schedules the next pump for
@@ -110,79 +115,71 @@ extension BridgeLink {
         return false
     }
 
-    private func allocateRemoteID() -> UInt16 {
-        while true {
-            let id = nextRemoteID
-            nextRemoteID = nextRemoteID == .max ? 1 : nextRemoteID + 1
-            if inflight[id] == nil { return id }
+    /// The link is up (CONNACK): what was in flight goes again first, with DUP and the same packet
+    /// identifier (I2), or as PUBREL when the remote had already sent PUBREC; then the window fills.
+    func forwardingConnected(_ connack: MQTTConnack) {
+        execute(forwarding.connected(ForwardingWindow.RemoteLimits(connack: connack)))
+        if let remote {
+            while let message = qos0Buffer.popFirst() { remote.send(.publish(message)) }
         }
-    }
-
-    /// After a reconnect: what was in flight goes again first, with DUP and the same packet
-    /// identifier (I2), or as PUBREL when the remote had already sent PUBREC.
-    func resendInflight() {
-        guard let remote else { return }
-        for id in inflightOrder {
-            guard let entry = inflight[id] else { continue }
-            if entry.released {
-                remote.send(.pubrel(MQTTAck(packetIdentifier: id)))
-            } else {
-                var again = entry.publish
-                again.dup = true
-                remote.send(.publish(again))
-            }
-        }
-        while let message = qos0Buffer.popFirst() { remote.send(.publish(message)) }
         qos0BufferBytes = 0
+        pump()
     }
 
     /// The remote's PUBACK, PUBREC or PUBCOMP for a message the bridge sent.
     func remoteAcknowledged(_ ack: MQTTAck, kind: MQTTPacketType) {
-        guard var entry = inflight[ack.packetIdentifier] else { return }
-        if ack.reasonCode == .quotaExceeded {
-            // The remote is overloaded: halve the window; successes widen it again.
-            congestionLimit = max(1, window / 2)
-        } else if congestionLimit != Int.max {
-            congestionLimit = congestionLimit + 1 >= settings.drainMaxInflight ? Int.max : congestionLimit + 1
-        }
-        if ack.reasonCode.isFailure {
-            // Refused by the remote: counted and logged, never retried in a loop; the row goes.
-            refusedByRemote += 1
-            logger.warning("remote refused a message", metadata: ["topic": "\(entry.publish.topic)", "reason": "\(ack.reasonCode)"])
-            complete(ack.packetIdentifier, entry)
-            return
-        }
         switch kind {
-        case .puback:
-            complete(ack.packetIdentifier, entry)
-        case .pubrec:
-            entry.released = true
-            inflight[ack.packetIdentifier] = entry
-            remote?.send(.pubrel(MQTTAck(packetIdentifier: ack.packetIdentifier)))
-        case .pubcomp:
-            complete(ack.packetIdentifier, entry)
-        default:
-            break
+        case .puback: execute(forwarding.pubackReceived(ack))
+        case .pubrec: execute(forwarding.pubrecReceived(ack))
+        case .pubcomp: execute(forwarding.pubcompReceived(ack))
+        default: return
         }
+        pump()
     }
 
-    private func complete(_ id: UInt16, _ entry: Outbound) {
-        inflight[id] = nil
-        if let index = inflightOrder.firstIndex(of: id) { inflightOrder.remove(at: index) }
-        if let localID = entry.localID { heldLocalIDs.remove(localID) }
-        acknowledgeLocally(localID: entry.localID, qos: entry.localQoS)
-        pump()
+    /// Carries out the window's actions: sends, PUBRELs, and the local acknowledgements that delete
+    /// a message from the outbox once the remote has it (or refused it, or it can never be sent).
+    private func execute(_ actions: [ForwardingWindow.Action]) {
+        guard !actions.isEmpty else { return }
+        for action in actions {
+            switch action {
+            case .send(let send):
+                guard var publish = held[send.id]?.publish else { continue }
+                publish.packetIdentifier = send.packetIdentifier
+                publish.qos = send.qos
+                publish.retain = send.retain
+                publish.dup = send.dup
+                remote?.send(.publish(publish))
+                if !send.dup { forwarded += 1 }
+            case .sendPubrel(let packetIdentifier, _):
+                remote?.send(.pubrel(MQTTAck(packetIdentifier: packetIdentifier)))
+            case .dropped(let id, _):
+                countDrop(topic: held[id]?.publish.topic ?? "")
+            case .refused(let id, let reason):
+                // Refused by the remote: counted and logged, never retried in a loop; the row goes.
+                refusedByRemote += 1
+                logger.warning("remote refused a message", metadata: ["topic": "\(held[id]?.publish.topic ?? "")", "reason": "\(reason)"])
+            case .delete(let ids):
+                for id in ids {
+                    guard let entry = held.removeValue(forKey: id) else { continue }
+                    if let localID = entry.localID { heldLocalIDs.remove(localID) }
+                    acknowledgeLocally(localID: entry.localID, qos: entry.localQoS, flush: false)
+                }
+                local?.flush()
+            }
+        }
+        remote?.flush()
     }
 
     /// Tells the local broker the bridge is done with a message (PUBACK, or PUBREC for QoS 2,
     /// whose PUBREL is answered with PUBCOMP), so the broker deletes it from the outbox.
-    func acknowledgeLocally(localID: UInt16?, qos: MQTTQoS) {
+    func acknowledgeLocally(localID: UInt16?, qos: MQTTQoS, flush: Bool = true) {
         guard let localID, let local else { return }
         switch qos {
         case .atMostOnce: break
         case .atLeastOnce: local.send(.puback(MQTTAck(packetIdentifier: localID)))
         case .exactlyOnce: local.send(.pubrec(MQTTAck(packetIdentifier: localID)))
         }
-        local.flush()
+        if flush { local.flush() }
     }
 }

@@ -62,6 +62,7 @@ extension BridgeLink {
         remote = probe
         remoteReady = false
         keepAliveTask?.cancel()
+        forwarding.connectionLost()
         inbound.removeAll()
         addressIndex = 0
         secondary?.send(.disconnect(MQTTDisconnect()))

@@ -21,7 +21,7 @@ extension BridgeLink {
                 // The broker's count covers what the bridge holds too (in flight from the broker's view).
                 let queued = server.queueStatistics(clientIdentifier: localClientID).map { $0.queued + $0.inflight } ?? 0
                 if queued >= settings.threshold { connectRemote() }
-            } else if remoteReady && waiting.isEmpty && inflight.isEmpty
+            } else if remoteReady && waiting.isEmpty && forwarding.inFlightCount == 0 && forwarding.pendingCount == 0
                         && NIODeadline.now() - lastTraffic >= .seconds(Int64(settings.idleTimeout)) {
                 logger.notice("lazy bridge idle for \(settings.idleTimeout) s, disconnecting")
                 remote?.send(.disconnect(MQTTDisconnect()))
@@ -165,8 +165,6 @@ extension BridgeLink {
         }
         remoteReady = true
         backoff.connected(at: .now)
-        remoteReceiveMaximum = Int(connack.properties.receiveMaximum ?? 65_535)
-        remoteMaximumQoS = connack.properties.maximumQoS.flatMap(MQTTQoS.init(rawValue:)) ?? .exactlyOnce
         remoteRetainAvailable = (connack.properties.retainAvailable ?? 1) == 1
         remoteMaximumPacketSize = connack.properties.maximumPacketSize.map { Int($0) }
         logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
@@ -182,8 +180,7 @@ extension BridgeLink {
             publishNotification(connected: true)
         }
         // The drain starts on CONNACK: what was in flight first, then the queue.
-        resendInflight()
-        pump()
+        forwardingConnected(connack)
         startKeepAlive()
         startPrimaryProbe()
     }
@@ -220,6 +217,7 @@ extension BridgeLink {
         remote = nil
         keepAliveTask?.cancel()
         stopPrimaryProbe()
+        forwarding.connectionLost()
         inbound.removeAll()
         if wasReady {
             backoff.disconnected(at: .now)

@@ -20,7 +20,7 @@ extension BridgeLink {
                 ("queued/bytes", "\(queue?.queuedBytes ?? 0)"),
                 // Seconds the oldest message not yet acknowledged by the remote has waited (from the restart, if older).
                 ("queued/oldest_age", "\((server.oldestQueuedAge(clientIdentifier: localClientID)?.nanoseconds ?? 0) / 1_000_000_000)"),
-                ("inflight", "\(inflight.count)"),
+                ("inflight", "\(forwarding.inFlightCount)"),
                 ("messages/forwarded", "\(forwarded)"),
                 ("messages/received", "\(received)"),
                 ("messages/refused", "\(refusedByRemote)"),

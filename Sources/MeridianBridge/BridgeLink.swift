@@ -30,9 +30,7 @@ public final class BridgeLink: @unchecked Sendable {
     var remote: BridgePacketHandler?
     var remoteReady = false
     var remoteVersion: MQTTProtocolVersion
-    var remoteReceiveMaximum = 65_535
-    /// The remote's CONNACK limits (MQTT 5): Maximum QoS, Retain Available, Maximum Packet Size.
-    var remoteMaximumQoS = MQTTQoS.exactlyOnce
+    /// The remote's CONNACK limits (MQTT 5) for QoS 0 messages, which bypass the window.
     var remoteRetainAvailable = true
     var remoteMaximumPacketSize: Int?
     /// `start_type once`: set after the first connection attempt; no attempt follows.
@@ -45,8 +43,6 @@ public final class BridgeLink: @unchecked Sendable {
     var rateTokens = (messages: 0.0, bytes: 0.0)
     var rateRefilledAt = NIODeadline.now()
     var ratePumpScheduled = false
-    /// Lowered when the remote answers 0x97 Quota exceeded, raised again by one per success.
-    var congestionLimit = Int.max
     /// Cleared when the remote refused the `try_private` bridge marker.
     var tryPrivate: Bool
     var addressIndex = 0
@@ -61,20 +57,21 @@ public final class BridgeLink: @unchecked Sendable {
     var primaryProbeTask: RepeatedTask?
     var primaryProbe: BridgePacketHandler?
 
-    /// A local message on its way to the remote, held until the remote acknowledged it.
-    struct Outbound {
+    /// A local QoS 1/2 message on its way to the remote, held until the remote acknowledged it.
+    struct Held {
+        /// Its packet identifier on the local session, acknowledged when the remote acknowledged it.
         var localID: UInt16?
         var localQoS: MQTTQoS
+        /// The PUBLISH for the remote: mapped topic, the rule's QoS, properties for its version.
         var publish: MQTTPublish
-        /// PUBREC received from the remote (QoS 2): PUBREL is what remains.
-        var released = false
     }
-    /// Messages not yet given a remote packet identifier, in acceptance order.
-    var waiting = CircularBuffer<Outbound>(initialCapacity: 16)
-    /// Messages sent to the remote, by remote packet identifier, and their send order.
-    var inflight: [UInt16: Outbound] = [:]
-    var inflightOrder: [UInt16] = []
-    var nextRemoteID: UInt16 = 1
+    /// The window over the held messages: resends, capacity, acknowledgements (pure state).
+    var forwarding: ForwardingWindow
+    var held: [OutboxID: Held] = [:]
+    var lastOutboxID: OutboxID = 0
+    /// Held messages not yet handed to the window (it takes what it has room for; `drain_rate`
+    /// holds the rest back), in acceptance order.
+    var waiting = CircularBuffer<OutboxID>(initialCapacity: 16)
     /// Local packet identifiers already held, so a local resend (DUP) is not forwarded twice.
     var heldLocalIDs: Set<UInt16> = []
     /// QoS 0 messages waiting for the remote (memory only; `queue_qos0`).
@@ -99,6 +96,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.localClientID = settings.localClientID ?? "local.\(remoteID)"
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
         self.backoff = Backoff(settings: settings)
+        self.forwarding = ForwardingWindow(drainMaxInflight: settings.drainMaxInflight)
         self.tryPrivate = settings.tryPrivate
         self.remoteTLS = try BridgeTLS.load(settings)
     }

@@ -22,11 +22,14 @@ public struct StoreStatistics: Sendable, Equatable {
     public var operationsCommitted: Int = 0
     /// Transactions that failed and were rolled back (their promises failed).
     public var failedCommits: Int = 0
+    /// Whether the latest commit failed: the store is not writable until one succeeds again.
+    public var lastCommitFailed = false
 
-    public init(commits: Int = 0, operationsCommitted: Int = 0, failedCommits: Int = 0) {
+    public init(commits: Int = 0, operationsCommitted: Int = 0, failedCommits: Int = 0, lastCommitFailed: Bool = false) {
         self.commits = commits
         self.operationsCommitted = operationsCommitted
         self.failedCommits = failedCommits
+        self.lastCommitFailed = lastCommitFailed
     }
 }
 
@@ -170,6 +173,7 @@ final class WriteQueue: @unchecked Sendable {
         } else {
             counters.failedCommits += 1
         }
+        counters.lastCommitFailed = !committed
         pthread_mutex_unlock(mutex)
     }
 

@@ -24,6 +24,8 @@ final class Broker: @unchecked Sendable {
     /// Per-reason drop counts (guarded by `lock`; drops are rare, so a lock is fine).
     var drops: [DropReason: Int] = [:]
     var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
+    /// Connections refused, by ``ConnectionRefusal`` label (guarded by `lock`; refusals are rare).
+    var refusals: [String: Int] = [:]
     private var shuttingDown = false
     var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 

@@ -22,12 +22,20 @@ public enum HealthCheck {
     public struct StoreState: Sendable {
         public var open: Bool
         public var statistics: StoreStatistics
+        /// Seconds since the latest failed commit; nil if none failed.
+        public var secondsSinceFailure: Double?
 
-        public init(open: Bool, statistics: StoreStatistics) {
+        public init(open: Bool, statistics: StoreStatistics, secondsSinceFailure: Double? = nil) {
             self.open = open
             self.statistics = statistics
+            self.secondsSinceFailure = secondsSinceFailure
         }
     }
+
+    /// How long a failed commit keeps the store "not writable". On a full disk small commits
+    /// (deletes, session updates) still succeed between failing stores of messages, so one
+    /// success does not prove the store takes writes again; a minute without failures does.
+    public static let failureWindowSeconds = 60.0
 
     /// - Parameter store: nil when persistence is off.
     public static func health(store: StoreState?, diskLow: Bool) -> HealthReport {
@@ -39,6 +47,11 @@ public enum HealthCheck {
         if store.statistics.lastCommitFailed {
             report.ok = false
             report.lines.append("store: not writable: the last commit failed (disk full or I/O error)")
+        } else if let seconds = store.secondsSinceFailure, seconds < failureWindowSeconds {
+            report.ok = false
+            report.lines.append(
+                "store: not writable: a commit failed \(Int(seconds)) s ago (disk full or I/O error); "
+                    + "healthy again after \(Int(failureWindowSeconds)) s without failures")
         } else {
             report.lines.append("store: writable (\(store.statistics.commits) commits, \(store.statistics.failedCommits) failed)")
         }

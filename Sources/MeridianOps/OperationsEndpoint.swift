@@ -93,7 +93,9 @@ public final class OperationsEndpoint: @unchecked Sendable {
     }
 
     private static func storeState(_ sources: Sources) -> HealthCheck.StoreState? {
-        sources.store.map { .init(open: $0.isOpen, statistics: $0.statistics) }
+        sources.store.map {
+            .init(open: $0.isOpen, statistics: $0.statistics, secondsSinceFailure: $0.secondsSinceLastFailedCommit)
+        }
     }
 
     func health(_ sources: Sources) -> HealthReport {

@@ -141,6 +141,12 @@ public final class SQLiteStore: @unchecked Sendable {
         thread.join()
     }
 
+    /// Seconds since the latest failed commit, or nil if none failed since open.
+    public var secondsSinceLastFailedCommit: Double? {
+        guard let failed = queue.statistics.lastFailureNanoseconds else { return nil }
+        return Double(WriteQueue.monotonicNanoseconds() &- failed) / 1e9
+    }
+
     /// Whether the store is open: ``close()`` was not called.
     public var isOpen: Bool { !closed.withLockedValue { $0 } }
 

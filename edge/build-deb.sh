@@ -34,8 +34,9 @@ args=(--prefix /usr --unit-dir /lib/systemd/system)
 DESTDIR="$root" bash "$repo/edge/install.sh" "${args[@]}"
 
 version="$("$root/usr/bin/meridian-edge" --version | awk '{print $2}')"
-# The Swift standard library is linked in statically; libc and the system SQLite are not.
 installed_size="$(du -sk "$root" | cut -f1)"
+# The Swift standard library is linked in statically (--static-swift-stdlib); libc, the C++
+# runtime it needs and the system SQLite are shared libraries of the distribution.
 
 install -d -m 0755 "$root/DEBIAN"
 cat > "$root/DEBIAN/control" <<CONTROL
@@ -44,7 +45,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Meridian maintainers <meridian@localhost>
 Installed-Size: $installed_size
-Depends: libc6, libsqlite3-0, adduser
+Depends: libc6, libgcc-s1, libstdc++6, libsqlite3-0, adduser
 Section: net
 Priority: optional
 Homepage: https://github.com/meridian/meridian

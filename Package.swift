@@ -137,6 +137,13 @@ let package = Package(
             dependencies: ["MeridianConfig", "MeridianBridgeCore", "MeridianMQTT"]
         ),
         .testTarget(
+            name: "MeridianOpsTests",
+            dependencies: [
+                "MeridianOps", "MeridianBroker", "MeridianBridge", "MeridianStore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["MeridianTestSupport", "MeridianMQTT", "meridian-edge"],
             resources: [.copy("Scripts")]

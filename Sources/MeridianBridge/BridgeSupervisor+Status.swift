@@ -18,6 +18,8 @@ public struct BridgeStatus: Sendable, Equatable {
     public var refusedByRemote: Int
     public var dropped: Int
     public var reconnects: Int
+    /// Seconds the oldest message waiting for the remote has waited; 0 when none waits.
+    public var oldestQueuedAge: Double = 0
 }
 
 extension BridgeLink {
@@ -28,7 +30,8 @@ extension BridgeLink {
             name: settings.name, localClientID: localClientID, connected: remoteReady,
             queuedMessages: (queue?.queued ?? 0) + (queue?.inflight ?? 0), queuedBytes: queue?.queuedBytes ?? 0,
             inflight: inflight.count, forwarded: forwarded, received: received, refusedByRemote: refusedByRemote,
-            dropped: dropped, reconnects: reconnects
+            dropped: dropped, reconnects: reconnects,
+            oldestQueuedAge: server.oldestWaitingAge(clientIdentifier: localClientID) ?? 0
         )
     }
 }

@@ -149,6 +149,12 @@ public final class BrokerServer: @unchecked Sendable {
         broker.queueStatistics(clientIdentifier: clientIdentifier)
     }
 
+    /// Seconds the oldest message a session still owes its client has waited (queued, or sent and
+    /// not acknowledged); nil when it owes none. For bridge status: the outbox's oldest message.
+    public func oldestWaitingAge(clientIdentifier: String) -> Double? {
+        broker.oldestWaitingAge(clientIdentifier: clientIdentifier, now: .now())
+    }
+
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped
     /// because its queue was full, with the broker's own drops.
     public func recordQueueDrop(clientIdentifier: String) {

@@ -82,6 +82,9 @@ public struct Delivery: Sendable {
     public var sharedFilter: String?
     /// The row of this delivery in the durable store, for QoS 1/2 deliveries to persistent sessions.
     public var storeID: UInt64?
+    /// When the session first took it (queued or sent); for the age of the oldest waiting message.
+    /// Messages recovered from the store count from the restart.
+    public var queuedAt: NIODeadline?
 
     public init(
         message: BrokerMessage, qos: MQTTQoS, retain: Bool, subscriptionIdentifiers: [UInt32] = [],

@@ -31,6 +31,7 @@ final class BridgeMetricFamilies {
             s.gauges[1].set(status.queuedMessages)
             s.gauges[2].set(status.queuedBytes)
             s.gauges[3].set(status.inflight)
+            s.gauges[4].set(to: status.oldestQueuedAge)
             s.counters[0].mirror(status.forwarded)
             s.counters[1].mirror(status.received)
             s.counters[2].mirror(status.refusedByRemote)
@@ -48,6 +49,10 @@ final class BridgeMetricFamilies {
                 r.gauge("meridian_bridge_queued_messages", "Messages waiting for the remote (outbox plus unacknowledged).", labels),
                 r.gauge("meridian_bridge_queued_bytes", "Approximate bytes of the messages queued in the bridge's outbox.", labels),
                 r.gauge("meridian_bridge_inflight_messages", "Messages sent to the remote and not yet acknowledged.", labels),
+                r.gauge(
+                    "meridian_bridge_oldest_queued_message_age_seconds",
+                    "Seconds the oldest message waiting for the remote has waited (since the restart for recovered ones); 0 when none waits.",
+                    labels),
             ],
             counters: [
                 r.counter("meridian_bridge_forwarded_messages_total", "Messages forwarded to the remote and acknowledged.", labels),

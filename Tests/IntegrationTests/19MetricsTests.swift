@@ -153,6 +153,9 @@ extension BrokerIntegration {
             #expect(samples["meridian_bridge_connected{bridge=\"uplink\"}"] == 0)
             #expect(samples["meridian_bridge_forwarded_messages_total{bridge=\"uplink\"}"] == 0)
             #expect(samples["meridian_bridge_reconnects_total{bridge=\"uplink\"}"] != nil)
+            // The first message has waited since it was published, i.e. since before the scrape loop began.
+            let age = try #require(samples["meridian_bridge_oldest_queued_message_age_seconds{bridge=\"uplink\"}"])
+            #expect(age > 0 && age < 60, "\(samples)")
             let bridgeClass = (samples["meridian_queued_messages{class=\"bridge\"}"] ?? 0)
                 + (samples["meridian_inflight_messages{class=\"bridge\"}"] ?? 0)
             #expect(bridgeClass == 2, "\(samples)")

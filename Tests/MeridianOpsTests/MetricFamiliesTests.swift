@@ -47,11 +47,13 @@ struct MetricFamiliesTests {
         var status = HealthCheckTests.bridge("cloud", connected: true)
         status.queuedMessages = 12
         status.reconnects = 3
+        status.oldestQueuedAge = 2.5
         families.update([status])
         let lines = Self.lines(registry)
         #expect(lines.contains("meridian_bridge_connected{bridge=\"cloud\"} 1.0"))
         #expect(lines.contains("meridian_bridge_queued_messages{bridge=\"cloud\"} 12.0"))
         #expect(lines.contains("meridian_bridge_reconnects_total{bridge=\"cloud\"} 3"))
+        #expect(lines.contains("meridian_bridge_oldest_queued_message_age_seconds{bridge=\"cloud\"} 2.5"))
         families.update([])
         #expect(!registry.emitToString().contains("cloud"))
     }

@@ -67,10 +67,12 @@ extension StoredMessage {
     }
 
     func delivery(now: NIODeadline, wallNow: Int64, storeID: UInt64) -> Delivery {
-        Delivery(
+        var delivery = Delivery(
             message: brokerMessage(now: now, wallNow: wallNow), qos: qos, retain: retain,
             subscriptionIdentifiers: subscriptionIdentifiers, storeID: storeID
         )
+        delivery.queuedAt = now
+        return delivery
     }
 }
 

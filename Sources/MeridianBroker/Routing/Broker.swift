@@ -234,6 +234,13 @@ final class Broker: @unchecked Sendable {
         return handle.lock.withLock { (handle.flow.queuedCount, handle.flow.queuedBytes, handle.flow.inflight.count) }
     }
 
+    /// Seconds since the oldest message the session still owes its client was taken; nil when none.
+    func oldestWaitingAge(clientIdentifier: String, now: NIODeadline) -> Double? {
+        guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
+        guard let since = handle.lock.withLock({ handle.flow.oldestWaitingSince }) else { return nil }
+        return Double(max(0, (now - since).nanoseconds)) / 1e9
+    }
+
     func beginShutdown() { lock.withLock { shuttingDown = true } }
 
     // MARK: - Subscriptions

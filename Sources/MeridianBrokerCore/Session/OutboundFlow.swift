@@ -153,6 +153,7 @@ public struct OutboundFlow: Sendable {
     public mutating func offer(_ delivery: Delivery, online: Bool, sendNow: Bool = true, now: NIODeadline) -> Offer {
         if delivery.message.isExpired(at: now) { return .dropped(.expired) }
         var delivery = delivery
+        if delivery.queuedAt == nil { delivery.queuedAt = now }
         if limits.maxMessageAge > 0 {
             let limit = now + .seconds(Int64(limits.maxMessageAge))
             if delivery.message.expiresAt.map({ $0 > limit }) ?? true { delivery.message.expiresAt = limit }
@@ -166,6 +167,16 @@ public struct OutboundFlow: Sendable {
             return startInflight(delivery, now: now)
         }
         return enqueue(delivery, online: online)
+    }
+
+    /// When the oldest message still owed to the client (queued, or sent and not acknowledged)
+    /// was taken; nil when none is. Walks the in-flight window: for status figures only.
+    public var oldestWaitingSince: NIODeadline? {
+        var oldest = queue.first?.queuedAt
+        for entry in inflight.values {
+            if let at = entry.delivery.queuedAt, oldest.map({ at < $0 }) ?? true { oldest = at }
+        }
+        return oldest
     }
 
     /// Whether the queue has reached `max_queued_messages` or `max_queued_bytes`.

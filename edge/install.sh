@@ -2,13 +2,13 @@
 # Installs the Meridian edge gateway: binary, configuration, systemd unit, state directory and
 # the `meridian` system user.
 #
-#   edge/install.sh [--prefix DIR] [--unit-dir DIR] [--binary-dir DIR] [--no-user]
+#   edge/install.sh [--prefix DIR] [--unit-dir DIR] [--binary-dir DIR] [--no-user] [--no-strip]
 #
 # Without --binary-dir it builds a release binary first:
 #   swift build -c release --static-swift-stdlib
-# and installs it stripped. --binary-dir DIR (or MERIDIAN_BINARY_DIR) installs DIR/meridian-edge
-# instead, e.g. a debug build for tests or a binary built on another machine of the same
-# architecture.
+# --binary-dir DIR (or MERIDIAN_BINARY_DIR) installs DIR/meridian-edge instead, e.g. a debug
+# build for tests or a binary built on another machine of the same architecture. The installed
+# copy is stripped unless --no-strip.
 #
 # DESTDIR is honoured as in GNU make: everything goes under $DESTDIR, paths inside the files stay
 # the final ones, and the user is not created (packaging creates it in postinst). An existing
@@ -28,6 +28,7 @@ prefix="${PREFIX:-/usr/local}"
 unit_dir="${UNIT_DIR:-/etc/systemd/system}"
 binary_dir="${MERIDIAN_BINARY_DIR:-}"
 create_user=1
+strip_binary=1
 destdir="${DESTDIR:-}"
 
 while [ $# -gt 0 ]; do
@@ -36,17 +37,16 @@ while [ $# -gt 0 ]; do
     --unit-dir) unit_dir="$2"; shift 2 ;;
     --binary-dir) binary_dir="$2"; shift 2 ;;
     --no-user) create_user=0; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-strip) strip_binary=0; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 
-strip_binary=0
 if [ -z "$binary_dir" ]; then
   export PATH="$PATH:/opt/swift/usr/bin"
   (cd "$repo" && swift build -c release --static-swift-stdlib --product meridian-edge)
   binary_dir="$(cd "$repo" && swift build -c release --static-swift-stdlib --show-bin-path)"
-  strip_binary=1
 fi
 binary="$binary_dir/meridian-edge"
 [ -x "$binary" ] || { echo "install.sh: no executable $binary" >&2; exit 1; }

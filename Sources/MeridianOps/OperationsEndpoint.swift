@@ -19,19 +19,16 @@ public final class OperationsEndpoint: @unchecked Sendable {
         public var bridges: BridgeSupervisor
         public var store: SQLiteStore?
         public var storeDirectory: String?
-        /// The configured bridges' names (a bridge that never started is still "not connected").
-        public var bridgeNames: [String]
         public var readyRequiresBridge: Bool
 
         public init(
             server: BrokerServer, bridges: BridgeSupervisor, store: SQLiteStore?, storeDirectory: String?,
-            bridgeNames: [String], readyRequiresBridge: Bool
+            readyRequiresBridge: Bool
         ) {
             self.server = server
             self.bridges = bridges
             self.store = store
             self.storeDirectory = storeDirectory
-            self.bridgeNames = bridgeNames
             self.readyRequiresBridge = readyRequiresBridge
         }
     }
@@ -102,12 +99,14 @@ public final class OperationsEndpoint: @unchecked Sendable {
         HealthCheck.health(store: Self.storeState(sources), diskLow: sources.server.storeDiskLow)
     }
 
+    /// The bridges are those running now: every configured one (start-up fails otherwise), and
+    /// after a reload (SIGHUP) the reloaded set.
     func readiness(_ sources: Sources) -> EventLoopFuture<HealthReport> {
         sources.bridges.statuses().map { statuses in
             HealthCheck.readiness(
                 listening: sources.server.isListening, store: Self.storeState(sources),
                 diskLow: sources.server.storeDiskLow, requireBridges: sources.readyRequiresBridge,
-                bridgeNames: sources.bridgeNames, bridges: statuses
+                bridgeNames: statuses.map(\.name), bridges: statuses
             )
         }
     }

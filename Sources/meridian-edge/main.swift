@@ -170,7 +170,7 @@ if let http = configuration.httpListener {
         try operations.start(
             sources: .init(
                 server: server, bridges: bridgeSupervisor, store: store, storeDirectory: storeDirectory,
-                bridgeNames: configuration.bridges.map(\.name), readyRequiresBridge: configuration.readyRequiresBridge
+                readyRequiresBridge: configuration.readyRequiresBridge
             ),
             host: http.bindAddress ?? "0.0.0.0", port: http.port
         )
@@ -178,7 +178,6 @@ if let http = configuration.httpListener {
         fail("cannot start http_listener \(http.port): \(error)")
     }
 }
-SystemdNotify.ready()
 
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
@@ -221,6 +220,8 @@ reloadSource.setEventHandler {
 }
 reloadSource.resume()
 
+// Listeners, store, bridges, HTTP endpoint and signal handling are up (systemd Type=notify).
+SystemdNotify.ready()
 stop.wait()
 SystemdNotify.stopping()
 operations.shutdown()

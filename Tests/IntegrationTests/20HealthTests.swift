@@ -87,6 +87,50 @@ extension BrokerIntegration {
             #expect(try await HTTPProbe.get(port: http, "/healthz").status == 200)
         }
 
+        @Test("with ready_requires_bridge true, /readyz follows the link: ready while connected, not after the remote stops, ready again when a reload removes the bridge")
+        func readinessFollowsBridge() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let http = try FreePort.allocate()
+            let settings = ["http_listener \(http) 127.0.0.1", "ready_requires_bridge true"]
+            let edge = try await BridgeTests.startEdge(remote: remote, rules: ["a/# out 1"], extra: settings)
+            defer { edge.cleanup() }
+            try await BridgeTests.waitUntilBridgeConnected(edge)
+            #expect(try await Self.waitForReadiness(port: http, status: 200).body.contains("bridge uplink: connected\n"))
+
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "a/x", lines: ["f1", "f2"], qos: 1)
+            let samples = try await HTTPProbe.scrape(port: http, until: "two messages forwarded") {
+                $0["meridian_bridge_forwarded_messages_total{bridge=\"uplink\"}"] == 2
+            }
+            #expect(samples["meridian_bridge_connected{bridge=\"uplink\"}"] == 1)
+            #expect(samples["meridian_bridge_oldest_queued_message_age_seconds{bridge=\"uplink\"}"] == 0)
+
+            #expect(remote.stop() == .success)
+            let down = try await Self.waitForReadiness(port: http, status: 503)
+            #expect(down.body.contains("bridge uplink: not connected\n"), "\(down)")
+            #expect(try await HTTPProbe.get(port: http, "/healthz").status == 200)
+
+            // The same file without the bridge block: the reload stops the bridge, and nothing is required any more.
+            let lines = edge.configText.split(separator: "\n").map(String.init)
+            let kept = Array(lines.prefix { $0 != "connection uplink" }) + settings
+            try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: edge.configFile)
+            kill(edge.pid!, SIGHUP)
+            let after = try await Self.waitForReadiness(port: http, status: 200)
+            #expect(!after.body.contains("bridge uplink"), "\(after)")
+            #expect(try await HTTPProbe.scrape(port: http)["meridian_bridge_connected{bridge=\"uplink\"}"] == nil)
+        }
+
+        /// Polls `/readyz` until it answers `status`, at most 20 s.
+        static func waitForReadiness(port: Int, status: Int) async throws -> HTTPProbe.Response {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while true {
+                let response = try await HTTPProbe.get(port: port, "/readyz")
+                if response.status == status { return response }
+                if ContinuousClock.now >= deadline { throw WaitTimeout("/readyz \(status) within 20 s", details: "\(response)") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+
         @Test("with NOTIFY_SOCKET set, the broker sends READY=1 once it serves (systemd Type=notify)")
         func systemdNotify() async throws {
             let http = try FreePort.allocate()

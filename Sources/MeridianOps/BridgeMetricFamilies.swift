@@ -51,14 +51,14 @@ final class BridgeMetricFamilies {
                 r.gauge("meridian_bridge_inflight_messages", "Messages sent to the remote and not yet acknowledged.", labels),
                 r.gauge(
                     "meridian_bridge_oldest_queued_message_age_seconds",
-                    "Seconds the oldest message waiting for the remote has waited (since the restart for recovered ones); 0 when none waits.",
+                    "Seconds the oldest message waiting for the remote has waited (recovered ones: since the restart).",
                     labels),
             ],
             counters: [
                 r.counter("meridian_bridge_forwarded_messages_total", "Messages forwarded to the remote and acknowledged.", labels),
                 r.counter("meridian_bridge_received_messages_total", "Messages received from the remote.", labels),
                 r.counter("meridian_bridge_refused_messages_total", "Messages the remote refused with a reason code.", labels),
-                r.counter("meridian_bridge_dropped_messages_total", "Messages the bridge could never send (too large for the remote).", labels),
+                r.counter("meridian_bridge_dropped_messages_total", "Messages the bridge could never send (too large).", labels),
                 r.counter("meridian_bridge_reconnects_total", "Reconnections to the remote since the bridge started.", labels),
             ]
         )

@@ -59,9 +59,9 @@ public final class OperationsEndpoint: @unchecked Sendable {
     @discardableResult
     public func start(sources: Sources, host: String, port: Int) throws -> Int {
         let routes: [String: OperationsHTTPHandler.Route] = [
-            "/metrics": { [self] loop in scrape(sources).map {
-                .init(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: $0)
-            } },
+            "/metrics": { [self] _ in
+                scrape(sources).map { .init(status: .ok, contentType: Self.prometheusTextFormat, body: $0) }
+            },
             "/healthz": { [self] loop in loop.makeSucceededFuture(Self.response(health(sources))) },
             "/readyz": { [self] _ in readiness(sources).map { Self.response($0) } },
         ]
@@ -84,6 +84,9 @@ public final class OperationsEndpoint: @unchecked Sendable {
         try? channel?.close().wait()
         channel = nil
     }
+
+    /// The content type of the Prometheus text exposition format.
+    static let prometheusTextFormat = "text/plain; version=0.0.4; charset=utf-8"
 
     private static func response(_ report: HealthReport) -> OperationsHTTPHandler.Response {
         .init(status: report.ok ? .ok : .serviceUnavailable, body: report.body)

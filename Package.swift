@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Wire model and codec: pure, NIOCore only.
@@ -71,10 +72,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Operations endpoints: Prometheus /metrics, /healthz and /readyz over a small NIOHTTP1 server.
+        .target(
+            name: "MeridianOps",
+            dependencies: [
+                "MeridianBroker", "MeridianBridge", "MeridianStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "meridian-edge",
             dependencies: [
-                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore",
+                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore", "MeridianOps",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +140,13 @@ let package = Package(
         .testTarget(
             name: "MeridianConfigTests",
             dependencies: ["MeridianConfig", "MeridianBridgeCore", "MeridianMQTT"]
+        ),
+        .testTarget(
+            name: "MeridianOpsTests",
+            dependencies: [
+                "MeridianOps", "MeridianBroker", "MeridianBridge", "MeridianStore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -19,7 +19,7 @@ extension BridgeLink {
                 ("queued/messages", "\((queue?.queued ?? 0) + (queue?.inflight ?? 0))"),
                 ("queued/bytes", "\(queue?.queuedBytes ?? 0)"),
                 // Seconds the oldest message not yet acknowledged by the remote has waited (from the restart, if older).
-                ("queued/oldest_age", "\((server.oldestQueuedAge(clientIdentifier: localClientID)?.nanoseconds ?? 0) / 1_000_000_000)"),
+                ("queued/oldest_age", "\(Int(server.oldestWaitingAge(clientIdentifier: localClientID) ?? 0))"),
                 ("inflight", "\(forwarding.inFlightCount)"),
                 ("messages/forwarded", "\(forwarded)"),
                 ("messages/received", "\(received)"),

@@ -8,7 +8,7 @@ import NIOCore
 /// bridges are (re)started and removed ones stopped. A bridge's outbox is its local session in
 /// the store, so restarting it loses nothing queued.
 public final class BridgeSupervisor: @unchecked Sendable {
-    private let server: BrokerServer
+    let server: BrokerServer
     private let logger: Logger
     private let lock = NIOLock()
     private var running: [String: (settings: BridgeSettings, link: BridgeLink)] = [:]
@@ -40,6 +40,11 @@ public final class BridgeSupervisor: @unchecked Sendable {
                 running[name] = new
             }
         }
+    }
+
+    /// The links running now.
+    func runningLinks() -> [BridgeLink] {
+        lock.withLock { running.values.map(\.link) }
     }
 
     public func stopAll() {

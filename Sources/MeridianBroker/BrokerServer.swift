@@ -58,11 +58,20 @@ public final class BrokerServer: @unchecked Sendable {
     let configuration: Configuration
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
+    /// The event loop group, for servers that run beside the broker (the operations endpoint).
+    public var eventLoopGroup: EventLoopGroup { group }
     let broker: Broker
     let contexts: [LoopContext]
     private var channels: [Channel] = []
     private let connectionIDs = NIOLockedValueBox<UInt64>(0)
     private var sysTask: RepeatedTask?
+    /// Listeners bound and not yet closed by ``shutdown()``, for readiness.
+    private let listening = NIOLockedValueBox(0)
+
+    /// Whether every configured listener is bound and the broker is not shutting down.
+    public var isListening: Bool {
+        listening.withLockedValue { $0 } == configuration.listeners.count && !broker.isShuttingDown
+    }
     private var diskTask: RepeatedTask?
 
     /// - Parameters:
@@ -109,7 +118,10 @@ public final class BrokerServer: @unchecked Sendable {
                         let count = active.withLockedValue { $0 += 1; return $0 }
                         channel.closeFuture.whenComplete { _ in active.withLockedValue { $0 -= 1 } }
                         if count > limit {
-                            logger.warning("max_connections \(limit) reached, refusing connection")
+                            broker.recordRefusal(ConnectionRefusal.maxConnections)
+                            logger.warning("max_connections \(limit) reached, refusing connection", metadata: [
+                                "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+                            ])
                             return channel.close()
                         }
                     }
@@ -126,6 +138,7 @@ public final class BrokerServer: @unchecked Sendable {
             channels.append(channel)
             let port = channel.localAddress?.port ?? listener.port
             boundPorts.append(port)
+            listening.withLockedValue { $0 += 1 }
             logger.notice("listening", metadata: ["address": "\(listener.host):\(port)", "tls": "\(tls != nil)"])
         }
         startTimers()
@@ -161,9 +174,10 @@ public final class BrokerServer: @unchecked Sendable {
         broker.queueStatistics(clientIdentifier: clientIdentifier)
     }
 
-    /// How long the oldest message a session holds (queued or unacknowledged) has waited; 0 when none.
-    public func oldestQueuedAge(clientIdentifier: String) -> TimeAmount? {
-        broker.oldestQueuedAge(clientIdentifier: clientIdentifier, now: .now())
+    /// Seconds the oldest message a session still owes its client has waited (queued, or sent and
+    /// not acknowledged); nil when it owes none. For bridge status: the outbox's oldest message.
+    public func oldestWaitingAge(clientIdentifier: String) -> Double? {
+        broker.oldestWaitingAge(clientIdentifier: clientIdentifier, now: .now())
     }
 
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped
@@ -235,6 +249,7 @@ public final class BrokerServer: @unchecked Sendable {
     /// (wills are not sent for a server shutdown).
     public func shutdown() {
         broker.beginShutdown()
+        listening.withLockedValue { $0 = 0 }
         sysTask?.cancel()
         diskTask?.cancel()
         for channel in channels { try? channel.close().wait() }

@@ -147,6 +147,15 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// a full mesh. Default 8.
     public var bridgeMaxHops: Int
 
+    /// `http_listener` (Meridian addition): where `/metrics`, `/healthz` and `/readyz` are
+    /// served; `nil` (default) serves none of them. A later line replaces an earlier one.
+    public var httpListener: HTTPListener?
+
+    /// `ready_requires_bridge true|false` (Meridian addition): whether `/readyz` also requires
+    /// every configured bridge to be connected to its remote. Default `false`: a gateway whose
+    /// uplink is down still serves its devices, so it is ready.
+    public var readyRequiresBridge: Bool
+
     /// The bridges, one per `connection <name>` block, in the order of their `connection`
     /// lines. Empty (default) when the files have none.
     ///
@@ -189,6 +198,8 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.persistenceSync = .normal
         self.persistenceCommitDelay = 0
         self.persistenceMinFree = 16 * 1024 * 1024
+        self.httpListener = nil
+        self.readyRequiresBridge = false
         self.bridges = []
     }
 }

@@ -15,6 +15,10 @@ import NIOCore
 /// batch; later batches are tried as usual, so the store recovers when space returns.
 /// Everything committed before stays.
 public final class SQLiteStore: @unchecked Sendable {
+    /// Called on the writer thread after each commit (one per batch, not per message) with how
+    /// long the transaction took and whether it succeeded; for a latency histogram.
+    public typealias CommitObserver = @Sendable (Duration, Bool) -> Void
+
     public struct Options: Sendable {
         /// The data directory (`persistence_location`); the file is `<directory>/meridian.db`.
         public var directory: String
@@ -24,11 +28,13 @@ public final class SQLiteStore: @unchecked Sendable {
         /// How long the writer waits to gather more work after the first operation arrives;
         /// 0 commits as soon as the previous commit is done.
         public var maxBatchDelay: TimeAmount
+        public var observeCommit: CommitObserver?
 
         public init(
             directory: String, sync: StoreSync = .normal, maxBatchOperations: Int = 10_000,
-            maxBatchDelay: TimeAmount = .milliseconds(1)
+            maxBatchDelay: TimeAmount = .milliseconds(1), observeCommit: CommitObserver? = nil
         ) {
+            self.observeCommit = observeCommit
             self.directory = directory
             self.sync = sync
             self.maxBatchOperations = maxBatchOperations
@@ -78,7 +84,7 @@ public final class SQLiteStore: @unchecked Sendable {
             do {
                 let (db, state) = try DatabaseFile.open(
                     directory: options.directory, sync: options.sync, now: now, log: log)
-                writer = try StoreWriter(database: db, log: log)
+                writer = try StoreWriter(database: db, log: log, observeCommit: options.observeCommit)
                 result.withLockedValue { $0 = .success(state) }
             } catch let error as StoreError {
                 result.withLockedValue { $0 = .failure(error) }
@@ -134,6 +140,15 @@ public final class SQLiteStore: @unchecked Sendable {
         queue.close()
         thread.join()
     }
+
+    /// Seconds since the latest failed commit, or nil if none failed since open.
+    public var secondsSinceLastFailedCommit: Double? {
+        guard let failed = queue.statistics.lastFailureNanoseconds else { return nil }
+        return Double(WriteQueue.monotonicNanoseconds() &- failed) / 1e9
+    }
+
+    /// Whether the store is open: ``close()`` was not called.
+    public var isOpen: Bool { !closed.withLockedValue { $0 } }
 
     /// Commits, operations committed and failed commits since open.
     public var statistics: StoreStatistics { queue.statistics }

@@ -9,10 +9,15 @@ final class StoreWriter {
     private let rollbackStatement: SQLiteStatement
     private let log: @Sendable (String) -> Void
     private var failingSince: Int?
+    private let observeCommit: SQLiteStore.CommitObserver?
 
-    init(database: SQLiteDatabase, log: @escaping @Sendable (String) -> Void) throws {
+    init(
+        database: SQLiteDatabase, log: @escaping @Sendable (String) -> Void,
+        observeCommit: SQLiteStore.CommitObserver? = nil
+    ) throws {
         self.db = database
         self.log = log
+        self.observeCommit = observeCommit
         self.statements = try OperationStatements(database)
         self.beginStatement = try database.prepare("BEGIN IMMEDIATE", persistent: true)
         self.commitStatement = try database.prepare("COMMIT", persistent: true)
@@ -23,7 +28,9 @@ final class StoreWriter {
     func run(_ queue: WriteQueue) {
         while let batch = queue.nextBatch() {
             let operations = batch.reduce(0) { $0 + $1.operations.count }
+            let started = ContinuousClock.now
             let result = commit(batch)
+            observeCommit?(ContinuousClock.now - started, result == nil)
             queue.record(operations: operations, committed: result == nil)
             if let error = result {
                 noteFailure(error, operations: operations, unacknowledged: batch.filter { $0.promise == nil }.count)

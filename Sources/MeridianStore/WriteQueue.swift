@@ -22,11 +22,18 @@ public struct StoreStatistics: Sendable, Equatable {
     public var operationsCommitted: Int = 0
     /// Transactions that failed and were rolled back (their promises failed).
     public var failedCommits: Int = 0
+    /// Whether the latest commit failed: the store is not writable until one succeeds again.
+    public var lastCommitFailed = false
+    /// When the latest failed commit ended (`CLOCK_MONOTONIC` nanoseconds), nil if none failed.
+    /// A full disk lets small commits through while larger ones fail, so "the last commit
+    /// succeeded" alone does not show that the store takes writes.
+    public var lastFailureNanoseconds: UInt64?
 
-    public init(commits: Int = 0, operationsCommitted: Int = 0, failedCommits: Int = 0) {
+    public init(commits: Int = 0, operationsCommitted: Int = 0, failedCommits: Int = 0, lastCommitFailed: Bool = false) {
         self.commits = commits
         self.operationsCommitted = operationsCommitted
         self.failedCommits = failedCommits
+        self.lastCommitFailed = lastCommitFailed
     }
 }
 
@@ -71,7 +78,7 @@ final class WriteQueue: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    private static func monotonicNanoseconds() -> UInt64 {
+    static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
@@ -170,6 +177,8 @@ final class WriteQueue: @unchecked Sendable {
         } else {
             counters.failedCommits += 1
         }
+        counters.lastCommitFailed = !committed
+        if !committed { counters.lastFailureNanoseconds = Self.monotonicNanoseconds() }
         pthread_mutex_unlock(mutex)
     }
 

@@ -3,6 +3,7 @@ import Logging
 import MeridianBridge
 import MeridianBroker
 import MeridianConfig
+import MeridianOps
 import MeridianStore
 #if canImport(Glibc)
 import Glibc
@@ -94,6 +95,9 @@ let logger = Logger(label: "meridian-edge")
 
 // MARK: - Store
 
+// Created before the store so that the store's writer can feed the commit latency histogram.
+let operations = OperationsEndpoint(version: meridianVersion, logger: logger)
+
 // A file-size limit (RLIMIT_FSIZE) must surface as a failed write, not kill the process.
 signal(SIGXFSZ, SIG_IGN)
 var store: SQLiteStore?
@@ -110,7 +114,8 @@ if configuration.persistence {
         let (opened, state) = try SQLiteStore.open(
             options: .init(
                 directory: directory, sync: sync,
-                maxBatchDelay: .milliseconds(Int64(configuration.persistenceCommitDelay))
+                maxBatchDelay: .milliseconds(Int64(configuration.persistenceCommitDelay)),
+                observeCommit: operations.observeCommit
             ),
             now: Int64(wallClock.tv_sec),
             log: { logger.notice("\($0)") }
@@ -158,6 +163,22 @@ do {
     fail("\(error)")
 }
 
+// MARK: - Operations endpoint and readiness
+
+if let http = configuration.httpListener {
+    do {
+        try operations.start(
+            sources: .init(
+                server: server, bridges: bridgeSupervisor, store: store, storeDirectory: storeDirectory,
+                readyRequiresBridge: configuration.readyRequiresBridge
+            ),
+            host: http.bindAddress ?? "0.0.0.0", port: http.port
+        )
+    } catch {
+        fail("cannot start http_listener \(http.port): \(error)")
+    }
+}
+
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
@@ -199,7 +220,11 @@ reloadSource.setEventHandler {
 }
 reloadSource.resume()
 
+// Listeners, store, bridges, HTTP endpoint and signal handling are up (systemd Type=notify).
+SystemdNotify.ready()
 stop.wait()
+SystemdNotify.stopping()
+operations.shutdown()
 bridgeSupervisor.stopAll()
 server.shutdown()
 store?.close()

@@ -36,6 +36,7 @@ struct ExampleConfigurationTests {
             $0.sysInterval = 10
             $0.persistence = true
             $0.persistenceLocation = "data/"
+            $0.httpListener = .init(port: 9883, bindAddress: "127.0.0.1")
         }
         #expect(parsed == expected)
     }

@@ -23,8 +23,13 @@ extension MQTTConnectionHandler {
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
             var reason = MQTTReasonCode.serverUnavailable
-            if case .refuse(let code) = result { reason = code }
-            logger.notice("connection refused", metadata: ["client_id": "\(connect.clientIdentifier)", "reason": "\(reason)"])
+            var label = ConnectionRefusal.shuttingDown
+            if case .refuse(let code) = result {
+                reason = code
+                label = ConnectionRefusal.label(for: code)
+            }
+            broker.recordRefusal(label)
+            logger.notice("connection refused", metadata: ["client_id": "\(connect.clientIdentifier)", "reason": "\(label)"])
             refuseConnect(reason)
             return
         }
@@ -74,6 +79,7 @@ extension MQTTConnectionHandler {
             logger.info("client connected", metadata: [
                 "version": "\(version.rawValue)", "clean_start": "\(connect.cleanStart)",
                 "keepalive": "\(negotiation.keepAlive)", "session_present": "\(attachment.sessionPresent)",
+                "remote": "\(context?.channel.remoteAddress.map { "\($0)" } ?? "local")",
             ])
         }
         scheduleKeepAlive(negotiation.keepAlive)

@@ -7,6 +7,7 @@ extension MQTTConnectionHandler {
         var publish = received
         let counters = loopContext.counters
         counters.publishReceived += 1
+        counters.publishesByQoS.countReceived(received.qos, bytes: received.payload.readableBytes)
         if version == .v5 {
             do { try inboundAliases.resolve(&publish) } catch { return protocolViolation(error) }
         }

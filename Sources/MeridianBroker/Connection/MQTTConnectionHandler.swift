@@ -78,6 +78,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         let timeout = broker.settings.connectTimeout
         connectTimeoutTask = context.eventLoop.scheduleTask(in: .seconds(timeout)) { [self] in
             guard phase == .awaitingConnect else { return }
+            broker.recordRefusal(ConnectionRefusal.connectTimeout)
             logger.notice("no CONNECT within \(timeout) s, closing")
             closeConnection()
         }
@@ -190,6 +191,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         counters.messagesSent += 1
         counters.publishSent += 1
         counters.bytesSent += buffer.readableBytes
+        counters.publishesByQoS.countSent(publish.qos, bytes: publish.payload.readableBytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
         markDirty()
     }

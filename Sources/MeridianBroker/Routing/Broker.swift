@@ -24,6 +24,8 @@ final class Broker: @unchecked Sendable {
     /// Per-reason drop counts (guarded by `lock`; drops are rare, so a lock is fine).
     var drops: [DropReason: Int] = [:]
     var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
+    /// Connections refused, by ``ConnectionRefusal`` label (guarded by `lock`; refusals are rare).
+    var refusals: [String: Int] = [:]
     private var shuttingDown = false
     var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 
@@ -255,11 +257,12 @@ final class Broker: @unchecked Sendable {
         return handle.lock.withLock { (handle.flow.queuedCount, handle.flow.queuedBytes, handle.flow.inflight.count) }
     }
 
-    /// How long the oldest message a session holds (queued or unacknowledged) has waited; 0 when none.
-    func oldestQueuedAge(clientIdentifier: String, now: NIODeadline) -> TimeAmount? {
+    /// Seconds since the oldest message the session still owes its client (queued, or sent and not
+    /// acknowledged) was accepted from its publisher; nil when it owes none.
+    func oldestWaitingAge(clientIdentifier: String, now: NIODeadline) -> Double? {
         guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
-        let oldest = handle.lock.withLock { handle.flow.oldestAcceptedAt }
-        return oldest.map { now - $0 } ?? .zero
+        guard let since = handle.lock.withLock({ handle.flow.oldestWaitingSince }) else { return nil }
+        return Double(max(0, (now - since).nanoseconds)) / 1e9
     }
 
     func beginShutdown() { lock.withLock { shuttingDown = true } }

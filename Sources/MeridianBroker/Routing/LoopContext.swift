@@ -87,10 +87,45 @@ final class LoopCounters {
     var publishSent = 0
     /// QoS 1/2 messages refused because the store could not commit them.
     var storeRefusals = 0
+    /// PUBLISH packets and their payload bytes, by QoS (for `/metrics`).
+    var publishesByQoS = QoSCounts()
+
+    /// Counts of PUBLISH packets and payload bytes per QoS, in and out: plain integers.
+    struct QoSCounts {
+        var received: (Int, Int, Int) = (0, 0, 0)
+        var receivedBytes: (Int, Int, Int) = (0, 0, 0)
+        var sent: (Int, Int, Int) = (0, 0, 0)
+        var sentBytes: (Int, Int, Int) = (0, 0, 0)
+
+        @inline(__always) mutating func countReceived(_ qos: MQTTQoS, bytes: Int) {
+            switch qos {
+            case .atMostOnce: received.0 += 1; receivedBytes.0 += bytes
+            case .atLeastOnce: received.1 += 1; receivedBytes.1 += bytes
+            case .exactlyOnce: received.2 += 1; receivedBytes.2 += bytes
+            }
+        }
+
+        @inline(__always) mutating func countSent(_ qos: MQTTQoS, bytes: Int) {
+            switch qos {
+            case .atMostOnce: sent.0 += 1; sentBytes.0 += bytes
+            case .atLeastOnce: sent.1 += 1; sentBytes.1 += bytes
+            case .exactlyOnce: sent.2 += 1; sentBytes.2 += bytes
+            }
+        }
+
+        static func + (a: QoSCounts, b: QoSCounts) -> QoSCounts {
+            func add(_ x: (Int, Int, Int), _ y: (Int, Int, Int)) -> (Int, Int, Int) { (x.0 + y.0, x.1 + y.1, x.2 + y.2) }
+            return QoSCounts(
+                received: add(a.received, b.received), receivedBytes: add(a.receivedBytes, b.receivedBytes),
+                sent: add(a.sent, b.sent), sentBytes: add(a.sentBytes, b.sentBytes)
+            )
+        }
+    }
 
     struct Snapshot {
         var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0
         var publishReceived = 0, publishSent = 0, storeRefusals = 0
+        var publishesByQoS = QoSCounts()
 
         static func + (a: Snapshot, b: Snapshot) -> Snapshot {
             Snapshot(
@@ -100,7 +135,8 @@ final class LoopCounters {
                 bytesSent: a.bytesSent + b.bytesSent,
                 publishReceived: a.publishReceived + b.publishReceived,
                 publishSent: a.publishSent + b.publishSent,
-                storeRefusals: a.storeRefusals + b.storeRefusals
+                storeRefusals: a.storeRefusals + b.storeRefusals,
+                publishesByQoS: a.publishesByQoS + b.publishesByQoS
             )
         }
     }
@@ -108,7 +144,8 @@ final class LoopCounters {
     var snapshot: Snapshot {
         Snapshot(
             messagesReceived: messagesReceived, messagesSent: messagesSent, bytesReceived: bytesReceived,
-            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals
+            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals,
+            publishesByQoS: publishesByQoS
         )
     }
 }

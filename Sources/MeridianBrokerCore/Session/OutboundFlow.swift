@@ -169,8 +169,10 @@ public struct OutboundFlow: Sendable {
         return enqueue(delivery, online: online)
     }
 
-    /// When the oldest message the session still holds (queued or unacknowledged) was accepted.
-    public var oldestAcceptedAt: NIODeadline? {
+    /// When the oldest message still owed to the client (queued, or sent and not acknowledged)
+    /// was accepted from its publisher; nil when none is. Walks the in-flight window: for status
+    /// figures only.
+    public var oldestWaitingSince: NIODeadline? {
         var oldest = queue.first?.message.acceptedAt
         for entry in inflight.values {
             if let accepted = entry.delivery.message.acceptedAt, oldest.map({ accepted < $0 }) ?? true { oldest = accepted }

@@ -48,8 +48,7 @@ extension BridgeLink {
     }
 
     private func countDrop(topic: String) {
-        dropped += 1
-        server.recordQueueDrop(clientIdentifier: localClientID)
+        server.recordDrop(.tooLarge, clientIdentifier: localClientID)
         logger.warning("message larger than the link's maximum packet size dropped", metadata: ["topic": "\(topic)"])
     }
 
@@ -60,8 +59,7 @@ extension BridgeLink {
         let full = (settings.maxQueuedMessages > 0 && qos0Buffer.count >= settings.maxQueuedMessages)
             || (settings.maxQueuedBytes > 0 && qos0BufferBytes + size > settings.maxQueuedBytes)
         if full {
-            dropped += 1
-            server.recordQueueDrop(clientIdentifier: localClientID)
+            server.recordDrop(.queueFull, clientIdentifier: localClientID)
             guard settings.queueOverflow == .dropOldest, let oldest = qos0Buffer.popFirst() else { return }
             qos0BufferBytes -= oldest.topic.utf8.count + oldest.payload.readableBytes
         }

@@ -1,3 +1,5 @@
+import MeridianBroker
+import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 
@@ -13,7 +15,7 @@ extension BridgeLink {
             let queue = server.queueStatistics(clientIdentifier: localClientID)
             let drainedPerSecond = (forwarded - lastForwarded) / Int(interval)
             lastForwarded = forwarded
-            let figures: [(String, String)] = [
+            var figures: [(String, String)] = [
                 ("connected", remoteReady ? "1" : "0"),
                 // Queued in the store plus held by the bridge and not yet acknowledged by the remote.
                 ("queued/messages", "\((queue?.queued ?? 0) + (queue?.inflight ?? 0))"),
@@ -24,10 +26,13 @@ extension BridgeLink {
                 ("messages/forwarded", "\(forwarded)"),
                 ("messages/received", "\(received)"),
                 ("messages/refused", "\(refusedByRemote)"),
-                ("messages/dropped", "\(dropped)"),
+                ("messages/dropped", "\(drops.values.reduce(0, +))"),
                 ("drained/per_second", "\(drainedPerSecond)"),
                 ("reconnects", "\(reconnects)"),
             ]
+            let drops = self.drops
+            // Drops by reason: queue_full, expired, too_large, disk_floor, ...
+            figures += DropReason.allCases.map { ("messages/dropped/\($0.label)", "\(drops[$0] ?? 0)") }
             for (name, value) in figures {
                 local.send(.publish(MQTTPublish(
                     topic: "$SYS/broker/bridge/\(settings.name)/\(name)", payload: ByteBuffer(string: value),

@@ -81,7 +81,9 @@ public final class BridgeLink: @unchecked Sendable {
     var inbound: [UInt16: MQTTQoS] = [:]
 
     /// Counters for status and logs.
-    var forwarded = 0, received = 0, refusedByRemote = 0, dropped = 0, reconnects = 0
+    var forwarded = 0, received = 0, refusedByRemote = 0, reconnects = 0
+    /// Messages dropped from this bridge's outbox (queue bounds, age, size, disk floor), by reason.
+    var drops: [DropReason: Int] { server.bridgeDropCounts(clientIdentifier: localClientID) }
 
     public init(settings: BridgeSettings, server: BrokerServer, loop: EventLoop, logger: Logger) throws {
         self.settings = settings

@@ -30,7 +30,7 @@ extension BridgeLink {
             name: settings.name, localClientID: localClientID, connected: remoteReady,
             queuedMessages: (queue?.queued ?? 0) + (queue?.inflight ?? 0), queuedBytes: queue?.queuedBytes ?? 0,
             inflight: forwarding.inFlightCount, forwarded: forwarded, received: received, refusedByRemote: refusedByRemote,
-            dropped: dropped, reconnects: reconnects,
+            dropped: drops.values.reduce(0, +), reconnects: reconnects,
             oldestQueuedAge: server.oldestWaitingAge(clientIdentifier: localClientID) ?? 0
         )
     }

@@ -182,8 +182,13 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped
     /// because its queue was full, with the broker's own drops.
-    public func recordQueueDrop(clientIdentifier: String) {
-        broker.recordDrop(.queueFull, clientIdentifier: clientIdentifier, now: .now())
+    public func recordDrop(_ reason: DropReason, clientIdentifier: String) {
+        broker.recordDrop(reason, clientIdentifier: clientIdentifier, now: .now())
+    }
+
+    /// The messages dropped from a bridge session's queue (its outbox), by reason.
+    public func bridgeDropCounts(clientIdentifier: String) -> [DropReason: Int] {
+        broker.lock.withLock { broker.bridgeDrops[clientIdentifier] ?? [:] }
     }
 
     /// Seconds between `$SYS` updates (0 = off).

@@ -58,7 +58,7 @@ final class BridgeMetricFamilies {
                 r.counter("meridian_bridge_forwarded_messages_total", "Messages forwarded to the remote and acknowledged.", labels),
                 r.counter("meridian_bridge_received_messages_total", "Messages received from the remote.", labels),
                 r.counter("meridian_bridge_refused_messages_total", "Messages the remote refused with a reason code.", labels),
-                r.counter("meridian_bridge_dropped_messages_total", "Messages the bridge could never send (too large).", labels),
+                r.counter("meridian_bridge_dropped_messages_total", "Messages dropped from the bridge's outbox (queue full, expired, too large, disk floor).", labels),
                 r.counter("meridian_bridge_reconnects_total", "Reconnections to the remote since the bridge started.", labels),
             ]
         )

@@ -135,6 +135,13 @@ extension BrokerIntegration {
             let expected = policy == "drop-newest" ? Self.numbered("n", 1...11) : ["n1"] + Self.numbered("n", 21...30)
             let sys = try await Self.waitForDropCount(edge, 30 - expected.count)
             defer { sys.cleanup() }
+            // The bridge's own figures count them too, by reason.
+            let perBridge = try await MosquittoSub.start(port: edge.port, version: .v5, topics: ["$SYS/broker/bridge/uplink/messages/dropped/#"])
+            defer { perBridge.cleanup() }
+            _ = try await perBridge.waitForMessage("per-bridge queue_full drops") {
+                $0.topic.hasSuffix("/dropped/queue_full") && $0.text == "\(30 - expected.count)"
+            }
+            #expect(perBridge.messages.last { $0.topic.hasSuffix("/dropped/too_large") }?.text == "0")
 
             try await remote.start()
             try await Self.waitUntilConnected(edge, bridge: "uplink", times: 2)

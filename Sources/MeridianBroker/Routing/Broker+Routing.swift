@@ -189,6 +189,9 @@ extension Broker {
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {
         let shouldLog: Bool = lock.withLock {
             drops[reason, default: 0] += 1
+            if let handle = sessions[clientIdentifier], handle.isBridge {
+                bridgeDrops[clientIdentifier, default: [:]][reason, default: 0] += 1
+            }
             guard now - lastDropLog >= .seconds(1) else { return false }
             lastDropLog = now
             return true

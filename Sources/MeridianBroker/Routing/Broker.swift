@@ -23,6 +23,8 @@ final class Broker: @unchecked Sendable {
     private(set) var totalConnections = 0
     /// Per-reason drop counts (guarded by `lock`; drops are rare, so a lock is fine).
     var drops: [DropReason: Int] = [:]
+    /// Drops of bridge sessions (their outboxes), by client identifier, for per-bridge figures.
+    var bridgeDrops: [String: [DropReason: Int]] = [:]
     var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
     /// Connections refused, by ``ConnectionRefusal`` label (guarded by `lock`; refusals are rare).
     var refusals: [String: Int] = [:]

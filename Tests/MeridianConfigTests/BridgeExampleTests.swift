@@ -32,6 +32,8 @@ struct BridgeExampleTests {
         var bridge = BridgeSettings(name: "cloud")
         bridge.addresses = [BridgeAddress(host: "mqtt.example.com", port: 1883)]
         bridge.topics = [BridgeTopicRule(pattern: "sensors/#", direction: .out, qos: .atLeastOnce)]
+        // Shown with Meridian's default (Mosquitto's would follow cleansession).
+        bridge.localCleanSession = false
         return bridge
     }()
 

@@ -25,6 +25,13 @@ let package = Package(
         ),
         // The system SQLite (apt libsqlite3-dev) through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The system OpenSSL libcrypto (apt libssl-dev): PBKDF2-SHA512 and SHA-512 for password files.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
+        // Password files and ACLs in Mosquitto's formats, and their decisions: pure (text in, decisions out).
+        .target(
+            name: "MeridianSecurity",
+            dependencies: ["CCrypto", "MeridianMQTT"]
+        ),
         // Durable state in one SQLite database, written off the event loops with group commit.
         .target(
             name: "MeridianStore",
@@ -49,7 +56,7 @@ let package = Package(
         .target(
             name: "MeridianBroker",
             dependencies: [
-                "MeridianBrokerCore", "MeridianMQTT", "MeridianStore",
+                "MeridianBrokerCore", "MeridianMQTT", "MeridianStore", "MeridianSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -70,6 +77,7 @@ let package = Package(
             name: "meridian-edge",
             dependencies: [
                 "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore",
+                "MeridianSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,6 +122,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "MeridianSecurityTests",
+            dependencies: ["MeridianSecurity", "MeridianBrokerCore", "MeridianMQTT"]
         ),
         .testTarget(
             name: "MeridianBridgeCoreTests",

@@ -9,7 +9,7 @@ import MeridianMQTT
 extension EdgeConfiguration {
     func brokerSettings() -> BrokerSettings {
         var settings = BrokerSettings()
-        settings.allowAnonymous = allowAnonymous
+        settings.maxPublishRate = maxPublishRate
         settings.maxKeepalive = maxKeepalive
         settings.maxPacketSize = maxPacketSize
         settings.messageSizeLimit = messageSizeLimit
@@ -42,7 +42,10 @@ extension EdgeConfiguration {
             return [ListenerSettings(host: "127.0.0.1", port: 1883)]
         }
         return listeners.map {
-            ListenerSettings(host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port, maxConnections: $0.maxConnections)
+            ListenerSettings(
+                host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port, maxConnections: $0.maxConnections,
+                maxConnectionsPerAddress: $0.maxConnectionsPerAddress
+            )
         }
     }
 

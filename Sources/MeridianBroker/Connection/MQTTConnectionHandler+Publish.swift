@@ -26,6 +26,14 @@ extension MQTTConnectionHandler {
             }
             return
         }
+        if !withinPublishRate() {
+            counters.rateLimited += 1
+            return refusePublish(publish, reason: .messageRateTooHigh, what: "over max_publish_rate")
+        }
+        if !mayPublish(to: publish.topic) {
+            counters.publishDenied += 1
+            return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
+        }
         let now = loopContext.eventLoop.now
         let message = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
         switch publish.qos {

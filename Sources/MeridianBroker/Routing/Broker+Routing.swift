@@ -113,8 +113,16 @@ extension Broker {
     ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool) {
         var redirect = false
         var refusedForDisk = false
+        var denied = false
         var commit: EventLoopFuture<Void>?
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
+            // The ACL's read check, whatever the path (routing, retained, wills, shared redelivery):
+            // a wildcard subscription never delivers a topic the subscriber may not read. Without an
+            // ACL `access` is nil and this is one comparison; with one, usually a cache hit.
+            if handle.access != nil, handle.access?.allows(.read, topic: delivery.message.topic) == false {
+                denied = true
+                return (nil, .queued, false)
+            }
             let connection = handle.connection
             if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
                 redirect = true
@@ -147,6 +155,7 @@ extension Broker {
                 return (connection, result, false)
             }
         }
+        if denied { return (false, nil, false) }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
             return (false, nil, false)

@@ -80,10 +80,17 @@ final class LoopCounters {
     var publishSent = 0
     /// QoS 1/2 messages refused because the store could not commit them.
     var storeRefusals = 0
+    /// CONNECTs refused by authentication (anonymous, unknown user, bad password).
+    var authFailures = 0
+    /// PUBLISHes over the client's `max_publish_rate`.
+    var rateLimited = 0
+    /// PUBLISHes (and wills) the ACL did not allow.
+    var publishDenied = 0
 
     struct Snapshot {
         var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0
         var publishReceived = 0, publishSent = 0, storeRefusals = 0
+        var authFailures = 0, rateLimited = 0, publishDenied = 0
 
         static func + (a: Snapshot, b: Snapshot) -> Snapshot {
             Snapshot(
@@ -93,7 +100,10 @@ final class LoopCounters {
                 bytesSent: a.bytesSent + b.bytesSent,
                 publishReceived: a.publishReceived + b.publishReceived,
                 publishSent: a.publishSent + b.publishSent,
-                storeRefusals: a.storeRefusals + b.storeRefusals
+                storeRefusals: a.storeRefusals + b.storeRefusals,
+                authFailures: a.authFailures + b.authFailures,
+                rateLimited: a.rateLimited + b.rateLimited,
+                publishDenied: a.publishDenied + b.publishDenied
             )
         }
     }
@@ -101,7 +111,8 @@ final class LoopCounters {
     var snapshot: Snapshot {
         Snapshot(
             messagesReceived: messagesReceived, messagesSent: messagesSent, bytesReceived: bytesReceived,
-            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals
+            bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals,
+            authFailures: authFailures, rateLimited: rateLimited, publishDenied: publishDenied
         )
     }
 }

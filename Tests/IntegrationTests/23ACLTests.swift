@@ -186,6 +186,32 @@ extension BrokerIntegration {
                 username: "dev-a", password: Self.password)
         }
 
+        @Test("a bridge keeps working under allow_anonymous false and an ACL: its local side is the broker's own",
+              .enabled(if: BrokerIntegration.isMeridian, "bridges of meridian-edge"))
+        func bridgeIsTrusted() async throws {
+            let remote = try await BrokerProcess.started(kind: .mosquitto)
+            defer { remote.cleanup() }
+            let fixtures = try SecurityFixtures()
+            defer { fixtures.cleanup() }
+            try await fixtures.addUser("dev-a", password: Self.password)
+            try fixtures.writeACL("pattern readwrite devices/%u/#\n")
+            let bridge = ["connection uplink", "address 127.0.0.1:\(remote.port)", "remote_clientid edge-acl",
+                          "restart_timeout 1 2", "topic devices/# both 1"]
+            let edge = try await BrokerProcess.started(options: fixtures.options + bridge)
+            defer { edge.cleanup() }
+            try await BridgeTests.waitUntilBridgeConnected(edge)
+
+            let cloud = try await MosquittoSub.start(port: remote.port, version: .v5, topics: ["devices/#"], qos: 1)
+            defer { cloud.cleanup() }
+            let device = try await MosquittoSub.start(
+                port: edge.port, version: .v5, topics: ["devices/dev-a/cmd"], qos: 1, extra: Self.credentials("dev-a"))
+            defer { device.cleanup() }
+            try await Self.publish(edge, .v5, as: "dev-a", topic: "devices/dev-a/telemetry", message: "up")
+            try await cloud.waitForMessage("telemetry at the remote") { $0.text == "up" }
+            try await MosquittoPub.publish(port: remote.port, version: .v5, topic: "devices/dev-a/cmd", message: "down", qos: 1)
+            try await device.waitForMessage("command from the remote") { $0.text == "down" }
+        }
+
         @Test("SIGHUP reloads the ACL: a client whose read right was removed stops receiving, and stays connected")
         func reloadRemovesRights() async throws {
             let (broker, fixtures) = try await Self.broker()

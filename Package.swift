@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "MeridianBrokerTests",
             dependencies: [
-                "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT",
+                "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT", "MeridianSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

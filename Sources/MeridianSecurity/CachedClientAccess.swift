@@ -5,20 +5,21 @@
 /// dictionary lookup. The memory is bounded (cleared when full) and goes with the value: an ACL
 /// reload builds a new one.
 public struct CachedClientAccess: Sendable {
-    public let access: ClientAccess
+    /// The decisions themselves (subscriptions are judged here, uncached: they are rare).
+    public let uncached: ClientAccess
     private var reads: [String: Bool] = [:]
     private var writes: [String: Bool] = [:]
     /// The most decisions remembered per operation.
     public static let capacity = 256
 
     public init(_ access: ClientAccess) {
-        self.access = access
+        self.uncached = access
     }
 
     public mutating func allows(_ operation: AccessControlList.Operation, topic: String) -> Bool {
         switch operation {
-        case .read: return Self.lookup(&reads, topic) { access.allows(.read, topic: topic) }
-        case .write: return Self.lookup(&writes, topic) { access.allows(.write, topic: topic) }
+        case .read: return Self.lookup(&reads, topic) { uncached.allows(.read, topic: topic) }
+        case .write: return Self.lookup(&writes, topic) { uncached.allows(.write, topic: topic) }
         }
     }
 

@@ -11,6 +11,10 @@ public struct PasswordFile: Equatable, Sendable {
         self.entries = entries
     }
 
+    /// A hash no password matches, with mosquitto_passwd's default cost (101 PBKDF2 iterations).
+    private static let decoy = PasswordHash.pbkdf2SHA512(
+        iterations: 101, salt: Array(repeating: 0, count: 12), hash: Array(repeating: 0, count: 64))
+
     /// Parses `text`, naming `file` in errors.
     public static func parse(text: String, file: String) throws -> PasswordFile {
         var entries: [String: PasswordHash] = [:]
@@ -36,7 +40,11 @@ public struct PasswordFile: Equatable, Sendable {
 
     /// Checks a username and password against the file.
     public func check(username: String, password: [UInt8]?) -> Authentication.Outcome {
-        guard let hash = entries[username] else { return .refused(.unknownUser) }
+        guard let hash = entries[username] else {
+            // Spend what a real check costs, so that timing does not tell which usernames exist.
+            _ = Self.decoy.verify(password ?? [])
+            return .refused(.unknownUser)
+        }
         guard let password, hash.verify(password) else { return .refused(.badPassword) }
         return .accepted
     }

@@ -29,10 +29,10 @@ extension MQTTConnectionHandler {
             "address": "\(remoteAddressDescription)", "client_id": "\(connect.clientIdentifier)",
             "username": "\(username ?? "")", "reason": "\(failure.rawValue)",
         ])
-        switch (failure, connect.protocolVersion) {
-        case (_, .v5) where failure != .anonymous: return .badUserNameOrPassword
-        case (_, .v5): return .notAuthorized
-        default: return .v3NotAuthorized
+        let isV5 = connect.protocolVersion == .v5
+        switch failure {
+        case .anonymous: return isV5 ? .notAuthorized : .v3NotAuthorized
+        case .unknownUser, .badPassword: return isV5 ? .badUserNameOrPassword : .v3NotAuthorized
         }
     }
 

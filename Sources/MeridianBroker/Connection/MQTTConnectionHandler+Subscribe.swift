@@ -23,7 +23,7 @@ extension MQTTConnectionHandler {
             if version == .v5, subscription.options.noLocal, MQTTSharedFilter(parsing: filter) != nil {
                 return protocolViolation(MQTTCodecError(.protocolError, "No Local on a shared subscription", packetType: .subscribe))
             }
-            if let access, !access.access.allowsSubscription(to: filter) {
+            if let access, !access.uncached.allowsSubscription(to: filter) {
                 logger.notice("subscription not allowed by the ACL", metadata: [
                     "filter": "\(filter)", "address": "\(remoteAddressDescription)",
                 ])

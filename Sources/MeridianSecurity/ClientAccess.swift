@@ -74,13 +74,21 @@ public struct ClientAccess: Sendable {
 
     /// Whether the client may publish to (`write`) or receive (`read`) `topic`.
     public func allows(_ operation: AccessControlList.Operation, topic: String) -> Bool {
-        decide { rule in MQTTTopic.matches(filter: rule, topic: topic) } grants: { $0.grants(operation) }
+        decide { rule in
+            MQTTTopic.matches(filter: rule, topic: topic)
+        } grants: {
+            $0.grants(operation)
+        }
     }
 
     /// Whether the client may subscribe to `filter` (a shared filter is judged by its inner filter).
     public func allowsSubscription(to filter: String) -> Bool {
         let inner = MQTTSharedFilter(parsing: filter)?.filter ?? filter
-        return decide { rule in Self.covers(rule: rule, filter: inner) } grants: { $0.grants(.read) }
+        return decide { rule in
+            Self.covers(rule: rule, filter: inner)
+        } grants: {
+            $0.grants(.read)
+        }
     }
 
     private func decide(_ applies: (String) -> Bool, grants: (AccessControlList.Access) -> Bool) -> Bool {

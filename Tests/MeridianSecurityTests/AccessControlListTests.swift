@@ -31,9 +31,10 @@ struct AccessControlListTests {
     func parse() throws {
         let acl = try AccessControlList.parse(text: deviceACL, file: "acl")
         #expect(acl.anonymousRules == [.init(.read, "public/#"), .init(.read, "$SYS/broker/uptime")])
-        #expect(acl.userRules["reader"] == [
-            .init(.read, "sensors/+/temperature"), .init(.write, "commands"), .init(.readwrite, "sensors/raw"),
-        ])
+        #expect(
+            acl.userRules["reader"] == [
+                .init(.read, "sensors/+/temperature"), .init(.write, "commands"), .init(.readwrite, "sensors/raw"),
+            ])
         #expect(acl.patterns.count == 3)
         #expect(acl.patterns[0] == .init(.readwrite, "devices/%u/#"))
     }
@@ -161,8 +162,9 @@ struct AccessControlListTests {
         #expect(reader.allowsSubscription(to: "sensors/kitchen/temperature"))
         #expect(!reader.allowsSubscription(to: "sensors/#"))
         #expect(!reader.allowsSubscription(to: "$SYS/#"))
-        #expect(!ClientAccess(acl: AccessControlList(anonymousRules: [.init(.read, "#")]), username: nil, clientIdentifier: "c")
-            .allowsSubscription(to: "$SYS/broker/uptime"))
+        #expect(
+            !ClientAccess(acl: AccessControlList(anonymousRules: [.init(.read, "#")]), username: nil, clientIdentifier: "c")
+                .allowsSubscription(to: "$SYS/broker/uptime"))
     }
 
     @Test("the decision cache answers as the uncached check does, also past its capacity")

@@ -45,7 +45,10 @@ struct PasswordFileTests {
             ("alice:$6$!!$AAAA", "pw:1: user 'alice': salt or hash is not valid base64"),
             ("alice:$6$AAAA$AAAA", "pw:1: user 'alice': hash is not 64 bytes (SHA-512)"),
             ("alice:$7$0$AAAA$AAAA", "pw:1: user 'alice': iteration count must be 1...1000000"),
-            ("alice:$5$AAAA$AAAA", "pw:1: user 'alice': not a $6$ or $7$ hash as mosquitto_passwd writes (plain-text passwords are not read)"),
+            (
+                "alice:$5$AAAA$AAAA",
+                "pw:1: user 'alice': not a $6$ or $7$ hash as mosquitto_passwd writes (plain-text passwords are not read)"
+            ),
         ]
     )
     func malformed(line: String, message: String) {

@@ -25,10 +25,12 @@ extension MQTTConnectionHandler {
         )
         guard case .refused(let failure) = outcome else { return nil }
         loopContext.counters.authFailures += 1
-        logger.notice("authentication failed", metadata: [
-            "address": "\(remoteAddressDescription)", "client_id": "\(connect.clientIdentifier)",
-            "username": "\(username ?? "")", "reason": "\(failure.rawValue)",
-        ])
+        logger.notice(
+            "authentication failed",
+            metadata: [
+                "address": "\(remoteAddressDescription)", "client_id": "\(connect.clientIdentifier)",
+                "username": "\(username ?? "")", "reason": "\(failure.rawValue)",
+            ])
         let isV5 = connect.protocolVersion == .v5
         switch failure {
         case .anonymous: return isV5 ? .notAuthorized : .v3NotAuthorized
@@ -61,9 +63,11 @@ extension MQTTConnectionHandler {
     func refusePublish(_ publish: MQTTPublish, reason: MQTTReasonCode, what: String) {
         if !loggedPublishRefusal {
             loggedPublishRefusal = true
-            logger.notice("\(what): publish dropped (further ones are only counted)", metadata: [
-                "topic": "\(publish.topic)", "address": "\(remoteAddressDescription)",
-            ])
+            logger.notice(
+                "\(what): publish dropped (further ones are only counted)",
+                metadata: [
+                    "topic": "\(publish.topic)", "address": "\(remoteAddressDescription)",
+                ])
         }
         guard let packetIdentifier = publish.packetIdentifier else { return }
         let code: MQTTReasonCode = version == .v5 ? reason : .success

@@ -113,6 +113,18 @@ struct AccessControlListTests {
         #expect(try access("admin", "evil#").allows(.write, topic: "x"))
     }
 
+    @Test("the user's section decides before the patterns: its grant beats a pattern deny (as mosquitto 2.0.11 answers)")
+    func sectionOrder() throws {
+        let acl = try AccessControlList.parse(
+            text: "user alice\ntopic readwrite x/#\ntopic deny x/secret\npattern deny x/%u\npattern readwrite y/%u\n", file: "acl")
+        let alice = ClientAccess(acl: acl, username: "alice", clientIdentifier: "c")
+        #expect(alice.allows(.write, topic: "x/a"))
+        #expect(!alice.allows(.write, topic: "x/secret"))
+        #expect(alice.allows(.write, topic: "x/alice"))
+        #expect(alice.allows(.write, topic: "y/alice"))
+        #expect(!alice.allows(.write, topic: "y/bob"))
+    }
+
     @Test("%c and %u are replaced anywhere in a pattern, as mosquitto does")
     func substitutionInsideLevel() {
         let acl = AccessControlList(patterns: [.init(.readwrite, "x%u-%c/#")])

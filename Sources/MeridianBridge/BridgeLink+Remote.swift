@@ -1,3 +1,4 @@
+import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 import NIOPosix
@@ -43,19 +44,18 @@ extension BridgeLink {
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
-                let handler = BridgePacketHandler(
-                    version: remoteVersion,
-                    onPacket: { [self] in remotePacket($0) },
-                    onClose: { [self] error in remoteClosed(error) }
-                )
+                let handler = makeRemoteHandler()
                 remote = handler
-                return channel.pipeline.addHandler(handler)
+                return channel.eventLoop.makeCompletedFuture {
+                    try remoteTLS?.addHandlers(to: channel, host: address.host, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
             .connect(host: address.host, port: address.port)
             .whenComplete { [self] result in
                 switch result {
                 case .success:
-                    sendRemoteConnect()
+                    if let remote { sendRemoteConnect(on: remote) }
                 case .failure(let error):
                     logger.notice("cannot connect", metadata: ["address": "\(address.host):\(address.port)", "error": "\(error)"])
                     remote = nil
@@ -64,11 +64,32 @@ extension BridgeLink {
             }
     }
 
-    private func sendRemoteConnect() {
+    /// A handler for a connection to the remote. Its packets and its closing count only while it is
+    /// `remote` (or the primary probe): a connection replaced by another is ignored from then on.
+    func makeRemoteHandler() -> BridgePacketHandler {
+        weak var this: BridgePacketHandler?
+        let handler = BridgePacketHandler(
+            version: remoteVersion,
+            onPacket: { [self] packet in
+                guard let this else { return }
+                if this === remote { remotePacket(packet) } else if this === primaryProbe { primaryProbePacket(packet) }
+            },
+            onClose: { [self] error in
+                guard let this else { return }
+                if this === remote { remoteClosed(error) } else if this === primaryProbe { primaryProbe = nil }
+            }
+        )
+        this = handler
+        return handler
+    }
+
+    func sendRemoteConnect(on connection: BridgePacketHandler) {
         var properties = MQTTProperties()
         if remoteVersion == .v5 {
             if !settings.cleanSession { properties.append(.sessionExpiryInterval(settings.sessionExpiryInterval)) }
             properties.append(.receiveMaximum(UInt16(clamping: max(1, settings.drainMaxInflight))))
+            // Tells a Meridian remote this is a bridge, so it traces the messages it sends us (I5).
+            properties.append(.userProperty(MeshTrace.bridgeConnectKey, "1"))
         }
         var will: MQTTWill?
         if settings.notifications && !settings.notificationsLocalOnly {
@@ -81,16 +102,19 @@ extension BridgeLink {
             username: settings.remoteUsername, password: settings.remotePassword.map { ByteBuffer(string: $0) }
         )
         connect.isBridge = tryPrivate && remoteVersion != .v5
-        remote?.send(.connect(connect))
-        remote?.flush()
+        connection.send(.connect(connect))
+        connection.flush()
         // A remote that accepted TCP but never answers is a dead link too: 1.5 x keepalive (or 30 s).
         let keepalive = Int64(settings.keepaliveInterval)
         let timeout: TimeAmount = keepalive > 0 ? .milliseconds(keepalive * 1500) : .seconds(30)
-        let attempt = remote
-        loop.scheduleTask(in: timeout) { [self] in
-            guard !remoteReady, let attempt, attempt === remote else { return }
-            logger.notice("no CONNACK within \(timeout.nanoseconds / 1_000_000) ms, giving up on this address")
-            attempt.close()
+        loop.scheduleTask(in: timeout) { [self, weak connection] in
+            guard let connection else { return }
+            if connection === remote && !remoteReady {
+                logger.notice("no CONNACK within \(timeout.nanoseconds / 1_000_000) ms, giving up on this address")
+                connection.close()
+            } else if connection === primaryProbe {
+                connection.close()
+            }
         }
     }
 
@@ -124,7 +148,7 @@ extension BridgeLink {
         }
     }
 
-    private func remoteConnack(_ connack: MQTTConnack) {
+    func remoteConnack(_ connack: MQTTConnack) {
         guard connack.reasonCode == .success else {
             // An MQTT 5 bridge falls back to 3.1.1 when the remote refuses 5.0.
             if remoteVersion == .v5 && (connack.reasonCode == .unsupportedProtocolVersion || connack.reasonCode == .v3UnacceptableProtocolVersion) {
@@ -161,6 +185,7 @@ extension BridgeLink {
         resendInflight()
         pump()
         startKeepAlive()
+        startPrimaryProbe()
     }
 
     private func publishNotification(connected: Bool) {
@@ -194,6 +219,7 @@ extension BridgeLink {
         remoteReady = false
         remote = nil
         keepAliveTask?.cancel()
+        stopPrimaryProbe()
         inbound.removeAll()
         if wasReady {
             backoff.disconnected(at: .now)

@@ -18,6 +18,8 @@ extension BridgeLink {
                 // Queued in the store plus held by the bridge and not yet acknowledged by the remote.
                 ("queued/messages", "\((queue?.queued ?? 0) + (queue?.inflight ?? 0))"),
                 ("queued/bytes", "\(queue?.queuedBytes ?? 0)"),
+                // Seconds the oldest message not yet acknowledged by the remote has waited (from the restart, if older).
+                ("queued/oldest_age", "\((server.oldestQueuedAge(clientIdentifier: localClientID)?.nanoseconds ?? 0) / 1_000_000_000)"),
                 ("inflight", "\(inflight.count)"),
                 ("messages/forwarded", "\(forwarded)"),
                 ("messages/received", "\(received)"),

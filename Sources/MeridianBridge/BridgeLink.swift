@@ -16,6 +16,8 @@ import NIOPosix
 /// returns, the broker drains it into the bridge's window.
 public final class BridgeLink: @unchecked Sendable {
     let settings: BridgeSettings
+    /// TLS to the remote (`bridge_cafile` …), or `nil` for plain TCP.
+    let remoteTLS: BridgeTLS?
     let map: BridgeTopicMap
     let server: BrokerServer
     let loop: EventLoop
@@ -54,6 +56,10 @@ public final class BridgeLink: @unchecked Sendable {
     var keepAliveTask: RepeatedTask?
     var statusTask: RepeatedTask?
     var lastRemoteActivity = NIODeadline.now()
+    /// With `round_robin false`, while connected to a secondary address: the periodic attempt to
+    /// connect to the primary, and the connection it has open.
+    var primaryProbeTask: RepeatedTask?
+    var primaryProbe: BridgePacketHandler?
 
     /// A local message on its way to the remote, held until the remote acknowledged it.
     struct Outbound {
@@ -94,6 +100,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
         self.backoff = Backoff(settings: settings)
         self.tryPrivate = settings.tryPrivate
+        self.remoteTLS = try BridgeTLS.load(settings)
     }
 
     static func hostname() -> String {
@@ -133,9 +140,16 @@ public final class BridgeLink: @unchecked Sendable {
         }.whenComplete { [self] result in
             switch result {
             case .success:
+                // local_cleansession true: the outbox starts empty at every start of the bridge and lives in
+                // memory only (session expiry 0); it still holds messages across remote outages.
+                let localClean = settings.localCleanSession ?? false
                 local?.send(.connect(MQTTConnect(
-                    protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: localClientID,
-                    properties: [.sessionExpiryInterval(UInt32.max), .receiveMaximum(UInt16(clamping: settings.drainMaxInflight))]
+                    protocolVersion: .v5, cleanStart: localClean, keepAlive: 0, clientIdentifier: localClientID,
+                    properties: [
+                        .sessionExpiryInterval(localClean ? 0 : UInt32.max),
+                        .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
+                        .userProperty(MeshTrace.bridgeConnectKey, "1"),
+                    ]
                 )))
                 local?.flush()
             case .failure(let error):
@@ -150,6 +164,7 @@ public final class BridgeLink: @unchecked Sendable {
             stopped = true
             reconnectTask?.cancel()
             keepAliveTask?.cancel()
+            stopPrimaryProbe()
             statusTask?.cancel()
             lazyTask?.cancel()
             remote?.close()

@@ -13,7 +13,7 @@ import Darwin
 #endif
 import MeridianStore
 
-/// A TCP listener of the broker.
+/// A TCP listener of the broker, plain or TLS.
 public struct ListenerSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
@@ -21,12 +21,18 @@ public struct ListenerSettings: Sendable, Equatable {
     public var maxConnections: Int
     /// Connections accepted at once on this listener from one source IP address; -1 = unlimited.
     public var maxConnectionsPerAddress: Int
+    /// TLS settings; `nil` for a plain TCP listener.
+    public var tls: ListenerTLSSettings?
 
-    public init(host: String, port: Int, maxConnections: Int = -1, maxConnectionsPerAddress: Int = -1) {
+    public init(
+        host: String, port: Int, maxConnections: Int = -1, maxConnectionsPerAddress: Int = -1,
+        tls: ListenerTLSSettings? = nil
+    ) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.tls = tls
     }
 }
 
@@ -92,9 +98,12 @@ public final class BrokerServer: @unchecked Sendable {
     /// The ports actually bound (useful when a listener asked for port 0).
     public private(set) var boundPorts: [Int] = []
 
-    /// Binds every listener. Throws if one cannot be bound.
+    /// Binds every listener. Throws if one cannot be bound, or if a TLS listener's certificate,
+    /// key, CA or CRL file cannot be read (the error names the file).
     public func start() throws {
-        for listener in configuration.listeners {
+        // Every TLS file is read before any listener opens, so a bad one stops start-up cleanly.
+        let tlsStates = try configuration.listeners.map { try $0.tls.map(ServerTLS.load) }
+        for (listener, tls) in zip(configuration.listeners, tlsStates) {
             let limit = listener.maxConnections
             let active = NIOLockedValueBox(0)
             let perAddress = ConnectionsPerAddress(limit: listener.maxConnectionsPerAddress)
@@ -119,18 +128,36 @@ public final class BrokerServer: @unchecked Sendable {
                                        metadata: ["address": "\(channel.remoteAddress?.ipAddress ?? "unknown")"])
                         return channel.close()
                     }
-                    return addConnection(to: channel)
+                    if let tls {
+                        do {
+                            try addTLSHandlers(tls, to: channel)
+                        } catch {
+                            return channel.close()
+                        }
+                    }
+                    return addConnection(to: channel, certificateUsername: tls?.certificateUsername ?? .none)
                 }
             let channel = try bootstrap.bind(host: listener.host, port: listener.port).wait()
             channels.append(channel)
             let port = channel.localAddress?.port ?? listener.port
             boundPorts.append(port)
-            logger.notice("listening", metadata: ["address": "\(listener.host):\(port)"])
+            logger.notice("listening", metadata: ["address": "\(listener.host):\(port)", "tls": "\(tls != nil)"])
         }
         startTimers()
     }
 
-    private func addConnection(to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil) -> EventLoopFuture<Void> {
+    /// TLS in front of the MQTT handler: NIOSSL does the handshake on the channel's event loop,
+    /// without blocking it; the identity handler logs handshake failures and reads the certificate.
+    private func addTLSHandlers(_ tls: ServerTLS, to channel: Channel) throws {
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(tls.makeHandler())
+        try operations.addHandler(TLSIdentityHandler(source: tls.certificateUsername, logger: logger))
+    }
+
+    private func addConnection(
+        to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil,
+        certificateUsername: ListenerTLSSettings.CertificateUsername = .none
+    ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         guard let context = contexts.first(where: { $0.eventLoop === loop }) else {
             return channel.close()
@@ -141,6 +168,7 @@ public final class BrokerServer: @unchecked Sendable {
             handler.sessionLimits = sessionLimits
             // Only in-process connections (openInternalConnection) come with their own limits.
             handler.isInternal = sessionLimits != nil
+            handler.certificateUsernameSource = certificateUsername
             try channel.pipeline.syncOperations.addHandler(handler)
         }
     }
@@ -154,6 +182,11 @@ public final class BrokerServer: @unchecked Sendable {
     /// A session's queue, for status figures of components built on local clients (bridges).
     public func queueStatistics(clientIdentifier: String) -> (queued: Int, queuedBytes: Int, inflight: Int)? {
         broker.queueStatistics(clientIdentifier: clientIdentifier)
+    }
+
+    /// How long the oldest message a session holds (queued or unacknowledged) has waited; 0 when none.
+    public func oldestQueuedAge(clientIdentifier: String) -> TimeAmount? {
+        broker.oldestQueuedAge(clientIdentifier: clientIdentifier, now: .now())
     }
 
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped

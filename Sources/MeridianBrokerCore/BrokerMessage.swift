@@ -16,6 +16,14 @@ public struct BrokerMessage: Sendable {
     public var expiresAt: NIODeadline?
     /// Client identifier of the publisher, for No Local; nil for broker-originated messages.
     public var origin: String?
+    /// Bridge links crossed to get here (``MeshTrace``); 0 for a message published by a local client.
+    public var hops = 0
+    /// This broker's number for the message, unique while it runs; 0 until routed. Names the message
+    /// to the brokers it is bridged to (``MeshTrace/identity(node:sequence:)``).
+    public var sequence: UInt64 = 0
+    /// When the broker accepted it from its publisher (for queue-age figures); nil when unknown.
+    /// A message recovered from the store counts from the restart.
+    public var acceptedAt: NIODeadline?
 
     public init(
         topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool,
@@ -49,6 +57,7 @@ public struct BrokerMessage: Sendable {
             topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
             properties: properties, expiresAt: expiresAt, origin: origin
         )
+        acceptedAt = now
     }
 
     /// Whether the message has expired at `now`.

@@ -29,6 +29,11 @@ public struct BrokerSettings: Sendable, Equatable {
     public var connectionMessages = true
     /// Log a line per subscription (`log_type subscribe`).
     public var logSubscriptions = false
+    /// `bridge_max_hops`: a message that crossed this many bridge links is delivered here but not
+    /// sent over another bridge (``MeshTrace``). 1 suits a full mesh: every message crosses one link.
+    public var maxBridgeHops = 8
+    /// Identities of messages received over bridges remembered to drop second copies (``MeshTrace``).
+    public var recentBridgeMessageIDs = 65_536
 
     public init() {}
 

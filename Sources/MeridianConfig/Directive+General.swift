@@ -25,6 +25,7 @@ extension Directive {
         .text("acl_file", \.aclFile),
         .integer("max_publish_rate", \.maxPublishRate, in: 0...intMax, note: "0 means no limit"),
         .integer("connect_timeout", \.connectTimeout, in: 1...3600),
+        .integer("bridge_max_hops", \.bridgeMaxHops, in: 1...255),
         .global("queue_full_policy") { state, line in
             let policies = EdgeConfiguration.QueueFullPolicy.allCases
             state.configuration.queueFullPolicy = try line.choice(policies.map { ($0.rawValue, $0) })

@@ -31,12 +31,8 @@ extension Directive {
             "auto_id_prefix", "use_username_as_clientid", "auth_plugin", "auth_plugin_deny_special_chars",
             "plugin", "global_plugin", "plugin_load", "plugin_use"
         )
-        // TLS listeners.
-        + notSupportedYet(
-            "cafile", "capath", "certfile", "keyfile", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
-            "require_certificate", "use_identity_as_username", "use_subject_as_username", "tls_version",
-            "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "psk_hint"
-        )
+        // TLS listener options beyond those in Directive+ListenerTLS.swift.
+        + notSupportedYet("dhparamfile", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "psk_hint")
         // Bridge options Meridian does not read yet.
         + notSupportedYet(
             "bridge_bind_address", "bridge_require_ocsp", "bridge_receive_maximum", "bridge_session_expiry_interval",
@@ -57,6 +53,8 @@ extension Directive {
             ("bind_address", "option 'bind_address' is not supported (deprecated; use 'listener <port> <address>')"),
             ("retry_interval", "option 'retry_interval' was removed in mosquitto 2.0"),
             ("bridge_identity", tlsPSK("bridge_identity")),
+            ("ciphers_tls1.3", "option 'ciphers_tls1.3' is not supported (the TLS 1.3 cipher suites of BoringSSL are fixed: "
+                + "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256; use tls_version and ciphers)"),
             ("bridge_psk", tlsPSK("bridge_psk")),
         ]
     )

@@ -80,7 +80,7 @@ struct Directive: Sendable {
 extension Directive {
     /// Every option the parser reads, by name.
     static let table: [String: Directive] = {
-        let all = [[includeDirectory], general, listeners, logging, persistence, bridges].joined()
+        let all = [[includeDirectory], general, listeners, listenerTLS, logging, persistence, bridges].joined()
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
 

@@ -32,6 +32,7 @@ public enum EdgeConfigParser {
     ) throws -> EdgeConfiguration {
         var state = ParserState()
         try read(text, file: file, isMainFile: true, into: &state, includeDir: includeDir)
+        try state.checkListenerTLS()
         return state.configuration
     }
 

@@ -35,6 +35,9 @@ extension EdgeConfiguration {
         /// `nil` (default) means any.
         public var bindInterface: String?
 
+        /// TLS options (`certfile`, `keyfile`, `cafile`, …); a listener without a certificate is plain TCP.
+        public var tls = TLS()
+
         public init(
             port: Int,
             bindAddress: String? = nil,

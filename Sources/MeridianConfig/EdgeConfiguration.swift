@@ -156,6 +156,11 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// CONNECT before it is closed. Default 10.
     public var connectTimeout: Int
 
+    /// `bridge_max_hops` (Meridian addition): bridge links a message may cross. A message that
+    /// crossed this many is delivered to local subscribers but not sent over another bridge; 1 suits
+    /// a full mesh. Default 8.
+    public var bridgeMaxHops: Int
+
     /// The bridges, one per `connection <name>` block, in the order of their `connection`
     /// lines. Empty (default) when the files have none.
     ///
@@ -196,6 +201,7 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.aclFile = nil
         self.maxPublishRate = 0
         self.connectTimeout = 10
+        self.bridgeMaxHops = 8
         self.queueFullPolicy = .drop
         self.persistenceSync = .normal
         self.persistenceCommitDelay = 0

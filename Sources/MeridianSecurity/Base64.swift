@@ -1,4 +1,4 @@
-import CCrypto
+internal import CCrypto
 
 /// Standard base64 (with `=` padding), as `mosquitto_passwd` writes salts and hashes.
 enum Base64 {

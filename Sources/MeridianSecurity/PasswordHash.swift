@@ -1,4 +1,4 @@
-import CCrypto
+internal import CCrypto
 
 /// One password hash of a Mosquitto password file, in the two formats `mosquitto_passwd` writes:
 ///

@@ -28,6 +28,7 @@ extension EdgeConfiguration {
         settings.connectionMessages = connectionMessages
         settings.clientIdentifierPrefix = clientIDPrefixes
         settings.connectTimeout = Int64(connectTimeout)
+        settings.maxBridgeHops = bridgeMaxHops
         settings.minimumFreeDiskBytes = persistence ? persistenceMinFree : 0
         settings.logSubscriptions = logTypes.contains(.subscribe)
         return settings
@@ -43,8 +44,9 @@ extension EdgeConfiguration {
         }
         return listeners.map {
             ListenerSettings(
-                host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port, maxConnections: $0.maxConnections,
-                maxConnectionsPerAddress: $0.maxConnectionsPerAddress
+                host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port,
+                maxConnections: $0.maxConnections, maxConnectionsPerAddress: $0.maxConnectionsPerAddress,
+                tls: $0.tls.listenerTLSSettings
             )
         }
     }
@@ -60,14 +62,25 @@ extension EdgeConfiguration {
     }
 }
 
+extension EdgeConfiguration.Listener.TLS {
+    /// The broker's TLS settings for a listener, `nil` for a plain one.
+    var listenerTLSSettings: ListenerTLSSettings? {
+        guard isEnabled, let certfile, let keyfile else { return nil }
+        return ListenerTLSSettings(
+            certfile: certfile, keyfile: keyfile, cafile: cafile, capath: capath,
+            minimumVersion: minimumVersion == .tlsv1_3 ? .tls13 : .tls12, ciphers: ciphers,
+            requireCertificate: requireCertificate,
+            certificateUsername: useIdentityAsUsername ? .commonName : useSubjectAsUsername ? .subject : .none,
+            crlfile: crlfile
+        )
+    }
+}
+
 extension BridgeSettings {
     /// The first option of this bridge that the bridge runtime does not implement yet, so that
     /// start-up refuses it rather than ignoring it.
     var unsupportedOption: String? {
-        if cafile != nil || capath != nil || certfile != nil || keyfile != nil || insecure || tlsVersion != nil || alpn != nil {
-            return "TLS to the remote (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_insecure, bridge_tls_version, bridge_alpn)"
-        }
-        if localCleanSession == true { return "local_cleansession true (the local session is the durable outbox)" }
+        if tlsVersion == "tlsv1.1" { return "bridge_tls_version tlsv1.1 (use tlsv1.2 or tlsv1.3)" }
         return nil
     }
 }

@@ -227,6 +227,35 @@ extension BrokerIntegration {
             #expect(before.map(\.text) == ["via-primary"])
         }
 
+        @Test("round_robin false: connected to the secondary, the bridge switches back once the primary answers CONNECT")
+        func returnToPrimaryWhileConnected() async throws {
+            let primary = try BrokerProcess(kind: .mosquitto, options: ["persistence true", "user root"])
+            defer { primary.cleanup() }
+            let secondary = try await BridgeTests.startRemote()
+            defer { secondary.cleanup() }
+            let edge = try await Self.startEdge(blocks: [
+                Self.block("uplink", ports: [primary.port, secondary.port], clientID: Helpers.unique("edge-return"),
+                           rules: ["telemetry/# out 1 \"\" site1/"]),
+            ])
+            defer { edge.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            let onSecondary = try await MosquittoSub.start(port: secondary.port, version: .v311, topics: ["site1/#"], qos: 1)
+            defer { onSecondary.cleanup() }
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "telemetry/r", message: "via-secondary", qos: 1)
+            #expect(try await onSecondary.waitForMessages(count: 1).map(\.text) == ["via-secondary"], "\(edge.report)")
+
+            // The primary comes up while the secondary stays up: the bridge goes back to the primary.
+            try await primary.start()
+            let onPrimary = try await MosquittoSub.start(port: primary.port, version: .v311, topics: ["site1/#"], qos: 1)
+            defer { onPrimary.cleanup() }
+            try await Self.waitUntilConnected(edge, bridge: "uplink", times: 2)
+            #expect(edge.stderr.contains("switching back to it"), "\(edge.report)")
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "telemetry/r", message: "via-primary", qos: 1)
+            #expect(try await onPrimary.waitForMessages(count: 1).map(\.text) == ["via-primary"], "\(edge.report)")
+            let stillOnSecondary = try await Helpers.messagesBeforeSentinel(onSecondary, port: secondary.port, version: .v5, topic: "site1/x")
+            #expect(stillOnSecondary.map(\.text) == ["via-secondary"], "nothing more went to the secondary")
+        }
+
         // MARK: - 5. A link that goes silent
 
         /// `Scripts/freeze_proxy.py` between the bridge and the remote, and the file that freezes it.

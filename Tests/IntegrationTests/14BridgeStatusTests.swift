@@ -20,6 +20,7 @@ extension BrokerIntegration {
                 $0.topic == "$SYS/broker/bridge/uplink/connected" && $0.text == "1"
             }
             #expect(remote.stop() == .success)
+            let beforePublishing = ContinuousClock.now
             try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "telemetry/s", lines: (1...5).map { "s\($0)" }, qos: 1)
             _ = try await status.waitForMessage("connected = 0 with 5 queued") { _ in
                 let all = status.messages
@@ -27,12 +28,20 @@ extension BrokerIntegration {
                 let queued = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/messages" }?.text
                 return connected == "0" && queued == "5"
             }
+            // The oldest waiting message ages with the outage, counted from when it was accepted.
+            let aged = try await status.waitForMessage("oldest_age of at least 2 s", timeout: .seconds(10)) {
+                $0.topic == "$SYS/broker/bridge/uplink/queued/oldest_age" && (Int($0.text) ?? 0) >= 2
+            }
+            let age = Int(aged.last { $0.topic.hasSuffix("/oldest_age") }!.text)!
+            let bound = (ContinuousClock.now - beforePublishing).components.seconds + 1
+            #expect(age <= bound, "oldest_age \(age) s, but the first message was published at most \(bound) s ago")
             try await remote.start()
-            _ = try await status.waitForMessage("drained: connected = 1 and nothing queued") { _ in
+            _ = try await status.waitForMessage("drained: connected = 1, nothing queued, oldest_age 0") { _ in
                 let all = status.messages
                 let connected = all.last { $0.topic == "$SYS/broker/bridge/uplink/connected" }?.text
                 let queued = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/messages" }?.text
-                return connected == "1" && queued == "0"
+                let age = all.last { $0.topic == "$SYS/broker/bridge/uplink/queued/oldest_age" }?.text
+                return connected == "1" && queued == "0" && age == "0"
             }
         }
     

@@ -98,5 +98,39 @@ extension BrokerIntegration {
             // A rate limit is a lower bound on time: 30 messages at 10/s cannot cross in under ~2.9 s.
             #expect(took >= .milliseconds(2_800), "30 messages crossed in \(took)")
         }
+
+        @Test("local_cleansession true: the outbox holds messages across an outage but starts empty when the gateway restarts")
+        func localCleanSession() async throws {
+            let remote = try await BridgeTests.startRemote()
+            defer { remote.cleanup() }
+            let cloud = Helpers.unique("cloud-app")
+            try await PersistentSessionTests.leaveSession(port: remote.port, version: .v311, clientID: cloud, topic: "c/#")
+            let edge = try await B.startEdge(blocks: [
+                B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-clean"), rules: ["c/# out 1"],
+                        extra: ["local_cleansession true"]),
+            ])
+            defer { edge.cleanup() }
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+
+            // An outage while the gateway runs: held, then delivered.
+            #expect(remote.stop() == .success)
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "c/x", message: "kept", qos: 1)
+            try await remote.start()
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 2)
+
+            // An outage across a restart of the gateway: what was queued is gone.
+            #expect(remote.stop() == .success)
+            try await MosquittoPub.publishLines(port: edge.port, version: .v5, topic: "c/x", lines: ["gone1", "gone2"], qos: 1)
+            #expect(edge.stop() == .success)
+            try await edge.start()
+            try await remote.start()
+            try await B.waitUntilConnected(edge, bridge: "uplink", times: 1)
+            try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "c/x", message: "new", qos: 1)
+
+            let sub = try await PersistentSessionTests.resume(port: remote.port, version: .v311, clientID: cloud, topic: "c/#")
+            defer { sub.cleanup() }
+            let received = try await sub.waitForMessage("the message after the restart") { $0.text == "new" }
+            #expect(received.map(\.text) == ["kept", "new"], "\(edge.report)")
+        }
     }
 }

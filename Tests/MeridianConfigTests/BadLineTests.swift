@@ -157,15 +157,14 @@ struct BadLineTests {
         BadFile("psk_file /etc/meridian/psk", "edge.conf:1: option 'psk_file' is not supported yet"),
         BadFile("connection cloud\naddress a\ntopic #\nlocal_username edge", "edge.conf:4: option 'local_username' is not supported yet"),
         BadFile("bridge_tcp_keepalive 10 5 3", "edge.conf:1: option 'bridge_tcp_keepalive' is not supported yet"),
-        BadFile("listener 8883\ncafile /etc/ssl/ca.pem", "edge.conf:2: option 'cafile' is not supported yet"),
-        BadFile("certfile /etc/ssl/edge.pem", "edge.conf:1: option 'certfile' is not supported yet"),
+        BadFile("listener 8883\ndhparamfile /etc/ssl/dh.pem", "edge.conf:2: option 'dhparamfile' is not supported yet"),
         BadFile("persistence_file edge.db", "edge.conf:1: option 'persistence_file' is not supported yet"),
         BadFile("autosave_interval 1800", "edge.conf:1: option 'autosave_interval' is not supported yet"),
         BadFile("auth_opt_backend sqlite", "edge.conf:1: option 'auth_opt_backend' is not supported yet"),
         BadFile("plugin_opt_db /tmp/x", "edge.conf:1: option 'plugin_opt_db' is not supported yet"),
         BadFile("user mosquitto", "edge.conf:1: option 'user' is not supported yet"),
         // Refused before the values are looked at.
-        BadFile("keyfile", "edge.conf:1: option 'keyfile' is not supported yet"),
+        BadFile("tls_engine", "edge.conf:1: option 'tls_engine' is not supported yet"),
         BadFile(
             "bind_address 127.0.0.1",
             "edge.conf:1: option 'bind_address' is not supported (deprecated; use 'listener <port> <address>')"
@@ -186,5 +185,21 @@ struct BadLineTests {
         #expect(throws: ConfigError(file: "edge.conf", line: 2, message: "unknown option 'max_queud_messages'")) {
             try parse("listener 1883\nmax_queud_messages 10")
         }
+    }
+}
+
+@Suite("bridge_max_hops")
+struct BridgeMaxHopsTests {
+    @Test("default 8; 1 to 255 accepted")
+    func accepted() throws {
+        #expect(try parse("").bridgeMaxHops == 8)
+        #expect(try parse("bridge_max_hops 1").bridgeMaxHops == 1)
+        #expect(try parse("connection up\naddress 10.0.0.1\ntopic # both 1\nbridge_max_hops 255").bridgeMaxHops == 255)
+    }
+
+    @Test("0 and 256 refused with file:line")
+    func refused() {
+        #expect(parseError("bridge_max_hops 0")?.hasPrefix("edge.conf:1: bridge_max_hops") == true)
+        #expect(parseError("\nbridge_max_hops 256")?.hasPrefix("edge.conf:2: bridge_max_hops") == true)
     }
 }

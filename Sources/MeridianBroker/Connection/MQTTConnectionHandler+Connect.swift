@@ -8,6 +8,18 @@ extension MQTTConnectionHandler {
         connectTimeoutTask?.cancel()
         connectTimeoutTask = nil
         version = connect.protocolVersion
+        // BEGIN certificate-bound identity (TLS listeners with use_identity_as_username or
+        // use_subject_as_username). From here on `connect.username` is the certificate's name, so
+        // allow_anonymous, authentication and ACLs (%u) see it; see `applyCertificateIdentity`.
+        var connect = connect
+        guard applyCertificateIdentity(to: &connect) else {
+            logger.notice("connection refused: no usable client certificate for the certificate username", metadata: [
+                "client_id": "\(connect.clientIdentifier)",
+            ])
+            refuseConnect(.badUserNameOrPassword)
+            return
+        }
+        // END certificate-bound identity.
         let settings = broker.settings
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
@@ -43,7 +55,8 @@ extension MQTTConnectionHandler {
         }
         self.negotiation = negotiation
         will = connect.will
-        isBridge = connect.isBridge && version < .v5
+        // A bridge says so with try_private (3.1.x) or, over MQTT 5, with Meridian's CONNECT user property.
+        isBridge = version < .v5 ? connect.isBridge : connect.properties.userProperties.contains { $0.0 == MeshTrace.bridgeConnectKey }
         if version == .v5 {
             inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)
             outboundAliases = OutboundTopicAliases(maximum: negotiation.clientTopicAliasMaximum)
@@ -55,7 +68,7 @@ extension MQTTConnectionHandler {
         let version = self.version
         let attachment = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
-            version: version, identity: isInternal ? .trusted : .client(username: username)
+            version: version, isBridge: isBridge, identity: isInternal ? .trusted : .client(username: username)
         ) { [sessionLimits] flow in
             if let sessionLimits { flow.limits = sessionLimits }
             flow.protocolVersion = version

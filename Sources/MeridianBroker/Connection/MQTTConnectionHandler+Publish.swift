@@ -35,13 +35,22 @@ extension MQTTConnectionHandler {
             return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
         }
         let now = loopContext.eventLoop.now
-        let message = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
+        var message: BrokerMessage? = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
+        if isBridge, let received = message {
+            message = broker.admitFromBridge(received, sequence: loopContext.nextMessageSequence())
+            if message == nil { broker.recordDrop(.loop, clientIdentifier: negotiation?.clientIdentifier ?? "", now: now) }
+        }
+        // A message dropped as a loop is acknowledged like one delivered: the sender has nothing to resend.
+        func route() -> Broker.RouteOutcome {
+            guard let message else { return Broker.RouteOutcome(count: 1) }
+            return broker.route(message, via: loopContext, now: now)
+        }
         switch publish.qos {
         case .atMostOnce:
-            let outcome = broker.route(message, via: loopContext, now: now)
+            let outcome = route()
             if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
         case .atLeastOnce:
-            let outcome = broker.route(message, via: loopContext, now: now)
+            let outcome = route()
             if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
             let reason: MQTTReasonCode = outcome.count == 0 && version == .v5 ? .noMatchingSubscribers : .success
             if outcome.refused { return refuse(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!))) }
@@ -64,7 +73,7 @@ extension MQTTConnectionHandler {
             if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
             var reason = MQTTReasonCode.success
             if state > 0 {
-                let outcome = broker.route(message, via: loopContext, now: now)
+                let outcome = route()
                 if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
                 if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
                 commits += outcome.commits

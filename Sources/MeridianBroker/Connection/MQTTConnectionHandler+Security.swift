@@ -6,8 +6,8 @@ import NIOCore
 /// Authentication at CONNECT, the ACL's publish checks and the publish rate limit.
 extension MQTTConnectionHandler {
     /// The username that authentication and the ACL (`%u`) use for this connection: the one place
-    /// that decides it, so that another identity (a TLS certificate's CN with
-    /// `use_identity_as_username`) can take the CONNECT username's place here.
+    /// that decides it. On a TLS listener with `use_identity_as_username` / `use_subject_as_username`,
+    /// `applyCertificateIdentity(to:)` has already put the certificate's name in `connect.username`.
     func connectUsername(_ connect: MQTTConnect) -> String? {
         connect.username
     }
@@ -18,10 +18,14 @@ extension MQTTConnectionHandler {
     /// Codes: no username without `allow_anonymous` is 0x87 Not authorized; an unknown user or a
     /// wrong password is 0x86 Bad user name or password for MQTT 5. MQTT 3.1.1 clients get 5 Not
     /// authorized for both, as mosquitto answers.
+    ///
+    /// A client whose username came from its verified certificate is not checked against the
+    /// password file: the certificate is its credential (mosquitto's rule).
     func authenticationRefusal(_ connect: MQTTConnect, username: String?, policy: SecurityPolicy) -> MQTTReasonCode? {
         let password = connect.password.map { Array($0.readableBytesView) }
         let outcome = Authentication.check(
-            username: username, password: password, allowAnonymous: policy.allowAnonymous, passwords: policy.passwords
+            username: username, password: password, allowAnonymous: policy.allowAnonymous,
+            passwords: isCertificateAuthenticated ? nil : policy.passwords
         )
         guard case .refused(let failure) = outcome else { return nil }
         loopContext.counters.authFailures += 1

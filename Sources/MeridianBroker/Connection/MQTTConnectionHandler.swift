@@ -67,6 +67,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Whether a refused publish (ACL or rate) was logged already: one line per connection, the
     /// rest are counted only, so a misbehaving device cannot flood the log.
     var loggedPublishRefusal = false
+    /// Whether the listener takes the username from the client certificate
+    /// (`use_identity_as_username` / `use_subject_as_username`); see `MQTTConnectionHandler+Certificate.swift`.
+    var certificateUsernameSource = ListenerTLSSettings.CertificateUsername.none
+    /// The username the TLS handshake's verified client certificate gave, when the listener asks for one.
+    var certificateUsername: String?
 
     init(broker: Broker, loopContext: LoopContext, connectionID: UInt64) {
         self.broker = broker
@@ -123,6 +128,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         connectionClosed()
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? CertificateUsernameEvent {
+            certificateUsername = event.username
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

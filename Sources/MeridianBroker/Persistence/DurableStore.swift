@@ -60,10 +60,13 @@ extension StoredMessage {
 
     /// The routed message again, with its expiry back on the monotonic clock.
     func brokerMessage(now: NIODeadline, wallNow: Int64, origin: String? = nil) -> BrokerMessage {
-        BrokerMessage(
+        var message = BrokerMessage(
             topic: topic, payload: payload, qos: qos, retain: retain, properties: properties,
             expiresAt: expiresAt.map { now + .seconds(max(0, $0 - wallNow)) }, origin: origin
         )
+        message.acceptedAt = now
+        message.hops = MeshTrace.read(properties).hops
+        return message
     }
 
     func delivery(now: NIODeadline, wallNow: Int64, storeID: UInt64) -> Delivery {

@@ -24,6 +24,8 @@ extension Broker {
     @discardableResult
     func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
         var outcome = RouteOutcome()
+        var message = message
+        if message.sequence == 0 { message.sequence = context.nextMessageSequence() }
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         lock.withLock {
             if message.retain {
@@ -86,6 +88,14 @@ extension Broker {
         via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
     ) {
         if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
+        var message = message
+        if entry.subscriber.isBridge {
+            // Loops (I5): a message goes over bridges only up to the hop limit, and carries its trace.
+            guard message.hops < settings.maxBridgeHops else { return }
+            if message.hops == 0 {
+                MeshTrace.stamp(&message.properties, hops: 0, id: MeshTrace.identity(node: nodeName, sequence: message.sequence))
+            }
+        }
         let delivery = Delivery(
             message: message,
             qos: min(message.qos, entry.options.qos),

@@ -38,7 +38,14 @@ final class Broker: @unchecked Sendable {
     /// Authentication and ACL in force (guarded by `lock`; replaced by ``applySecurity(_:)``).
     var security: SecurityPolicy
 
+    /// This broker's name in message identities (``MeshTrace``): random per start, so identities
+    /// from before a restart never collide with new ones.
+    let nodeName = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    /// Identities of messages received over bridges (guarded by `lock`).
+    var recentBridgeMessageIDs: RecentMessageIDs
+
     init(settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init()) {
+        self.recentBridgeMessageIDs = RecentMessageIDs(capacity: max(1, settings.recentBridgeMessageIDs))
         self.settings = settings
         self.logger = logger
         self.store = store
@@ -47,6 +54,21 @@ final class Broker: @unchecked Sendable {
 
     /// The policy a connecting client is checked against.
     var securityPolicy: SecurityPolicy { lock.withLock { security } }
+
+    /// Takes in a message published by a bridge (I5): counts the link it crossed, names it if it
+    /// has no identity yet, and returns nil when it is a second copy or one of ours come back.
+    func admitFromBridge(_ message: BrokerMessage, sequence: UInt64) -> BrokerMessage? {
+        var message = message
+        let trace = MeshTrace.read(message.properties)
+        if let id = trace.id {
+            if MeshTrace.isOwn(id, node: nodeName) { return nil }
+            guard lock.withLock({ recentBridgeMessageIDs.insert(id) }) else { return nil }
+        }
+        message.hops = trace.hops + 1
+        message.sequence = sequence
+        MeshTrace.stamp(&message.properties, hops: message.hops, id: trace.id ?? MeshTrace.identity(node: nodeName, sequence: sequence))
+        return message
+    }
 
     func nextMessageID() -> UInt64 {
         lastMessageID.withLockedValue { $0 += 1; return $0 }
@@ -96,7 +118,8 @@ final class Broker: @unchecked Sendable {
     /// Returns the connection it took over from, which the caller must close.
     func attach(
         _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
-        version: MQTTProtocolVersion, identity: SessionIdentity, configure: (inout OutboundFlow) -> Void
+        version: MQTTProtocolVersion, isBridge: Bool = false, identity: SessionIdentity,
+        configure: (inout OutboundFlow) -> Void
     ) -> Attachment {
         lock.withLock {
             // Built under the broker's lock, so that an ACL reload either precedes it or sees this session.
@@ -131,6 +154,7 @@ final class Broker: @unchecked Sendable {
             handle.lock.withLock {
                 if let current = handle.connection { previous = current }
                 handle.connection = connection
+                handle.isBridge = isBridge
                 handle.generation &+= 1
                 handle.expiryInterval = expiryInterval
                 handle.drainScheduled = false
@@ -248,6 +272,13 @@ final class Broker: @unchecked Sendable {
     func queueStatistics(clientIdentifier: String) -> (queued: Int, queuedBytes: Int, inflight: Int)? {
         guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
         return handle.lock.withLock { (handle.flow.queuedCount, handle.flow.queuedBytes, handle.flow.inflight.count) }
+    }
+
+    /// How long the oldest message a session holds (queued or unacknowledged) has waited; 0 when none.
+    func oldestQueuedAge(clientIdentifier: String, now: NIODeadline) -> TimeAmount? {
+        guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
+        let oldest = handle.lock.withLock { handle.flow.oldestAcceptedAt }
+        return oldest.map { now - $0 } ?? .zero
     }
 
     func beginShutdown() { lock.withLock { shuttingDown = true } }

@@ -19,6 +19,13 @@ final class LoopContext {
     private var pending: [[Handover]]
     private var dirty: [MQTTConnectionHandler] = []
     let counters = LoopCounters()
+    /// Numbers the messages routed from this loop: the loop index in the top byte, a count below.
+    private var lastMessageSequence: UInt64 = 0
+
+    func nextMessageSequence() -> UInt64 {
+        lastMessageSequence &+= 1
+        return UInt64(truncatingIfNeeded: index + 1) << 56 | (lastMessageSequence & 0x00FF_FFFF_FFFF_FFFF)
+    }
 
     init(eventLoop: EventLoop, index: Int, loopCount: Int) {
         self.eventLoop = eventLoop

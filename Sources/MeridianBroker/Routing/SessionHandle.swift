@@ -42,6 +42,9 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     /// Delivery decisions under the ACL; nil without an ACL (or for trusted clients), which keeps
     /// the routing path free of any check.
     var access: CachedClientAccess?
+    /// Whether the connected client is a bridge: deliveries to it carry the loop trace (``MeshTrace``).
+    /// Written at attach, before the connection subscribes; read when routing.
+    var isBridge = false
 
     init(clientIdentifier: String, limits: OutboundFlow.Limits, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier

@@ -17,6 +17,8 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case diskFloor
     /// A QoS 0 message for a subscriber whose unsent data passed the write high-water mark.
     case slowSubscriber
+    /// A message received over a bridge that this broker already had, or had sent (``MeshTrace``).
+    case loop
 }
 
 /// A change to a stored delivery that the durable store must record.
@@ -166,6 +168,15 @@ public struct OutboundFlow: Sendable {
             return startInflight(delivery, now: now)
         }
         return enqueue(delivery, online: online)
+    }
+
+    /// When the oldest message the session still holds (queued or unacknowledged) was accepted.
+    public var oldestAcceptedAt: NIODeadline? {
+        var oldest = queue.first?.message.acceptedAt
+        for entry in inflight.values {
+            if let accepted = entry.delivery.message.acceptedAt, oldest.map({ accepted < $0 }) ?? true { oldest = accepted }
+        }
+        return oldest
     }
 
     /// Whether the queue has reached `max_queued_messages` or `max_queued_bytes`.

@@ -1,0 +1,63 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// The username a TLS listener derived from the client's verified certificate, sent down the
+/// pipeline as a user event once the handshake completed (before any MQTT byte can arrive).
+struct CertificateUsernameEvent {
+    /// `nil` when the client presented no certificate or it has no usable name.
+    var username: String?
+}
+
+/// Sits behind `NIOSSLServerHandler`: logs a failed handshake with the peer's address (the
+/// connection is closed; others are untouched) and, on listeners with `use_identity_as_username`
+/// or `use_subject_as_username`, turns the peer certificate into a ``CertificateUsernameEvent``.
+final class TLSIdentityHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let source: ListenerTLSSettings.CertificateUsername
+    private let logger: Logger
+    private var handshakeDone = false
+
+    init(source: ListenerTLSSettings.CertificateUsername, logger: Logger) {
+        self.source = source
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            handshakeDone = true
+            if source != .none {
+                let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+                context.fireUserInboundEventTriggered(CertificateUsernameEvent(username: certificate.flatMap(username(of:))))
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard !handshakeDone else { return context.fireErrorCaught(error) }
+        let peer = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        logger.notice("TLS handshake failed, closing", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// The username the listener's option takes from a certificate. Like mosquitto, a common
+    /// name with an embedded NUL is no username.
+    private func username(of certificate: NIOSSLCertificate) -> String? {
+        guard let der = try? certificate.toDERBytes(), let fields = try? CertificateFields(der: der) else { return nil }
+        let name: String?
+        switch source {
+        case .none: name = nil
+        case .commonName: name = fields.commonName
+        case .subject: name = fields.subjectString
+        }
+        guard let name, !name.isEmpty, !name.utf8.contains(0) else { return nil }
+        return name
+    }
+}
+
+@available(*, unavailable)
+extension TLSIdentityHandler: Sendable {}

@@ -212,6 +212,32 @@ extension BrokerIntegration {
             try await device.waitForMessage("command from the remote") { $0.text == "down" }
         }
 
+        @Test("mTLS: the certificate's CN is %u, so each device gets its own topic space with no password",
+              .enabled(if: BrokerIntegration.isMeridian, "TLS listeners of meridian-edge"))
+        func certificateIdentityPatterns() async throws {
+            let certificates = try await TestCertificates.make()
+            defer { certificates.cleanup() }
+            let fixtures = try SecurityFixtures()
+            defer { fixtures.cleanup() }
+            try await fixtures.addUser("someone-else", password: Self.password)  // neither device is in the file
+            try fixtures.writeACL("pattern readwrite devices/%u/#\n")
+            let tlsPort = try FreePort.allocate()
+            let edge = try await TLSListenerTests.startEdge(
+                certificates, tlsPort: tlsPort, options: ["require_certificate true", "use_identity_as_username true"],
+                global: fixtures.options)
+            defer { edge.cleanup() }
+
+            func pubackReason(_ client: TestCertificates.Pair, topic: String) async throws -> String {
+                let result = try await TLSListenerTests.publish(
+                    port: tlsPort, certificates: certificates, client: client, topic: topic, extra: ["-d"])
+                #expect(result.succeeded, "\(result)\n\(edge.report)")
+                return result.stdout.split(separator: "\n").first { $0.contains("PUBACK") }.map(String.init) ?? result.stdout
+            }
+            #expect(try await pubackReason(certificates.deviceA, topic: "devices/device-a/telemetry").contains("RC:16"))
+            #expect(try await pubackReason(certificates.deviceA, topic: "devices/device-b/telemetry").contains("RC:135"))
+            #expect(try await pubackReason(certificates.deviceB, topic: "devices/device-b/telemetry").contains("RC:16"))
+        }
+
         @Test("SIGHUP reloads the ACL: a client whose read right was removed stops receiving, and stays connected")
         func reloadRemovesRights() async throws {
             let (broker, fixtures) = try await Self.broker()

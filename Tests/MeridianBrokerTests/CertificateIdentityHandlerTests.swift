@@ -53,5 +53,6 @@ import Testing
         guard case .connack(let connack) = try client.received().first else { Issue.record("no CONNACK"); return }
         #expect(connack.reasonCode == expected)
         #expect(!handler.isCertificateAuthenticated)
+        #expect(broker.context.counters.authFailures == 1, "counted as an authentication failure")
     }
 }

@@ -13,8 +13,9 @@ extension MQTTConnectionHandler {
         // allow_anonymous, authentication and ACLs (%u) see it; see `applyCertificateIdentity`.
         var connect = connect
         guard applyCertificateIdentity(to: &connect) else {
+            loopContext.counters.authFailures += 1
             logger.notice("connection refused: no usable client certificate for the certificate username", metadata: [
-                "client_id": "\(connect.clientIdentifier)",
+                "client_id": "\(connect.clientIdentifier)", "address": "\(remoteAddressDescription)",
             ])
             refuseConnect(.badUserNameOrPassword)
             return

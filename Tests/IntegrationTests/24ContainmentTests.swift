@@ -9,12 +9,27 @@ extension BrokerIntegration {
         /// Opens a connection and completes CONNECT; nil if the broker closed it instead.
         static func connected(_ broker: BrokerProcess, _ version: MQTTVersion = .v5) async throws -> RawMQTTClient? {
             let client = try RawMQTTClient(port: broker.port)
-            try client.send(RawPacket.connect(version, clientID: Helpers.unique("cap")))
+            do {
+                try client.send(RawPacket.connect(version, clientID: Helpers.unique("cap")))
+            } catch {
+                return nil  // closed at accept before the CONNECT went out
+            }
             guard let frame = try await client.readPacket(timeout: .seconds(5)) else { return nil }
             guard frame.type == PacketType.connack, frame.connackCode == 0 else {
                 throw RawClientError("unexpected answer to CONNECT: \(frame)")
             }
             return client
+        }
+
+        /// ``connected(_:_:)``, retried for up to 10 s while the broker refuses: the start-up probe
+        /// of ``BrokerProcess`` (a bare TCP connect) holds a slot until the broker has seen it close.
+        static func connectedWhenFree(_ broker: BrokerProcess) async throws -> RawMQTTClient {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while true {
+                if let client = try await connected(broker) { return client }
+                if ContinuousClock.now >= deadline { throw WaitTimeout("a free connection slot within 10 s") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
 
         @Test("a slowloris dribbling a CONNECT byte by byte is closed by connect_timeout while others are served")
@@ -44,8 +59,10 @@ extension BrokerIntegration {
                     servedOthers = true
                 }
             }
+            // Closed before the last byte went out, and not before the timeout (the upper bound leaves room
+            // for the check of other clients above on a busy machine).
             let elapsed = try #require(closedAfter, "the slow connection was never closed")
-            #expect(elapsed >= .milliseconds(1500) && elapsed < .seconds(6), "closed after \(elapsed)")
+            #expect(elapsed >= .milliseconds(1500) && elapsed < .seconds(10), "closed after \(elapsed)")
             #expect(servedOthers)
             try await Helpers.expectBrokerServesOthers(broker)
         }
@@ -54,19 +71,12 @@ extension BrokerIntegration {
         func maxConnections() async throws {
             let broker = try await BrokerProcess.started(options: ["max_connections 2"])
             defer { broker.cleanup() }
-            let first = try #require(try await Self.connected(broker))
-            let second = try #require(try await Self.connected(broker))
+            let first = try await Self.connectedWhenFree(broker)
+            let second = try await Self.connectedWhenFree(broker)
             defer { second.close() }
             #expect(try await Self.connected(broker) == nil, "a third connection was accepted")
             first.close()
-            let deadline = ContinuousClock.now + .seconds(10)
-            var again: RawMQTTClient?
-            while again == nil {
-                again = try await Self.connected(broker)
-                if again == nil, ContinuousClock.now >= deadline { Issue.record("the freed slot was never reused"); return }
-                if again == nil { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            again?.close()
+            try await Self.connectedWhenFree(broker).close()
         }
 
         /// Connects from `source` (a loopback address) with a raw socket in Python and returns the
@@ -87,9 +97,9 @@ extension BrokerIntegration {
         func perAddress() async throws {
             let broker = try await BrokerProcess.started(options: ["max_connections_per_address 2"])
             defer { broker.cleanup() }
-            let first = try #require(try await Self.connected(broker))
+            let first = try await Self.connectedWhenFree(broker)
             defer { first.close() }
-            let second = try #require(try await Self.connected(broker))
+            let second = try await Self.connectedWhenFree(broker)
             defer { second.close() }
             #expect(try await Self.connected(broker) == nil, "a third connection from 127.0.0.1 was accepted")
             #expect(try await Self.connectFrom("127.0.0.2", port: broker.port) == "0", "another address was refused")

@@ -27,6 +27,13 @@ let package = Package(
         ),
         // The system SQLite (apt libsqlite3-dev) through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The system OpenSSL libcrypto (apt libssl-dev): PBKDF2-SHA512 and SHA-512 for password files.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
+        // Password files and ACLs in Mosquitto's formats, and their decisions: pure (text in, decisions out).
+        .target(
+            name: "MeridianSecurity",
+            dependencies: ["CCrypto", "MeridianMQTT"]
+        ),
         // Durable state in one SQLite database, written off the event loops with group commit.
         .target(
             name: "MeridianStore",
@@ -51,7 +58,7 @@ let package = Package(
         .target(
             name: "MeridianBroker",
             dependencies: [
-                "MeridianBrokerCore", "MeridianMQTT", "MeridianStore",
+                "MeridianBrokerCore", "MeridianMQTT", "MeridianStore", "MeridianSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -88,6 +95,7 @@ let package = Package(
             name: "meridian-edge",
             dependencies: [
                 "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore", "MeridianOps",
+                "MeridianSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "MeridianBrokerTests",
             dependencies: [
-                "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT", "MeridianTestSupport",
+                "MeridianBroker", "MeridianBrokerCore", "MeridianMQTT", "MeridianSecurity", "MeridianTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,6 +140,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "MeridianSecurityTests",
+            dependencies: ["MeridianSecurity", "MeridianBrokerCore", "MeridianMQTT"]
         ),
         .testTarget(
             name: "MeridianBridgeCoreTests",

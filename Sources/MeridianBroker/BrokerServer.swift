@@ -19,13 +19,19 @@ public struct ListenerSettings: Sendable, Equatable {
     public var port: Int
     /// Connections accepted at once on this listener; -1 = unlimited.
     public var maxConnections: Int
+    /// Connections accepted at once on this listener from one source IP address; -1 = unlimited.
+    public var maxConnectionsPerAddress: Int
     /// TLS settings; `nil` for a plain TCP listener.
     public var tls: ListenerTLSSettings?
 
-    public init(host: String, port: Int, maxConnections: Int = -1, tls: ListenerTLSSettings? = nil) {
+    public init(
+        host: String, port: Int, maxConnections: Int = -1, maxConnectionsPerAddress: Int = -1,
+        tls: ListenerTLSSettings? = nil
+    ) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.tls = tls
     }
 }
@@ -41,11 +47,14 @@ public final class BrokerServer: @unchecked Sendable {
         public var version: String
         /// The store's directory, watched for `BrokerSettings.minimumFreeDiskBytes`.
         public var storeDirectory: String?
+        /// Authentication and ACL at start-up; ``BrokerServer/updateSecurity(_:)`` replaces it.
+        public var security: SecurityPolicy
 
         public init(
             broker: BrokerSettings, listeners: [ListenerSettings], sysInterval: Int = 10, tcpNoDelay: Bool = true,
-            version: String, storeDirectory: String? = nil
+            version: String, storeDirectory: String? = nil, security: SecurityPolicy = .init()
         ) {
+            self.security = security
             self.storeDirectory = storeDirectory
             self.broker = broker
             self.listeners = listeners
@@ -84,7 +93,7 @@ public final class BrokerServer: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        self.broker = Broker(settings: configuration.broker, logger: logger, store: store)
+        self.broker = Broker(settings: configuration.broker, logger: logger, store: store, security: configuration.security)
         let loops = Array(group.makeIterator())
         let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count) }
         for context in contexts { context.peers = contexts }
@@ -106,6 +115,7 @@ public final class BrokerServer: @unchecked Sendable {
         for (listener, tls) in zip(configuration.listeners, tlsStates) {
             let limit = listener.maxConnections
             let active = NIOLockedValueBox(0)
+            let perAddress = ConnectionsPerAddress(limit: listener.maxConnectionsPerAddress)
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -124,6 +134,11 @@ public final class BrokerServer: @unchecked Sendable {
                             ])
                             return channel.close()
                         }
+                    }
+                    if let perAddress, !perAddress.admit(channel) {
+                        logger.warning("max_connections_per_address \(perAddress.limit) reached, refusing connection",
+                                       metadata: ["address": "\(channel.remoteAddress?.ipAddress ?? "unknown")"])
+                        return channel.close()
                     }
                     if let tls {
                         do {
@@ -164,9 +179,17 @@ public final class BrokerServer: @unchecked Sendable {
         return loop.makeCompletedFuture {
             let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
             handler.sessionLimits = sessionLimits
+            // Only in-process connections (openInternalConnection) come with their own limits.
+            handler.isInternal = sessionLimits != nil
             handler.certificateUsernameSource = certificateUsername
             try channel.pipeline.syncOperations.addHandler(handler)
         }
+    }
+
+    /// Puts a reloaded password file, ACL and `allow_anonymous` in force, without disconnecting
+    /// anyone (see ``Broker/applySecurity(_:)``).
+    public func updateSecurity(_ policy: SecurityPolicy) {
+        broker.applySecurity(policy)
     }
 
     /// A session's queue, for status figures of components built on local clients (bridges).

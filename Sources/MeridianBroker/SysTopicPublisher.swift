@@ -25,6 +25,8 @@ struct SysTopicPublisher {
                 ("clients/inactive", "\(max(0, stats.sessions - stats.connected))"),
                 ("clients/total", "\(stats.sessions)"),
                 ("clients/maximum", "\(stats.maximum)"),
+                // Meridian: CONNECTs refused by authentication.
+                ("clients/auth_failures", "\(totals.authFailures)"),
                 ("messages/received", "\(totals.messagesReceived)"),
                 ("messages/sent", "\(totals.messagesSent)"),
                 ("publish/messages/received", "\(totals.publishReceived)"),
@@ -32,6 +34,9 @@ struct SysTopicPublisher {
                 ("publish/messages/dropped", "\(stats.drops)"),
                 // Meridian: QoS 1/2 publishes refused because they could not be queued or stored (0x97).
                 ("publish/messages/refused", "\(totals.storeRefusals)"),
+                // Meridian: publishes over max_publish_rate, and publishes the ACL denied.
+                ("publish/messages/rate_limited", "\(totals.rateLimited)"),
+                ("publish/messages/denied", "\(totals.publishDenied)"),
                 ("bytes/received", "\(totals.bytesReceived)"),
                 ("bytes/sent", "\(totals.bytesSent)"),
                 ("subscriptions/count", "\(stats.subscriptions)"),

@@ -17,8 +17,8 @@ public struct BrokerSettings: Sendable, Equatable {
     public var sessionLimits = OutboundFlow.Limits()
     /// Seconds after which a disconnected persistent session is removed (`persistent_client_expiration`); nil = never.
     public var persistentClientExpiration: UInt32?
-    /// Whether clients without a username are accepted.
-    public var allowAnonymous = true
+    /// PUBLISH packets per second a client may send (`max_publish_rate`); 0 = no limit.
+    public var maxPublishRate = 0
     /// Seconds a new connection may take to send CONNECT.
     public var connectTimeout: Int64 = 10
     /// Only client identifiers with this prefix may connect (`clientid_prefixes`); nil = any.

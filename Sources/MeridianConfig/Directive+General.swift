@@ -21,6 +21,9 @@ extension Directive {
         .integer("sys_interval", \.sysInterval, in: 0...65535, note: "0 disables $SYS"),
         .boolean("set_tcp_nodelay", \.setTCPNoDelay),
         .text("clientid_prefixes", \.clientIDPrefixes),
+        .text("password_file", \.passwordFile),
+        .text("acl_file", \.aclFile),
+        .integer("max_publish_rate", \.maxPublishRate, in: 0...intMax, note: "0 means no limit"),
         .integer("connect_timeout", \.connectTimeout, in: 1...3600),
         .integer("bridge_max_hops", \.bridgeMaxHops, in: 1...255),
         .global("queue_full_policy") { state, line in

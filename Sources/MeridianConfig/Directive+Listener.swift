@@ -18,6 +18,11 @@ extension Directive {
             let limit = try line.integer(in: Int(Int32.min)...intMax, note: "-1 means no limit")
             listener.maxConnections = max(limit, -1)
         },
+        // Meridian addition: connections at once from one source address; -1 means no limit.
+        .listener("max_connections_per_address") { listener, line in
+            let limit = try line.integer(in: Int(Int32.min)...intMax, note: "-1 means no limit")
+            listener.maxConnectionsPerAddress = max(limit, -1)
+        },
         .listener("protocol") { _, line in
             let name = try line.value()
             guard name == "mqtt" else { throw line.failure("protocol \(name) is not supported") }

@@ -27,7 +27,7 @@ extension Directive {
     private static let rejections: [String: String] = Dictionary(uniqueKeysWithValues:
         // Authentication and access control.
         notSupportedYet(
-            "password_file", "acl_file", "psk_file", "per_listener_settings", "allow_zero_length_clientid",
+            "psk_file", "per_listener_settings", "allow_zero_length_clientid",
             "auto_id_prefix", "use_username_as_clientid", "auth_plugin", "auth_plugin_deny_special_chars",
             "plugin", "global_plugin", "plugin_load", "plugin_use"
         )

@@ -2,7 +2,7 @@
 ///
 /// The format is mosquitto's: one option per line, its values separated by spaces or
 /// tabs; blank lines and lines starting with `#` (after optional blanks) are skipped.
-/// Paths (`persistence_location`, `log_dest file`, `include_dir`) and
+/// Paths (`persistence_location`, `log_dest file`, `include_dir`, `password_file`, `acl_file`) and
 /// `clientid_prefixes` take the rest of the line. Any other mistake (an unknown option,
 /// a missing, extra or malformed value, an option Meridian does not support yet) stops
 /// parsing with a ``ConfigError`` that names the file and line.

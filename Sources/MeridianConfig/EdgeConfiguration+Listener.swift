@@ -23,6 +23,11 @@ extension EdgeConfiguration {
         /// limit. Any negative value in the file reads as -1, as in mosquitto.
         public var maxConnections: Int
 
+        /// `max_connections_per_address` (Meridian addition): the most clients connected at once
+        /// from one source IP address; -1 (default) means no limit. Keeps one compromised or
+        /// misbehaving host from taking every slot of `max_connections`.
+        public var maxConnectionsPerAddress: Int
+
         /// `socket_domain`: bind to IPv4 or IPv6 only; `nil` (default) means both.
         public var socketDomain: SocketDomain?
 
@@ -37,12 +42,14 @@ extension EdgeConfiguration {
             port: Int,
             bindAddress: String? = nil,
             maxConnections: Int = -1,
+            maxConnectionsPerAddress: Int = -1,
             socketDomain: SocketDomain? = nil,
             bindInterface: String? = nil
         ) {
             self.port = port
             self.bindAddress = bindAddress
             self.maxConnections = maxConnections
+            self.maxConnectionsPerAddress = maxConnectionsPerAddress
             self.socketDomain = socketDomain
             self.bindInterface = bindInterface
         }

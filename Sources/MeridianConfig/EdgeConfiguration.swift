@@ -106,6 +106,20 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// prefix may connect. Default `nil`: all client identifiers are allowed.
     public var clientIDPrefixes: String?
 
+    /// `password_file`: a Mosquitto password file (`mosquitto_passwd`, `$6$` or `$7$` hashes);
+    /// clients that give a username must give its password. `nil` (default): no password check.
+    /// Re-read on SIGHUP.
+    public var passwordFile: String?
+
+    /// `acl_file`: a Mosquitto ACL file. When set, clients may publish, subscribe and receive only
+    /// what it grants (deny by default). `nil` (default): no access control. Re-read on SIGHUP.
+    public var aclFile: String?
+
+    /// `max_publish_rate` (Meridian addition): PUBLISH packets per second a client may send,
+    /// with bursts of up to one second's worth; excess messages are refused (MQTT 5: 0x96) or
+    /// dropped, and counted. 0 (default) means no limit.
+    public var maxPublishRate: Int
+
     /// What happens when an online client's queue is full (`queue_full_policy`, Meridian addition).
     public enum QueueFullPolicy: String, Equatable, Sendable, CaseIterable {
         /// Drop the new message, count and log it (Mosquitto's behaviour).
@@ -192,6 +206,9 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.persistence = false
         self.persistenceLocation = nil
         self.clientIDPrefixes = nil
+        self.passwordFile = nil
+        self.aclFile = nil
+        self.maxPublishRate = 0
         self.connectTimeout = 10
         self.bridgeMaxHops = 8
         self.queueFullPolicy = .drop

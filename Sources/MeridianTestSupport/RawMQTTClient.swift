@@ -101,9 +101,13 @@ public final class RawMQTTClient: @unchecked Sendable {
         keepAlive: UInt16 = 60,
         cleanStart: Bool = true,
         will: RawWill? = nil,
-        properties: [UInt8] = []
+        properties: [UInt8] = [],
+        username: String? = nil,
+        password: String? = nil
     ) async throws -> RawFrame {
-        try send(RawPacket.connect(version, clientID: clientID, keepAlive: keepAlive, cleanStart: cleanStart, will: will, properties: properties))
+        try send(RawPacket.connect(
+            version, clientID: clientID, keepAlive: keepAlive, cleanStart: cleanStart, will: will, properties: properties,
+            username: username, password: password))
         let connack = try await expectPacket(PacketType.connack)
         guard connack.body.count >= 2, connack.body[1] == 0 else {
             throw RawClientError("CONNECT refused: \(connack)")
@@ -239,6 +243,33 @@ extension RawFrame {
         return RawPublish(
             topic: topic, qos: qos, dup: flags & 0x08 != 0, retain: flags & 0x01 != 0,
             packetID: packetID, payload: Array(body[index...]))
+    }
+
+    /// The return code of a CONNACK (3.1.1) or its reason code (5.0).
+    public var connackCode: UInt8? {
+        guard type == PacketType.connack, body.count >= 2 else { return nil }
+        return body[1]
+    }
+
+    /// The per-filter return codes of a SUBACK of `version`.
+    public func subackCodes(_ version: MQTTVersion) throws -> [UInt8] {
+        guard type == PacketType.suback, body.count >= 2 else { throw RawClientError("not a SUBACK: \(self)") }
+        var index = 2
+        if version == .v5 {
+            var length = 0
+            var multiplier = 1
+            while true {
+                guard index < body.count else { throw RawClientError("truncated SUBACK: \(self)") }
+                let byte = body[index]
+                index += 1
+                length += Int(byte & 0x7F) * multiplier
+                multiplier *= 128
+                if byte & 0x80 == 0 { break }
+            }
+            index += length
+        }
+        guard index <= body.count else { throw RawClientError("truncated SUBACK: \(self)") }
+        return Array(body[index...])
     }
 
     /// The packet identifier of a PUBACK, PUBREC, PUBREL or PUBCOMP.

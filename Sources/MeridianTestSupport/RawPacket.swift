@@ -92,12 +92,16 @@ public enum RawPacket {
         keepAlive: UInt16 = 60,
         cleanStart: Bool = true,
         will: RawWill? = nil,
-        properties: [UInt8] = []
+        properties: [UInt8] = [],
+        username: String? = nil,
+        password: String? = nil
     ) -> [UInt8] {
         var flags: UInt8 = cleanStart ? 0x02 : 0
         if let will {
             flags |= 0x04 | (will.qos << 3) | (will.retain ? 0x20 : 0)
         }
+        if username != nil { flags |= 0x80 }
+        if password != nil { flags |= 0x40 }
         var body = string("MQTT") + [version.level, flags] + uint16(keepAlive)
         if version == .v5 { body += Self.properties(properties) }
         body += string(clientID)
@@ -105,6 +109,8 @@ public enum RawPacket {
             if version == .v5 { body += Self.properties(will.properties) }
             body += string(will.topic) + lengthPrefixed(will.payload)
         }
+        if let username { body += string(username) }
+        if let password { body += string(password) }
         return frame(0x10, body)
     }
 

@@ -9,7 +9,7 @@ import MeridianMQTT
 extension EdgeConfiguration {
     func brokerSettings() -> BrokerSettings {
         var settings = BrokerSettings()
-        settings.allowAnonymous = allowAnonymous
+        settings.maxPublishRate = maxPublishRate
         settings.maxKeepalive = maxKeepalive
         settings.maxPacketSize = maxPacketSize
         settings.messageSizeLimit = messageSizeLimit
@@ -45,7 +45,8 @@ extension EdgeConfiguration {
         return listeners.map {
             ListenerSettings(
                 host: $0.bindAddress ?? ($0.socketDomain == .ipv6 ? "::" : "0.0.0.0"), port: $0.port,
-                maxConnections: $0.maxConnections, tls: $0.tls.listenerTLSSettings
+                maxConnections: $0.maxConnections, maxConnectionsPerAddress: $0.maxConnectionsPerAddress,
+                tls: $0.tls.listenerTLSSettings
             )
         }
     }

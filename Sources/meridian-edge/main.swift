@@ -4,6 +4,7 @@ import MeridianBridge
 import MeridianBroker
 import MeridianConfig
 import MeridianOps
+import MeridianSecurity
 import MeridianStore
 #if canImport(Glibc)
 import Glibc
@@ -82,6 +83,13 @@ if configuration.logDestinations.contains(where: { if case .file = $0 { return t
     fail("log_dest: only stderr, stdout and none are supported yet")
 }
 
+var security = SecurityPolicy()
+do {
+    security = try SecurityFiles.policy(for: configuration)
+} catch {
+    fail("\(error)")
+}
+
 let logLevel = configuration.logLevel
 let logToStdout = configuration.logDestinations.contains(.stdout)
 let logNone = configuration.logDestinations == [.none]
@@ -92,6 +100,10 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 let logger = Logger(label: "meridian-edge")
+logger.notice("security: \(SecurityFiles.summary(security))")
+if !security.allowAnonymous && security.passwords == nil {
+    logger.warning("allow_anonymous false without a password_file: any client that gives a username is accepted")
+}
 
 // MARK: - Store
 
@@ -138,7 +150,8 @@ let server = BrokerServer(
         sysInterval: configuration.sysInterval,
         tcpNoDelay: configuration.setTCPNoDelay,
         version: meridianVersion,
-        storeDirectory: storeDirectory
+        storeDirectory: storeDirectory,
+        security: security
     ),
     logger: logger,
     store: store,
@@ -197,7 +210,9 @@ for signalNumber in [SIGTERM, SIGINT] {
 
 // SIGHUP re-reads the configuration file and applies its bridge blocks: changed or new bridges
 // are (re)started, removed ones stopped. Their outboxes are their local sessions in the store, so
-// nothing queued is lost. Other options take effect at the next start.
+// nothing queued is lost. It also re-reads allow_anonymous, the password file and the ACL file
+// (kept as they were if one cannot be read or parsed) without disconnecting anyone. Other options
+// take effect at the next start.
 signal(SIGHUP, SIG_IGN)
 let reloadSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
 reloadSource.setEventHandler {
@@ -208,6 +223,13 @@ reloadSource.setEventHandler {
     do {
         let text = try FileReading.readText(configPath)
         let reloaded = try EdgeConfigParser.parse(text: text, file: configPath, includeDir: FileReading.confFiles(in:))
+        do {
+            let policy = try SecurityFiles.policy(for: reloaded)
+            server.updateSecurity(policy)
+            logger.notice("SIGHUP: security reloaded: \(SecurityFiles.summary(policy))")
+        } catch {
+            logger.error("SIGHUP: security files not reloaded, the previous ones stay in force: \(error)")
+        }
         if let bridge = reloaded.bridges.first(where: { $0.unsupportedOption != nil }) {
             logger.error("SIGHUP: configuration not applied: connection \(bridge.name): \(bridge.unsupportedOption!) is not supported yet")
             return

@@ -78,12 +78,6 @@ import Testing
             == .refuse(.qosNotSupported))
     }
 
-    @Test func anonymousRefusedWhenNotAllowed() {
-        var settings = BrokerSettings()
-        settings.allowAnonymous = false
-        #expect(negotiate(MQTTConnect(protocolVersion: .v3_1_1, cleanStart: true, keepAlive: 10, clientIdentifier: "c"), settings)
-            == .refuse(.badUserNameOrPassword))
-    }
 }
 
 @Suite struct TopicAliasTests {

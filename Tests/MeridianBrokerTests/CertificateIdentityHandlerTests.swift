@@ -2,6 +2,7 @@ import Logging
 @testable import MeridianBroker
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianSecurity
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -27,9 +28,9 @@ import Testing
 
     @Test("the certificate's name replaces the CONNECT username and password; allow_anonymous false admits it")
     func certificateNameIsTheUsername() throws {
-        var settings = BrokerSettings()
-        settings.allowAnonymous = false
-        let broker = EmbeddedBroker(settings: settings)
+        let broker = EmbeddedBroker()
+        // An empty password file: the certificate is the credential, so the file is not consulted.
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: false, passwords: PasswordFile()))
         let connect = MQTTConnect(
             protocolVersion: .v5, cleanStart: true, keepAlive: 60, clientIdentifier: "c1",
             username: "someone-else", password: ByteBuffer(string: "secret")
@@ -52,5 +53,6 @@ import Testing
         guard case .connack(let connack) = try client.received().first else { Issue.record("no CONNACK"); return }
         #expect(connack.reasonCode == expected)
         #expect(!handler.isCertificateAuthenticated)
+        #expect(broker.context.counters.authFailures == 1, "counted as an authentication failure")
     }
 }

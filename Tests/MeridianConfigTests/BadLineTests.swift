@@ -154,8 +154,7 @@ struct BadLineTests {
     }
 
     @Test("mosquitto options for later work are refused, not ignored", arguments: [
-        BadFile("password_file /etc/meridian/passwd", "edge.conf:1: option 'password_file' is not supported yet"),
-        BadFile("acl_file /etc/meridian/acl", "edge.conf:1: option 'acl_file' is not supported yet"),
+        BadFile("psk_file /etc/meridian/psk", "edge.conf:1: option 'psk_file' is not supported yet"),
         BadFile("connection cloud\naddress a\ntopic #\nlocal_username edge", "edge.conf:4: option 'local_username' is not supported yet"),
         BadFile("bridge_tcp_keepalive 10 5 3", "edge.conf:1: option 'bridge_tcp_keepalive' is not supported yet"),
         BadFile("listener 8883\ndhparamfile /etc/ssl/dh.pem", "edge.conf:2: option 'dhparamfile' is not supported yet"),

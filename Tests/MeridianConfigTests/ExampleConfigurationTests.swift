@@ -27,12 +27,13 @@ struct ExampleConfigurationTests {
         }
     }
 
-    @Test("it parses, with one listener, anonymous clients allowed and the store on")
+    @Test("it parses, with one listener, anonymous clients refused, a password file and the store on")
     func parses() throws {
         let parsed = try EdgeConfigParser.parse(text: Self.text(), file: "meridian-edge.conf")
         let expected = configuration {
             $0.listeners = [Listener(port: 1883)]
-            $0.allowAnonymous = true
+            $0.allowAnonymous = false
+            $0.passwordFile = "data/passwd"
             $0.sysInterval = 10
             $0.persistence = true
             $0.persistenceLocation = "data/"

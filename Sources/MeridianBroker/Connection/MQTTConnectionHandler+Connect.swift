@@ -1,5 +1,6 @@
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianSecurity
 import NIOCore
 
 extension MQTTConnectionHandler {
@@ -12,8 +13,9 @@ extension MQTTConnectionHandler {
         // allow_anonymous, authentication and ACLs (%u) see it; see `applyCertificateIdentity`.
         var connect = connect
         guard applyCertificateIdentity(to: &connect) else {
+            loopContext.counters.authFailures += 1
             logger.notice("connection refused: no usable client certificate for the certificate username", metadata: [
-                "client_id": "\(connect.clientIdentifier)",
+                "client_id": "\(connect.clientIdentifier)", "address": "\(remoteAddressDescription)",
             ])
             refuseConnect(.badUserNameOrPassword)
             return
@@ -33,6 +35,30 @@ extension MQTTConnectionHandler {
             refuseConnect(reason)
             return
         }
+        let username = connectUsername(connect)
+        if !isInternal {
+            let policy = broker.securityPolicy
+            if let refusal = authenticationRefusal(connect, username: username, policy: policy) {
+                return refuseConnect(refusal)
+            }
+            // A will is a publish made at connect time: the ACL must let the client write its topic
+            // (mosquitto refuses the connection otherwise).
+            if let will = connect.will, let acl = policy.acl,
+                !ClientAccess(acl: acl, username: username, clientIdentifier: negotiation.clientIdentifier)
+                    .allows(.write, topic: will.topic)
+            {
+                loopContext.counters.publishDenied += 1
+                logger.notice("will topic not allowed by the ACL, connection refused", metadata: [
+                    "client_id": "\(negotiation.clientIdentifier)", "topic": "\(will.topic)",
+                    "address": "\(remoteAddressDescription)",
+                ])
+                return refuseConnect(version == .v5 ? .notAuthorized : .v3NotAuthorized)
+            }
+            if settings.maxPublishRate > 0 {
+                publishLimiter = PublishRateLimiter(
+                    rate: settings.maxPublishRate, now: Int64(clamping: loopContext.eventLoop.now.uptimeNanoseconds))
+            }
+        }
         self.negotiation = negotiation
         will = connect.will
         // A bridge says so with try_private (3.1.x) or, over MQTT 5, with Meridian's CONNECT user property.
@@ -48,7 +74,7 @@ extension MQTTConnectionHandler {
         let version = self.version
         let attachment = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
-            version: version, isBridge: isBridge
+            version: version, isBridge: isBridge, identity: isInternal ? .trusted : .client(username: username)
         ) { [sessionLimits] flow in
             if let sessionLimits { flow.limits = sessionLimits }
             flow.protocolVersion = version
@@ -56,6 +82,7 @@ extension MQTTConnectionHandler {
             flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize
         }
         session = attachment.handle
+        access = attachment.access
         phase = .connected
         if let previous = attachment.previous {
             previous.loopContext.eventLoop.execute { previous.sessionTakenOver() }
@@ -85,9 +112,11 @@ extension MQTTConnectionHandler {
         scheduleKeepAlive(negotiation.keepAlive)
     }
 
+    /// Refuses the CONNECT with `reason`: an MQTT 5 code, mapped to the nearest 3.1.1 return code
+    /// for older clients unless it is one already (a value below 0x80).
     private func refuseConnect(_ reason: MQTTReasonCode) {
         suppressWill = true
-        let code = version == .v5 ? reason : reason.v3ConnackReturnCode
+        let code = version == .v5 || !reason.isFailure ? reason : reason.v3ConnackReturnCode
         write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code)))
         closeConnection()
     }

@@ -27,6 +27,14 @@ extension MQTTConnectionHandler {
             }
             return
         }
+        if !withinPublishRate() {
+            counters.rateLimited += 1
+            return refusePublish(publish, reason: .messageRateTooHigh, what: "over max_publish_rate")
+        }
+        if !mayPublish(to: publish.topic) {
+            counters.publishDenied += 1
+            return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
+        }
         let now = loopContext.eventLoop.now
         var received = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
         received.sequence = loopContext.nextMessageSequence()

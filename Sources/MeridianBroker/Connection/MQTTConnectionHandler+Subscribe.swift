@@ -23,6 +23,13 @@ extension MQTTConnectionHandler {
             if version == .v5, subscription.options.noLocal, MQTTSharedFilter(parsing: filter) != nil {
                 return protocolViolation(MQTTCodecError(.protocolError, "No Local on a shared subscription", packetType: .subscribe))
             }
+            if let access, !access.uncached.allowsSubscription(to: filter) {
+                logger.notice("subscription not allowed by the ACL", metadata: [
+                    "filter": "\(filter)", "address": "\(remoteAddressDescription)",
+                ])
+                codes.append(version == .v5 ? .notAuthorized : .v3SubscribeFailure)
+                continue
+            }
             var options = subscription.options
             options.qos = min(options.qos, broker.settings.maxQoS)
             if isBridge {

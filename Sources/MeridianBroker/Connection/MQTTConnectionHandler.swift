@@ -1,6 +1,7 @@
 import Logging
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianSecurity
 import NIOCore
 
 /// The one handler of a client connection: parses packets from the socket, executes the broker's
@@ -55,6 +56,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var pendingAcknowledgement: EventLoopFuture<Void>?
     /// Sessions whose full queue paused reading from this publisher (backpressure policy).
     var pausedOn: Set<ObjectIdentifier> = []
+    /// An in-process client of the broker (a bridge's local side): no authentication, no ACL,
+    /// no publish rate limit.
+    var isInternal = false
+    /// This client's publish and subscribe decisions under the ACL; nil without one. Replaced on
+    /// this loop when the ACL is reloaded (``Broker/applySecurity(_:)``).
+    var access: CachedClientAccess?
+    /// The `max_publish_rate` token bucket; nil without a limit.
+    var publishLimiter: PublishRateLimiter?
+    /// Whether a refused publish (ACL or rate) was logged already: one line per connection, the
+    /// rest are counted only, so a misbehaving device cannot flood the log.
+    var loggedPublishRefusal = false
     /// Whether the listener takes the username from the client certificate
     /// (`use_identity_as_username` / `use_subject_as_username`); see `MQTTConnectionHandler+Certificate.swift`.
     var certificateUsernameSource = ListenerTLSSettings.CertificateUsername.none

@@ -108,6 +108,8 @@ extension Broker {
             }
         }
         let result = offer(delivery, to: entry.subscriber, via: context, now: now)
+        // A subscriber the ACL keeps from reading the topic does not count as a match (MQTT 5 0x10).
+        if result.denied { outcome.count -= 1 }
         if result.congested { outcome.congested.append(entry.subscriber) }
         if let commit = result.commit { outcome.commits.append(commit) }
         if result.refused { outcome.refused = true }
@@ -119,16 +121,25 @@ extension Broker {
     /// for the commit before acknowledging the publisher). A shared-subscription delivery to a member
     /// that went offline since it was chosen goes to another member instead (unless `redistributing`,
     /// which is that second choice).
-    /// - Returns: whether the session's queue is past its bounds under the backpressure policy, and
-    ///   the commit of the delivery's row when it was handed to the store.
+    /// - Returns: whether the session's queue is past its bounds under the backpressure policy, the
+    ///   commit of the delivery's row when it was handed to the store, whether the publisher must be
+    ///   refused, and whether the ACL kept the subscriber from reading the topic.
     @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool) {
+    ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool, denied: Bool) {
         var redirect = false
         var refusedForDisk = false
+        var denied = false
         var commit: EventLoopFuture<Void>?
         let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
+            // The ACL's read check, whatever the path (routing, retained, wills, shared redelivery):
+            // a wildcard subscription never delivers a topic the subscriber may not read. Without an
+            // ACL `access` is nil and this is one comparison; with one, usually a cache hit.
+            if handle.access != nil, handle.access?.allows(.read, topic: delivery.message.topic) == false {
+                denied = true
+                return (nil, .queued, false)
+            }
             let connection = handle.connection
             if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
                 redirect = true
@@ -165,9 +176,10 @@ extension Broker {
                 return (connection, result, false)
             }
         }
+        if denied { return (false, nil, false, true) }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
-            return (false, nil, false)
+            return (false, nil, false, false)
         }
         switch result {
         case .send(let publish):
@@ -175,15 +187,15 @@ extension Broker {
         case .queued, .queuedOverLimit, .queuedDroppingOldest:
             if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
             if case .queuedDroppingOldest = result { recordDrop(.queueFull, clientIdentifier: handle.clientIdentifier, now: now) }
-            if case .queuedOverLimit = result { return (true, commit, false) }
+            if case .queuedOverLimit = result { return (true, commit, false, false) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
-            if refusedForDisk { return (false, nil, true) }
+            if refusedForDisk { return (false, nil, true, false) }
             if reason == .queueFull && delivery.qos != .atMostOnce && handle.lock.withLock({ handle.flow.limits.refuseWhenFull }) {
-                return (false, commit, true)
+                return (false, commit, true, false)
             }
         }
-        return (false, commit, false)
+        return (false, commit, false, false)
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

@@ -2,6 +2,7 @@ import Logging
 import MeridianBrokerCore
 import MeridianMQTT
 import NIOConcurrencyHelpers
+import MeridianSecurity
 import MeridianStore
 import NIOCore
 
@@ -38,18 +39,25 @@ final class Broker: @unchecked Sendable {
     /// The last message id handed to the store.
     let lastMessageID = NIOLockedValueBox<UInt64>(0)
 
+    /// Authentication and ACL in force (guarded by `lock`; replaced by ``applySecurity(_:)``).
+    var security: SecurityPolicy
+
     /// This broker's name in message identities (``MeshTrace``): random per start, so identities
     /// from before a restart never collide with new ones.
     let nodeName = String(UInt64.random(in: 1...UInt64.max), radix: 36)
     /// Identities of messages received over bridges (guarded by `lock`).
     var recentBridgeMessageIDs: RecentMessageIDs
 
-    init(settings: BrokerSettings, logger: Logger, store: DurableStore? = nil) {
+    init(settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init()) {
         self.recentBridgeMessageIDs = RecentMessageIDs(capacity: max(1, settings.recentBridgeMessageIDs))
         self.settings = settings
         self.logger = logger
         self.store = store
+        self.security = security
     }
+
+    /// The policy a connecting client is checked against.
+    var securityPolicy: SecurityPolicy { lock.withLock { security } }
 
     /// Takes in a message published by a bridge (I5): counts the link it crossed, names it if it
     /// has no identity yet, and returns nil when it is a second copy or one of ours come back.
@@ -79,6 +87,10 @@ final class Broker: @unchecked Sendable {
         lock.withLock {
             for (clientID, handle) in restored {
                 sessions[clientID] = handle
+                handle.lock.withLock {
+                    handle.identity = .unknown
+                    handle.access = SessionIdentity.unknown.access(under: security.acl, clientIdentifier: clientID)
+                }
                 let subscriptions = handle.lock.withLock { handle.subscriptions }
                 for (filter, subscription) in subscriptions {
                     tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
@@ -94,6 +106,8 @@ final class Broker: @unchecked Sendable {
         let handle: SessionHandle
         let sessionPresent: Bool
         let previous: MQTTConnectionHandler?
+        /// The connection's publish and subscribe decisions (nil = no ACL, or a trusted client).
+        let access: CachedClientAccess?
     }
 
     func makeAssignedIdentifier() -> String {
@@ -108,9 +122,12 @@ final class Broker: @unchecked Sendable {
     /// Returns the connection it took over from, which the caller must close.
     func attach(
         _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
-        version: MQTTProtocolVersion, isBridge: Bool = false, configure: (inout OutboundFlow) -> Void
+        version: MQTTProtocolVersion, isBridge: Bool = false, identity: SessionIdentity,
+        configure: (inout OutboundFlow) -> Void
     ) -> Attachment {
         lock.withLock {
+            // Built under the broker's lock, so that an ACL reload either precedes it or sees this session.
+            let access = identity.access(under: security.acl, clientIdentifier: clientIdentifier)
             connectedCount += 1
             totalConnections += 1
             maximumConnected = max(maximumConnected, connectedCount)
@@ -147,9 +164,11 @@ final class Broker: @unchecked Sendable {
                 handle.drainScheduled = false
                 handle.expiryTimer?.cancel()
                 handle.expiryTimer = nil
+                handle.identity = identity
+                handle.access = access
                 configure(&handle.flow)
             }
-            return Attachment(handle: handle, sessionPresent: sessionPresent, previous: previous)
+            return Attachment(handle: handle, sessionPresent: sessionPresent, previous: previous, access: access)
         }
     }
 

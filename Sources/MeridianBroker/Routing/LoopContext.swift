@@ -121,11 +121,18 @@ final class LoopCounters {
             )
         }
     }
+    /// CONNECTs refused by authentication (anonymous, unknown user, bad password).
+    var authFailures = 0
+    /// PUBLISHes over the client's `max_publish_rate`.
+    var rateLimited = 0
+    /// PUBLISHes (and wills) the ACL did not allow.
+    var publishDenied = 0
 
     struct Snapshot {
         var messagesReceived = 0, messagesSent = 0, bytesReceived = 0, bytesSent = 0
         var publishReceived = 0, publishSent = 0, storeRefusals = 0
         var publishesByQoS = QoSCounts()
+        var authFailures = 0, rateLimited = 0, publishDenied = 0
 
         static func + (a: Snapshot, b: Snapshot) -> Snapshot {
             Snapshot(
@@ -136,7 +143,10 @@ final class LoopCounters {
                 publishReceived: a.publishReceived + b.publishReceived,
                 publishSent: a.publishSent + b.publishSent,
                 storeRefusals: a.storeRefusals + b.storeRefusals,
-                publishesByQoS: a.publishesByQoS + b.publishesByQoS
+                publishesByQoS: a.publishesByQoS + b.publishesByQoS,
+                authFailures: a.authFailures + b.authFailures,
+                rateLimited: a.rateLimited + b.rateLimited,
+                publishDenied: a.publishDenied + b.publishDenied
             )
         }
     }
@@ -145,7 +155,8 @@ final class LoopCounters {
         Snapshot(
             messagesReceived: messagesReceived, messagesSent: messagesSent, bytesReceived: bytesReceived,
             bytesSent: bytesSent, publishReceived: publishReceived, publishSent: publishSent, storeRefusals: storeRefusals,
-            publishesByQoS: publishesByQoS
+            publishesByQoS: publishesByQoS,
+            authFailures: authFailures, rateLimited: rateLimited, publishDenied: publishDenied
         )
     }
 }

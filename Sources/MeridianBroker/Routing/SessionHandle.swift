@@ -1,5 +1,6 @@
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianSecurity
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -36,6 +37,11 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     var drainScheduled = false
     /// False once the session has ended and was removed from the broker.
     var isLive = true
+    /// Whose rights the session has (set at each connect), for ACL reloads.
+    var identity = SessionIdentity.unknown
+    /// Delivery decisions under the ACL; nil without an ACL (or for trusted clients), which keeps
+    /// the routing path free of any check.
+    var access: CachedClientAccess?
     /// Whether the connected client is a bridge: deliveries to it carry the loop trace (``MeshTrace``).
     /// Written at attach, before the connection subscribes; read when routing.
     var isBridge = false

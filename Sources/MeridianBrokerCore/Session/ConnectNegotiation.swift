@@ -43,9 +43,6 @@ public struct ConnectNegotiation: Sendable, Equatable {
         if connect.protocolVersion == .v3_1 && clientIdentifier.utf8.count > 23 {
             return .refuse(.clientIdentifierNotValid)
         }
-        if connect.username == nil && !settings.allowAnonymous {
-            return .refuse(connect.protocolVersion == .v5 ? .notAuthorized : .badUserNameOrPassword)
-        }
         if let will = connect.will {
             if will.qos > settings.maxQoS { return .refuse(.qosNotSupported) }
             if will.retain && !settings.retainAvailable { return .refuse(.retainNotSupported) }

@@ -1,0 +1,44 @@
+import MeridianSecurity
+
+/// Who may connect and what they may do: the part of the configuration a SIGHUP reloads
+/// (`allow_anonymous`, `password_file`, `acl_file`), already read and parsed.
+public struct SecurityPolicy: Sendable, Equatable {
+    /// Whether clients without a username may connect.
+    public var allowAnonymous: Bool
+    /// The password file; nil = any username is accepted.
+    public var passwords: PasswordFile?
+    /// The ACL; nil = no access control (every client may use every topic).
+    public var acl: AccessControlList?
+
+    /// The default is open (anonymous clients, no files) for embedding and in-process tests; the
+    /// executable builds its policy from the configuration, whose default refuses anonymous clients.
+    public init(allowAnonymous: Bool = true, passwords: PasswordFile? = nil, acl: AccessControlList? = nil) {
+        self.allowAnonymous = allowAnonymous
+        self.passwords = passwords
+        self.acl = acl
+    }
+}
+
+/// Whose rights a session has, so that an ACL reload can rebuild them.
+enum SessionIdentity: Sendable, Equatable {
+    /// An in-process client of the broker itself (a bridge's local side): not subject to the ACL.
+    case trusted
+    /// A network client, with the username authentication and the ACL use.
+    case client(username: String?)
+    /// A session restored from the store whose client has not reconnected yet: with an ACL it may
+    /// receive nothing until it does (its username is not stored).
+    case unknown
+
+    /// The session's decisions under `acl` (nil = everything allowed).
+    func access(under acl: AccessControlList?, clientIdentifier: String) -> CachedClientAccess? {
+        guard let acl else { return nil }
+        switch self {
+        case .trusted:
+            return nil
+        case .client(let username):
+            return CachedClientAccess(ClientAccess(acl: acl, username: username, clientIdentifier: clientIdentifier))
+        case .unknown:
+            return CachedClientAccess(ClientAccess(acl: AccessControlList(), username: nil, clientIdentifier: clientIdentifier))
+        }
+    }
+}

@@ -54,7 +54,7 @@ Description: Meridian edge gateway, an MQTT 3.1.1/5.0 broker
  down, messages wait in a SQLite store and bridges forward them to the region
  brokers. Exposes Prometheus metrics and health probes on http_listener.
 CONTROL
-echo /etc/meridian/meridian-edge.conf > "$root/DEBIAN/conffiles"
+printf '%s\n' /etc/meridian/meridian-edge.conf /etc/meridian/passwd > "$root/DEBIAN/conffiles"
 
 cat > "$root/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
@@ -65,6 +65,8 @@ if [ "$1" = configure ]; then
       --shell /usr/sbin/nologin --gecos "Meridian edge gateway" meridian
   fi
   install -d -m 0750 -o meridian -g meridian /var/lib/meridian
+  # The service reads the password file; devices are added with mosquitto_passwd.
+  chgrp meridian /etc/meridian/passwd && chmod 0640 /etc/meridian/passwd
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null || true
     systemctl enable meridian-edge.service >/dev/null || true

@@ -70,9 +70,18 @@ target="$conf"
 [ -e "$conf" ] && target="$conf.dist"
 sed -e "s|^persistence_location .*|persistence_location $statedir/|" \
     -e "s|^#include_dir\$|#include_dir $confdir/bridges|" \
+    -e "s|^password_file .*|password_file $confdir/passwd|" \
     "$repo/edge/meridian-edge.conf" > "$target"
 chmod 0644 "$target"
 [ "$target" = "$conf" ] || echo "install.sh: kept $conf; the new default is $target"
+
+# The password file the configuration names: empty, so no device can log in until the operator
+# adds one with mosquitto_passwd (anonymous clients are refused). An existing file is kept.
+passwd="$destdir$confdir/passwd"
+if [ ! -e "$passwd" ]; then
+  : > "$passwd"
+  chmod 0640 "$passwd"
+fi
 
 sed -e "s|/usr/local/bin/meridian-edge|$bindir/meridian-edge|" \
     "$repo/edge/systemd/meridian-edge.service" > "$destdir$unit_dir/meridian-edge.service"
@@ -90,6 +99,7 @@ if ! getent passwd meridian >/dev/null; then
     --shell /usr/sbin/nologin --comment "Meridian edge gateway" meridian
 fi
 chown meridian:meridian "$statedir"
+chgrp meridian "$confdir/passwd"
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   echo "installed; start with: systemctl enable --now meridian-edge"

@@ -35,7 +35,7 @@ extension BrokerIntegration {
 
             let files = try Set(FileManager.default.subpathsOfDirectory(atPath: root.path))
             let expected: Set<String> = [
-                "usr/local/bin/meridian-edge", "etc/meridian/meridian-edge.conf", "etc/meridian/bridges",
+                "usr/local/bin/meridian-edge", "etc/meridian/meridian-edge.conf", "etc/meridian/passwd", "etc/meridian/bridges",
                 "etc/systemd/system/meridian-edge.service", "var/lib/meridian",
                 "usr/local/share/doc/meridian-edge/bridge.conf.example",
             ]
@@ -84,11 +84,12 @@ extension BrokerIntegration {
             try await ProcessRunner.run("dpkg-deb", ["--control", package, extracted.path]).requireSuccess()
             let postinstText = try Self.read(extracted, "postinst")
             #expect(postinstText.contains("adduser --system --group"), "\(postinstText)")
-            #expect(try Self.read(extracted, "conffiles") == "/etc/meridian/meridian-edge.conf\n")
+            #expect(try Self.read(extracted, "conffiles") == "/etc/meridian/meridian-edge.conf\n/etc/meridian/passwd\n")
 
             let contents = try await ProcessRunner.run("dpkg-deb", ["--contents", package]).requireSuccess().stdout
             for path in [
-                "./usr/bin/meridian-edge", "./etc/meridian/meridian-edge.conf", "./lib/systemd/system/meridian-edge.service",
+                "./usr/bin/meridian-edge", "./etc/meridian/meridian-edge.conf", "./etc/meridian/passwd",
+                "./lib/systemd/system/meridian-edge.service",
                 "./var/lib/meridian/", "./usr/share/doc/meridian-edge/bridge.conf.example",
             ] {
                 #expect(contents.contains(" \(path)\n"), "\(path) missing from\n\(contents)")
@@ -110,8 +111,15 @@ extension BrokerIntegration {
                 .replacingOccurrences(of: "\nhttp_listener 9883 127.0.0.1\n", with: "\nhttp_listener \(http) 127.0.0.1\n")
                 .replacingOccurrences(of: "\npersistence_location /var/lib/meridian/\n", with: "\npersistence_location \(state)/\n")
             #expect(conf != installed)
+            // Anonymous clients are refused and the installed password file is empty: add a device.
+            let passwd = root.appendingPathComponent("etc/meridian/passwd").path
+            #expect(try Self.read(root, "etc/meridian/passwd").isEmpty)
+            #expect(installed.contains("\npassword_file /etc/meridian/passwd\n"))
+            try await ProcessRunner.run("mosquitto_passwd", ["-b", passwd, "device-1", "s3cret"]).requireSuccess()
+            let testConf = conf.replacingOccurrences(of: "\npassword_file ", with: "\n#password_file ")
+                + "password_file \(passwd)\n"
             let confPath = root.appendingPathComponent("etc/meridian/test.conf")
-            try Data(conf.utf8).write(to: confPath)
+            try Data(testConf.utf8).write(to: confPath)
 
             let edge = try RunningProcess(
                 root.appendingPathComponent("usr/local/bin/meridian-edge").path,
@@ -126,9 +134,11 @@ extension BrokerIntegration {
             #expect(ready.status == 200, "\(ready)\n\(edge.stderr)")
 
             let topic = Helpers.unique("installed")
-            let sub = try await MosquittoSub.start(port: port, version: .v5, topics: [topic], qos: 1)
+            let login = ["-u", "device-1", "-P", "s3cret"]
+            let sub = try await MosquittoSub.start(port: port, version: .v5, topics: [topic], qos: 1, extra: login)
             defer { sub.cleanup() }
-            try await MosquittoPub.publish(port: port, version: .v311, topic: topic, message: "from the installed binary", qos: 1)
+            try await MosquittoPub.publish(
+                port: port, version: .v311, topic: topic, message: "from the installed binary", qos: 1, extra: login)
             #expect(try await sub.waitForMessages(count: 1).map(\.text) == ["from the installed binary"])
             #expect(FileManager.default.fileExists(atPath: state + "/meridian.db"))
         }

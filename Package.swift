@@ -27,8 +27,9 @@ let package = Package(
         ),
         // The system SQLite (apt libsqlite3-dev) through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // The system OpenSSL libcrypto (apt libssl-dev): PBKDF2-SHA512 and SHA-512 for password files.
-        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
+        // The system OpenSSL libcrypto (apt libssl-dev): PBKDF2-SHA512 and SHA-512 for password files,
+        // behind a C header of its own that exposes no OpenSSL type (NIOSSL's BoringSSL declares them too).
+        .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
         // Password files and ACLs in Mosquitto's formats, and their decisions: pure (text in, decisions out).
         .target(
             name: "MeridianSecurity",

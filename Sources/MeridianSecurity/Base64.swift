@@ -10,7 +10,7 @@ enum Base64 {
         guard padding <= 2 else { return nil }
         var output = [UInt8](repeating: 0, count: input.count / 4 * 3)
         // EVP_DecodeBlock decodes whole 4-character groups and counts the padding as zero bytes.
-        let written = EVP_DecodeBlock(&output, input, Int32(input.count))
+        let written = meridian_base64_decode_block(&output, input, Int32(input.count))
         guard written == output.count else { return nil }
         return Array(output.dropLast(padding))
     }

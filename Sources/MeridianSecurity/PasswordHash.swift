@@ -7,8 +7,8 @@ internal import CCrypto
 /// - `$7$<iterations>$<base64 salt>$<base64 hash>`: PBKDF2-HMAC-SHA512 of the password with the
 ///   salt (the default since mosquitto 2.0).
 ///
-/// The hashing is OpenSSL's libcrypto (`EVP_Digest`, `PKCS5_PBKDF2_HMAC`); the comparison is
-/// constant-time (`CRYPTO_memcmp`).
+/// The hashing is OpenSSL's libcrypto (`EVP_Digest`, `PKCS5_PBKDF2_HMAC`, through `CCrypto`); the
+/// comparison is constant-time (`CRYPTO_memcmp`).
 public enum PasswordHash: Equatable, Sendable {
     case sha512(salt: [UInt8], hash: [UInt8])
     case pbkdf2SHA512(iterations: Int, salt: [UInt8], hash: [UInt8])
@@ -64,27 +64,14 @@ public enum PasswordHash: Equatable, Sendable {
         switch self {
         case .sha512(let salt, let hash):
             expected = hash
-            guard let context = EVP_MD_CTX_new() else { return false }
-            defer { EVP_MD_CTX_free(context) }
-            var length: UInt32 = 0
-            guard EVP_DigestInit_ex(context, EVP_sha512(), nil) == 1,
-                EVP_DigestUpdate(context, password, password.count) == 1,
-                EVP_DigestUpdate(context, salt, salt.count) == 1,
-                EVP_DigestFinal_ex(context, &digest, &length) == 1, length == 64
-            else { return false }
+            guard meridian_sha512(password, password.count, salt, salt.count, &digest) == 1 else { return false }
         case .pbkdf2SHA512(let iterations, let salt, let hash):
             expected = hash
-            let ok = password.withUnsafeBufferPointer { passwordBytes in
-                passwordBytes.withMemoryRebound(to: CChar.self) { chars in
-                    PKCS5_PBKDF2_HMAC(
-                        chars.baseAddress, Int32(chars.count), salt, Int32(salt.count), Int32(iterations),
-                        EVP_sha512(), Int32(digest.count), &digest
-                    )
-                }
-            }
+            let ok = meridian_pbkdf2_sha512(
+                password, password.count, salt, salt.count, Int32(iterations), &digest, digest.count)
             guard ok == 1 else { return false }
         }
         guard expected.count == digest.count else { return false }
-        return CRYPTO_memcmp(expected, digest, digest.count) == 0
+        return meridian_memcmp(expected, digest, digest.count) == 0
     }
 }

@@ -1,3 +1,4 @@
+import MeridianStore
 import MeridianSecurity
 
 /// Who may connect and what they may do: the part of the configuration a SIGHUP reloads
@@ -25,9 +26,26 @@ enum SessionIdentity: Sendable, Equatable {
     case trusted
     /// A network client, with the username authentication and the ACL use.
     case client(username: String?)
-    /// A session restored from the store whose client has not reconnected yet: with an ACL it may
-    /// receive nothing until it does (its username is not stored).
+    /// A session restored from a store written before identities were stored (schema version 1),
+    /// whose client has not reconnected yet: with an ACL it may receive nothing until it does.
     case unknown
+
+    /// The identity as the store keeps it (nil: unknown).
+    var stored: StoredSessionIdentity? {
+        switch self {
+        case .trusted: return .trusted
+        case .client(let username): return .client(username: username)
+        case .unknown: return nil
+        }
+    }
+
+    init(stored: StoredSessionIdentity?) {
+        switch stored {
+        case .trusted: self = .trusted
+        case .client(let username): self = .client(username: username)
+        case nil: self = .unknown
+        }
+    }
 
     /// The session's decisions under `acl` (nil = everything allowed).
     func access(under acl: AccessControlList?, clientIdentifier: String) -> CachedClientAccess? {

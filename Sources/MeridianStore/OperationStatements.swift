@@ -34,7 +34,8 @@ final class OperationStatements {
     init(_ db: SQLiteDatabase) throws {
         func prepare(_ sql: String) throws -> SQLiteStatement { try db.prepare(sql, persistent: true) }
         upsertSession = try prepare(
-            "INSERT OR REPLACE INTO sessions (client_id, expiry, protocol_version, disconnected_at) VALUES (?, ?, ?, ?)")
+            "INSERT OR REPLACE INTO sessions (client_id, expiry, protocol_version, disconnected_at, identity, username) "
+                + "VALUES (?, ?, ?, ?, ?, ?)")
         deleteSessionRows = try ["sessions", "subscriptions", "messages", "inbound_qos2", "wills"].map {
             try prepare("DELETE FROM \($0) WHERE client_id = ?")
         }
@@ -72,6 +73,17 @@ final class OperationStatements {
             try upsertSession.bind(2, Int64(session.expiryInterval))
             try upsertSession.bind(3, Int64(session.protocolVersion.rawValue))
             try upsertSession.bind(4, session.disconnectedAt)
+            switch session.identity {
+            case nil:
+                try upsertSession.bindNull(5)
+                try upsertSession.bindNull(6)
+            case .client(let username):
+                try upsertSession.bind(5, Int64(1))
+                if let username { try upsertSession.bind(6, username) } else { try upsertSession.bindNull(6) }
+            case .trusted:
+                try upsertSession.bind(5, Int64(2))
+                try upsertSession.bindNull(6)
+            }
             try upsertSession.run()
 
         case .deleteSession(let clientID):

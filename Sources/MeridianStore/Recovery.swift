@@ -45,12 +45,19 @@ enum Recovery {
         var sessions: [RecoveredSession] = []
         var index: [String: Int] = [:]
 
-        try query(db, "SELECT client_id, expiry, protocol_version, disconnected_at FROM sessions ORDER BY client_id") { row in
+        let columns = "client_id, expiry, protocol_version, disconnected_at, identity, username"
+        try query(db, "SELECT \(columns) FROM sessions ORDER BY client_id") { row in
             let clientID = row.text(0) ?? ""
             let version = MQTTProtocolVersion(rawValue: UInt8(truncatingIfNeeded: row.int64(2))) ?? .v5
+            var identity: StoredSessionIdentity?
+            switch row.optionalInt64(4) {
+            case 1: identity = .client(username: row.text(5))
+            case 2: identity = .trusted
+            default: identity = nil
+            }
             let session = StoredSession(
                 clientID: clientID, expiryInterval: UInt32(truncatingIfNeeded: row.int64(1)), protocolVersion: version,
-                disconnectedAt: row.optionalInt64(3))
+                disconnectedAt: row.optionalInt64(3), identity: identity)
             index[clientID] = sessions.count
             sessions.append(RecoveredSession(session: session, subscriptions: [], messages: [], inboundQoS2: []))
         }

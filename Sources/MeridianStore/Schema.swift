@@ -59,7 +59,12 @@ enum Schema {
             subscription_ids BLOB,
             due_at INTEGER NOT NULL             -- unix seconds when the will is published
         );
+        """,
+        // v2: who a session's client was, so the ACL applies to it after a restart before it reconnects.
         """
+        ALTER TABLE sessions ADD COLUMN identity INTEGER; -- NULL unknown (v1 rows), 1 client, 2 the broker's own
+        ALTER TABLE sessions ADD COLUMN username TEXT;    -- the client's username; NULL without one
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

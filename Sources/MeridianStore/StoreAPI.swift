@@ -33,6 +33,14 @@ public enum StoreOperation: Sendable {
     case deleteWill(clientID: String)
 }
 
+/// Who a persistent session's client was, as far as authorisation goes.
+public enum StoredSessionIdentity: Sendable, Equatable {
+    /// A network client, with the username it logged in with (nil: anonymous).
+    case client(username: String?)
+    /// The broker's own in-process client (a bridge's local side).
+    case trusted
+}
+
 /// A persistent session's row.
 public struct StoredSession: Sendable, Equatable {
     public var clientID: String
@@ -41,12 +49,18 @@ public struct StoredSession: Sendable, Equatable {
     public var protocolVersion: MQTTProtocolVersion
     /// Seconds since the Unix epoch when it went offline; nil while connected.
     public var disconnectedAt: Int64?
+    /// Who its client was; nil when unknown (a row written before schema version 2).
+    public var identity: StoredSessionIdentity?
 
-    public init(clientID: String, expiryInterval: UInt32, protocolVersion: MQTTProtocolVersion, disconnectedAt: Int64? = nil) {
+    public init(
+        clientID: String, expiryInterval: UInt32, protocolVersion: MQTTProtocolVersion, disconnectedAt: Int64? = nil,
+        identity: StoredSessionIdentity? = nil
+    ) {
         self.clientID = clientID
         self.expiryInterval = expiryInterval
         self.protocolVersion = protocolVersion
         self.disconnectedAt = disconnectedAt
+        self.identity = identity
     }
 }
 

@@ -269,5 +269,41 @@ extension BrokerIntegration {
             #expect(a.process.isRunning)
             #expect(!a.process.stdout.contains("received DISCONNECT"))
         }
+
+        @Test("after a restart, the ACL applies to restored persistent sessions at once: messages queue for a device that may read them, not for one that may not",
+              .enabled(if: BrokerIntegration.isMeridian))
+        func restoredSessionsKeepTheirRights() async throws {
+            let (broker, fixtures) = try await Self.broker(options: ["persistence true"])
+            defer { broker.cleanup(); fixtures.cleanup() }
+            func leave(_ user: String, _ clientID: String, topic: String) async throws {
+                try await ProcessRunner.run("mosquitto_sub", [
+                    "-h", "127.0.0.1", "-p", "\(broker.port)", "-V", "mqttv311", "-c", "-i", clientID, "-q", "1",
+                    "-t", topic, "-E",
+                ] + Self.credentials(user)).requireSuccess()
+            }
+            let deviceID = Helpers.unique("dev-a-persistent"), auditorID = Helpers.unique("auditor-persistent")
+            try await leave("dev-a", deviceID, topic: "devices/dev-a/#")
+            try await leave("auditor", auditorID, topic: "#")
+            #expect(broker.stop() == .success)
+            try await broker.start()
+
+            // Before either client is back: one command for each device.
+            try await Self.publish(broker, .v311, as: "admin", topic: "devices/dev-b/cmd", message: "for-b")
+            try await Self.publish(broker, .v311, as: "admin", topic: "devices/dev-a/cmd", message: "for-a")
+
+            func resume(_ user: String, _ clientID: String, topic: String) async throws -> MosquittoSub {
+                try await MosquittoSub.start(
+                    port: broker.port, version: .v311, topics: [topic], qos: 1, clientID: clientID, cleanSession: false,
+                    extra: Self.credentials(user))
+            }
+            let device = try await resume("dev-a", deviceID, topic: "devices/dev-a/#")
+            defer { device.cleanup() }
+            #expect(try await device.waitForMessages(count: 1).map(\.text) == ["for-a"], "\(broker.report)")
+            let auditor = try await resume("auditor", auditorID, topic: "#")
+            defer { auditor.cleanup() }
+            // The auditor may read dev-a's tree but not dev-b's: only "for-a" was queued for it.
+            let queued = try await auditor.waitForMessage("for-a at the auditor") { $0.text == "for-a" }
+            #expect(!queued.contains { $0.text == "for-b" }, "\(queued)")
+        }
     }
 }

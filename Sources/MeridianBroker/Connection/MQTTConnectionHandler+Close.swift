@@ -47,10 +47,14 @@ extension MQTTConnectionHandler {
             }
             let cap = broker.settings.persistentClientExpiration
             let effective = expiry == UInt32.max ? (cap ?? expiry) : expiry
-            handle.lock.withLock { handle.expiryInterval = effective }
+            let identity = handle.lock.withLock { () -> SessionIdentity in
+                handle.expiryInterval = effective
+                return handle.identity
+            }
             if effective > 0 {
                 broker.store?.enqueue([.upsertSession(StoredSession(
-                    clientID: handle.clientIdentifier, expiryInterval: effective, protocolVersion: version))])
+                    clientID: handle.clientIdentifier, expiryInterval: effective, protocolVersion: version,
+                    identity: identity.stored))])
             }
         }
         // 0x04 asks for the will to be published; every other client reason discards it (3.14.2.1).

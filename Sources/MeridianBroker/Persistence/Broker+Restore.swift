@@ -27,6 +27,7 @@ extension Broker {
                 }
             }
             handle.lock.withLock {
+                handle.identity = SessionIdentity(stored: recovered.session.identity)
                 handle.expiryInterval = recovered.session.expiryInterval
                 handle.flow.protocolVersion = recovered.session.protocolVersion
                 handle.flow.restore(inflight: inflight, queue: queue)

@@ -88,8 +88,8 @@ final class Broker: @unchecked Sendable {
             for (clientID, handle) in restored {
                 sessions[clientID] = handle
                 handle.lock.withLock {
-                    handle.identity = .unknown
-                    handle.access = SessionIdentity.unknown.access(under: security.acl, clientIdentifier: clientID)
+                    // The identity stored with the session: the ACL applies before its client reconnects.
+                    handle.access = handle.identity.access(under: security.acl, clientIdentifier: clientID)
                 }
                 let subscriptions = handle.lock.withLock { handle.subscriptions }
                 for (filter, subscription) in subscriptions {
@@ -151,7 +151,8 @@ final class Broker: @unchecked Sendable {
                 var operations: [StoreOperation] = [.deleteWill(clientID: clientIdentifier)]
                 if expiryInterval > 0 {
                     operations.append(.upsertSession(StoredSession(
-                        clientID: clientIdentifier, expiryInterval: expiryInterval, protocolVersion: version)))
+                        clientID: clientIdentifier, expiryInterval: expiryInterval, protocolVersion: version,
+                        identity: identity.stored)))
                 }
                 store.enqueue(operations)
             }

@@ -28,15 +28,7 @@ extension BridgeLink {
 
     private func probePrimary() {
         guard !stopped, remoteReady, primaryProbe == nil, let primary = settings.addresses.first else { return }
-        ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(5))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [self] channel in
-                let handler = makeRemoteHandler()
-                primaryProbe = handler
-                return channel.pipeline.addHandler(handler)
-            }
-            .connect(host: primary.host, port: primary.port)
+        openRemoteConnection(to: primary, timeout: .seconds(5)) { [self] in primaryProbe = $0 }
             .whenComplete { [self] result in
                 switch result {
                 case .success:

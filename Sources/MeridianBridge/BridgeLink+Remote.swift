@@ -1,3 +1,4 @@
+import MeridianBridgeCore
 import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
@@ -40,18 +41,7 @@ extension BridgeLink {
         lastTraffic = .now()
         let address = settings.addresses[addressIndex % settings.addresses.count]
         logger.info("connecting", metadata: ["address": "\(address.host):\(address.port)"])
-        ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(10))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [self] channel in
-                let handler = makeRemoteHandler()
-                remote = handler
-                return channel.eventLoop.makeCompletedFuture {
-                    try remoteTLS?.addHandlers(to: channel, host: address.host, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-            .connect(host: address.host, port: address.port)
+        openRemoteConnection(to: address, timeout: .seconds(10)) { [self] in remote = $0 }
             .whenComplete { [self] result in
                 switch result {
                 case .success:
@@ -62,6 +52,26 @@ extension BridgeLink {
                     scheduleReconnect(failedAddress: true)
                 }
             }
+    }
+
+    /// Opens a connection to `address` (TLS when the bridge has it) whose handler `adopt` makes the
+    /// link's `remote` or its primary probe, before any packet arrives.
+    func openRemoteConnection(
+        to address: BridgeAddress, timeout: TimeAmount, adopt: @escaping (BridgePacketHandler) -> Void
+    ) -> EventLoopFuture<Void> {
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                let handler = makeRemoteHandler()
+                adopt(handler)
+                return channel.eventLoop.makeCompletedFuture {
+                    try remoteTLS?.addHandlers(to: channel, host: address.host, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: address.host, port: address.port)
+            .map { _ in }
     }
 
     /// A handler for a connection to the remote. Its packets and its closing count only while it is

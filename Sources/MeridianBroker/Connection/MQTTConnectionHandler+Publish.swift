@@ -22,8 +22,8 @@ extension MQTTConnectionHandler {
             logger.notice("payload of \(publish.payload.readableBytes) bytes over message_size_limit, dropped")
             switch publish.qos {
             case .atMostOnce: break
-            case .atLeastOnce: write(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)))
-            case .exactlyOnce: write(.pubrec(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)))
+            case .atLeastOnce: acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)), after: [])
+            case .exactlyOnce: acknowledge(.pubrec(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)), after: [])
             }
             return
         }
@@ -104,7 +104,7 @@ extension MQTTConnectionHandler {
     /// Acknowledgements leave in the order their PUBLISHes arrived (MQTT 5 section 4.6): once one
     /// waits for a commit, the following ones queue behind it. If the commit fails (disk full), an
     /// MQTT 5 client gets 0x97 Quota exceeded; a 3.1.1 client gets no acknowledgement and will resend.
-    private func acknowledge(_ ack: MQTTPacket, after commits: [EventLoopFuture<Void>]) {
+    func acknowledge(_ ack: MQTTPacket, after commits: [EventLoopFuture<Void>]) {
         let afterCommit = !commits.isEmpty
         guard afterCommit || pendingAcknowledgement != nil else {
             write(ack)

@@ -77,8 +77,9 @@ extension MQTTConnectionHandler {
         let code: MQTTReasonCode = version == .v5 ? reason : .success
         switch publish.qos {
         case .atMostOnce: break
-        case .atLeastOnce: write(.puback(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: code)))
-        case .exactlyOnce: write(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: code)))
+        // Through acknowledge: it leaves after any acknowledgement still waiting for a commit (4.6).
+        case .atLeastOnce: acknowledge(.puback(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: code)), after: [])
+        case .exactlyOnce: acknowledge(.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: code)), after: [])
         }
     }
 }

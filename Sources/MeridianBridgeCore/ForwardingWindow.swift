@@ -267,8 +267,9 @@ public struct ForwardingWindow: Sendable {
                 actions.append(.sendPubrel(packetIdentifier: entry.packetIdentifier, id: entry.id))
             }
         }
-        // New messages only once nothing waits to be resent.
-        while pendingStart < pending.count, !inFlight.contains(where: \.needsResend) {
+        // New messages only once nothing waits to be resent (entries added below never do).
+        let resendsWaiting = inFlight.contains(where: \.needsResend)
+        while !resendsWaiting, pendingStart < pending.count {
             let message = pending[pendingStart]
             let qos = min(message.qos, limits.maximumQoS)
             if qos != .atMostOnce && wire >= window { break }

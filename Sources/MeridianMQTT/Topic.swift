@@ -18,6 +18,26 @@ public enum MQTTTopic {
         }
     }
 
+    /// The deepest topic name or filter Meridian accepts, in levels: Mosquitto's bound
+    /// (`TOPIC_HIERARCHY_LIMIT`). A deeper one is valid MQTT but refused by the broker (PUBLISH,
+    /// SUBSCRIBE, will, bridge rule, and state restored from the store), so that no structure
+    /// keyed by levels grows with a client-chosen depth (CVE-2019-11779 was that crash in Mosquitto).
+    public static let maximumLevels = 200
+
+    /// The number of levels of a topic name or filter: one more than its `/` separators.
+    public static func levelCount(_ topic: String) -> Int {
+        withUTF8(topic) { bytes in
+            var levels = 1
+            for byte in bytes where byte == slash { levels += 1 }
+            return levels
+        }
+    }
+
+    /// Whether a topic name or filter is within ``maximumLevels``.
+    public static func isWithinLevelLimit(_ topic: String) -> Bool {
+        levelCount(topic) <= maximumLevels
+    }
+
     /// A valid topic filter: non-empty, `#` only as the whole last level, `+` only as a whole level.
     /// Shared subscriptions (`$share/group/filter`) are valid when the group has no wildcards or `/`
     /// and the inner filter is valid.

@@ -73,4 +73,41 @@ import Testing
         do { let result = (tree.unsubscribe("m1", filter: "$share/g/jobs/+")); #expect(result) }
         do { let result = (tree.match(topic: "jobs/1").groups[0].members.map(\.subscriber) == ["m2", "m3"]); #expect(result) }
     }
+
+    /// The probe of CVE-2019-11779: a filter of 65,535 `/` (65,536 empty levels). The broker refuses
+    /// it (``MQTTTopic/maximumLevels``), but the tree itself must not depend on that bound: every
+    /// walk (subscribe, match, unsubscribe, pruning, releasing the tree) is iterative (I9).
+    @Test func sixtyFiveThousandLevelsWithoutRecursion() {
+        let deep = String(repeating: "/", count: 65_535)
+        #expect(MQTTTopic.levelCount(deep) == 65_536)
+        #expect(!MQTTTopic.isWithinLevelLimit(deep))
+        var tree = SubscriptionTree<String>()
+        tree.subscribe("deep", filter: deep, options: .init(qos: .atMostOnce), identifier: nil)
+        tree.subscribe("deep-hash", filter: deep + "#", options: .init(qos: .atMostOnce), identifier: nil)
+        tree.subscribe("deep-plus", filter: String(repeating: "+/", count: 40_000) + "#", options: .init(qos: .atMostOnce), identifier: nil)
+        tree.subscribe("shallow", filter: "#", options: .init(qos: .atMostOnce), identifier: nil)
+        do { let result = (subscribers(&tree, deep) == ["deep", "deep-hash", "deep-plus", "shallow"]); #expect(result) }
+        do { let result = (subscribers(&tree, "a/b") == ["shallow"]); #expect(result) }
+        let fortyThousand = String(repeating: "x/", count: 39_999) + "x"
+        do { let result = (subscribers(&tree, fortyThousand) == ["deep-plus", "shallow"]); #expect(result) }
+        do { let result = tree.unsubscribe("deep", filter: deep); #expect(result) }
+        do { let result = tree.unsubscribe("deep-plus", filter: String(repeating: "+/", count: 40_000) + "#"); #expect(result) }
+        do { let result = (subscribers(&tree, deep) == ["deep-hash", "shallow"]); #expect(result) }
+        // The tree goes with a 65,537-level chain still in it.
+        tree = SubscriptionTree<String>()
+        #expect(tree.count == 0)
+    }
+
+    @Test func unsubscribePrunesOnlyEmptyNodes() {
+        var tree = SubscriptionTree<String>()
+        tree.subscribe("ab", filter: "a/b", options: .init(qos: .atMostOnce), identifier: nil)
+        tree.subscribe("abcd", filter: "a/b/c/d", options: .init(qos: .atMostOnce), identifier: nil)
+        do { let result = tree.unsubscribe("abcd", filter: "a/b/c/d"); #expect(result) }
+        do { let result = (subscribers(&tree, "a/b") == ["ab"]); #expect(result) }
+        do { let result = !tree.unsubscribe("abcd", filter: "a/b/c/d"); #expect(result) }
+        tree.subscribe("abcd", filter: "a/b/c/d", options: .init(qos: .atMostOnce), identifier: nil)
+        do { let result = (subscribers(&tree, "a/b/c/d") == ["abcd"]); #expect(result) }
+        do { let result = tree.unsubscribe("ab", filter: "a/b"); #expect(result) }
+        do { let result = (subscribers(&tree, "a/b/c/d") == ["abcd"]); #expect(result) }
+    }
 }

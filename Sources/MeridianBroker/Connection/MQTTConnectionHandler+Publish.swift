@@ -11,6 +11,14 @@ extension MQTTConnectionHandler {
         if version == .v5 {
             do { try inboundAliases.resolve(&publish) } catch { return protocolViolation(error) }
         }
+        if !MQTTTopic.isWithinLevelLimit(publish.topic) {
+            // MQTT 5 is told with 0x90 Topic Name invalid; 3.1.1 has no way to say no but closing.
+            guard version == .v5 else {
+                logger.notice("topic deeper than \(MQTTTopic.maximumLevels) levels, closing")
+                return disconnect(reason: .topicNameInvalid, publishWill: true)
+            }
+            return refusePublish(publish, reason: .topicNameInvalid, what: "topic deeper than \(MQTTTopic.maximumLevels) levels")
+        }
         let settings = broker.settings
         if publish.qos > settings.maxQoS {
             return disconnect(reason: .qosNotSupported, publishWill: true)

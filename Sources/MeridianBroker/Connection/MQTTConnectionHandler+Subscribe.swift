@@ -20,6 +20,13 @@ extension MQTTConnectionHandler {
                 codes.append(version == .v5 ? .topicFilterInvalid : .v3SubscribeFailure)
                 continue
             }
+            guard MQTTTopic.isWithinLevelLimit(filter) else {
+                logger.notice("topic filter deeper than \(MQTTTopic.maximumLevels) levels refused", metadata: [
+                    "levels": "\(MQTTTopic.levelCount(filter))", "address": "\(remoteAddressDescription)",
+                ])
+                codes.append(version == .v5 ? .topicFilterInvalid : .v3SubscribeFailure)
+                continue
+            }
             if version == .v5, subscription.options.noLocal, MQTTSharedFilter(parsing: filter) != nil {
                 return protocolViolation(MQTTCodecError(.protocolError, "No Local on a shared subscription", packetType: .subscribe))
             }

@@ -14,11 +14,19 @@ extension Broker {
         raiseLastMessageID(to: state.lastMessageID)
         var expiries: [(SessionHandle, TimeAmount)] = []
         var handles: [String: SessionHandle] = [:]
+        // The store is input too (I9): what a client could not send today is not restored either,
+        // so a poison row written before the bound existed cannot take down a restart.
+        var refused: [StoreOperation] = []
         for recovered in state.sessions {
             let handle = SessionHandle(clientIdentifier: recovered.session.clientID, limits: settings.sessionLimits, store: store)
             var inflight: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)] = []
             var queue: [Delivery] = []
+            let clientID = recovered.session.clientID
             for stored in recovered.messages {
+                guard MQTTTopic.isWithinLevelLimit(stored.message.topic) else {
+                    refused.append(.deleteMessage(clientID: clientID, messageID: stored.messageID))
+                    continue
+                }
                 let delivery = stored.message.delivery(now: now, wallNow: wallNow, storeID: stored.messageID)
                 if let packetID = stored.packetID {
                     inflight.append((packetID, delivery, stored.released))
@@ -33,6 +41,10 @@ extension Broker {
                 handle.flow.restore(inflight: inflight, queue: queue)
                 handle.inboundQoS2 = Set(recovered.inboundQoS2)
                 for subscription in recovered.subscriptions {
+                    guard MQTTTopic.isWithinLevelLimit(subscription.filter) else {
+                        refused.append(.deleteSubscription(clientID: clientID, filter: subscription.filter))
+                        continue
+                    }
                     handle.subscriptions[subscription.filter] = .init(options: subscription.options, identifier: subscription.identifier)
                 }
             }
@@ -43,14 +55,30 @@ extension Broker {
                 expiries.append((handle, timeUntil(unixSeconds: disconnectedAt + Int64(expiry))))
             }
         }
-        adoptRestored(
-            sessions: handles,
-            retained: state.retained.map { $0.brokerMessage(now: now, wallNow: wallNow) }
-        )
+        var retained: [BrokerMessage] = []
+        for stored in state.retained {
+            guard MQTTTopic.isWithinLevelLimit(stored.topic) else {
+                refused.append(.putRetained(topic: stored.topic, nil))
+                continue
+            }
+            retained.append(stored.brokerMessage(now: now, wallNow: wallNow))
+        }
+        let wills = state.wills.filter { will in
+            if MQTTTopic.isWithinLevelLimit(will.message.topic) { return true }
+            refused.append(.deleteWill(clientID: will.clientID))
+            return false
+        }
+        if !refused.isEmpty {
+            logger.warning("store: rows with topics deeper than \(MQTTTopic.maximumLevels) levels removed, not restored", metadata: [
+                "rows": "\(refused.count)",
+            ])
+            store?.enqueue(refused)
+        }
+        adoptRestored(sessions: handles, retained: retained)
         for (handle, remaining) in expiries {
             scheduleExpiry(of: handle, generation: 0, after: remaining, on: context.eventLoop)
         }
-        for will in state.wills {
+        for will in wills {
             let handle = handles[will.clientID]
                 ?? SessionHandle(clientIdentifier: will.clientID, limits: settings.sessionLimits, store: store)
             let message = will.message

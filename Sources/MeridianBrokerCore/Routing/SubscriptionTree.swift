@@ -53,6 +53,43 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
         var isEmpty: Bool {
             children.isEmpty && plus == nil && hash == nil && entries.isEmpty && shared.isEmpty
         }
+
+        /// Releases the descendants one at a time: left to the runtime, releasing a chain of nodes
+        /// is one nested call per level, and 65,536 levels overflow a thread's stack (invariant I9).
+        deinit {
+            guard !(children.isEmpty && plus == nil && hash == nil) else { return }
+            var doomed: [Node] = []
+            detachChildren(into: &doomed)
+            while let node = doomed.popLast() {
+                node.detachChildren(into: &doomed)
+                // `node` is released here with no children left: its own deinit returns at once.
+            }
+        }
+
+        private func detachChildren(into doomed: inout [Node]) {
+            doomed.append(contentsOf: children.values)
+            children.removeAll()
+            if let plus { doomed.append(plus) }
+            if let hash { doomed.append(hash) }
+            plus = nil
+            hash = nil
+        }
+
+        func child(at level: Substring) -> Node? {
+            switch level {
+            case "+": return plus
+            case "#": return hash
+            default: return children[level]
+            }
+        }
+
+        func removeChild(at level: Substring) {
+            switch level {
+            case "+": plus = nil
+            case "#": hash = nil
+            default: children[level] = nil
+            }
+        }
     }
 
     /// What a topic matched: ordinary subscriptions and the shared groups to choose from.
@@ -109,12 +146,12 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
                 if group.members.isEmpty { node.shared[shared.group] = nil }
                 removed = true
             }
-            if removed { Self.prune(root, levels: shared.filter.split(separator: "/", omittingEmptySubsequences: false)[...]) }
+            if removed { Self.prune(root, filter: shared.filter) }
         } else {
             if let node = Self.node(for: filter, from: root, create: false) {
                 removed = node.entries.removeValue(forKey: subscriber) != nil
             }
-            if removed { Self.prune(root, levels: filter.split(separator: "/", omittingEmptySubsequences: false)[...]) }
+            if removed { Self.prune(root, filter: filter) }
         }
         if removed { count -= 1 }
         return removed
@@ -126,29 +163,32 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
         var result = Match()
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         let dollar = topic.utf8.first == UInt8(ascii: "$")
-        Self.collect(root, levels: levels[...], isFirstLevel: true, dollar: dollar, into: &result)
+        Self.collect(root, levels: levels, dollar: dollar, into: &result)
         if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[topic] = result
         return result
     }
 
-    private static func collect(
-        _ node: Node, levels: ArraySlice<Substring>, isFirstLevel: Bool, dollar: Bool, into result: inout Match
-    ) {
-        let wildcardsAllowed = !(isFirstLevel && dollar)
-        if wildcardsAllowed, let hash = node.hash {
-            append(hash, to: &result)
-        }
-        guard let level = levels.first else {
-            append(node, to: &result)
-            return
-        }
-        let rest = levels.dropFirst()
-        if let child = node.children[level] {
-            collect(child, levels: rest, isFirstLevel: false, dollar: dollar, into: &result)
-        }
-        if wildcardsAllowed, let plus = node.plus {
-            collect(plus, levels: rest, isFirstLevel: false, dollar: dollar, into: &result)
+    /// Walks the trie depth first with an explicit stack (no recursion: the depth is the client's).
+    /// The exact child is visited before `+`, as a recursive walk would.
+    private static func collect(_ root: Node, levels: [Substring], dollar: Bool, into result: inout Match) {
+        var pending: [(node: Node, depth: Int)] = [(root, 0)]
+        while let (node, depth) = pending.popLast() {
+            // A `$` topic is not matched by a wildcard at its first level (4.7.2).
+            let wildcardsAllowed = !(depth == 0 && dollar)
+            if wildcardsAllowed, let hash = node.hash {
+                append(hash, to: &result)
+            }
+            guard depth < levels.count else {
+                append(node, to: &result)
+                continue
+            }
+            if wildcardsAllowed, let plus = node.plus {
+                pending.append((plus, depth + 1))
+            }
+            if let child = node.children[levels[depth]] {
+                pending.append((child, depth + 1))
+            }
         }
     }
 
@@ -178,20 +218,19 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
         return node
     }
 
-    /// Removes empty nodes along the path of `levels`.
-    private static func prune(_ node: Node, levels: ArraySlice<Substring>) {
-        guard let level = levels.first else { return }
-        let rest = levels.dropFirst()
-        switch level {
-        case "+":
-            if let child = node.plus { prune(child, levels: rest); if child.isEmpty { node.plus = nil } }
-        case "#":
-            if let child = node.hash { prune(child, levels: rest); if child.isEmpty { node.hash = nil } }
-        default:
-            if let child = node.children[level] {
-                prune(child, levels: rest)
-                if child.isEmpty { node.children[level] = nil }
-            }
+    /// Removes the empty nodes along the path of `filter`, deepest first, without recursion.
+    private static func prune(_ root: Node, filter: String) {
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        var path: [Node] = [root]
+        for level in levels {
+            guard let next = path[path.count - 1].child(at: level) else { break }
+            path.append(next)
+        }
+        // path[i] is the node reached by levels[..<i]; an empty node's parent drops it.
+        var index = path.count - 1
+        while index > 0 && path[index].isEmpty {
+            path[index - 1].removeChild(at: levels[index - 1])
+            index -= 1
         }
     }
 }

@@ -46,7 +46,9 @@ public struct ConnectNegotiation: Sendable, Equatable {
         if let will = connect.will {
             if will.qos > settings.maxQoS { return .refuse(.qosNotSupported) }
             if will.retain && !settings.retainAvailable { return .refuse(.retainNotSupported) }
-            if !MQTTTopic.isValidName(will.topic) { return .refuse(.topicNameInvalid) }
+            if !MQTTTopic.isValidName(will.topic) || !MQTTTopic.isWithinLevelLimit(will.topic) {
+                return .refuse(.topicNameInvalid)
+            }
         }
         if connect.protocolVersion == .v5,
            let method = connect.properties.authenticationMethod, !method.isEmpty {

@@ -45,6 +45,8 @@ public enum ConnectionRefusal {
     public static let maxConnections = "max_connections"
     public static let connectTimeout = "connect_timeout"
     public static let shuttingDown = "shutting_down"
+    /// The client id is a session of another username (I8).
+    public static let sessionOwnedByOtherUser = "session_owned_by_other_user"
 
     /// The label of a CONNACK refusal.
     public static func label(for reason: MQTTReasonCode) -> String {
@@ -80,6 +82,7 @@ extension DropReason {
         case .diskFloor: return "disk_floor"
         case .slowSubscriber: return "slow_subscriber"
         case .loop: return "loop"
+        case .notAuthorized: return "not_authorized"
         }
     }
 }

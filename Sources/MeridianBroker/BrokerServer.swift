@@ -147,7 +147,9 @@ public final class BrokerServer: @unchecked Sendable {
                             return channel.close()
                         }
                     }
-                    return addConnection(to: channel, certificateUsername: tls?.certificateUsername ?? .none)
+                    return addConnection(
+                        to: channel, certificateUsername: tls?.certificateUsername ?? .none,
+                        requireCertificate: tls?.requireCertificate ?? false)
                 }
             let channel = try bootstrap.bind(host: listener.host, port: listener.port).wait()
             channels.append(channel)
@@ -169,7 +171,7 @@ public final class BrokerServer: @unchecked Sendable {
 
     private func addConnection(
         to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil,
-        certificateUsername: ListenerTLSSettings.CertificateUsername = .none
+        certificateUsername: ListenerTLSSettings.CertificateUsername = .none, requireCertificate: Bool = false
     ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         guard let context = contexts.first(where: { $0.eventLoop === loop }) else {
@@ -182,12 +184,13 @@ public final class BrokerServer: @unchecked Sendable {
             // Only in-process connections (openInternalConnection) come with their own limits.
             handler.isInternal = sessionLimits != nil
             handler.certificateUsernameSource = certificateUsername
+            handler.listenerRequiresCertificate = requireCertificate
             try channel.pipeline.syncOperations.addHandler(handler)
         }
     }
 
-    /// Puts a reloaded password file, ACL and `allow_anonymous` in force, without disconnecting
-    /// anyone (see ``Broker/applySecurity(_:)``).
+    /// Puts a reloaded password file, ACL and `allow_anonymous` in force; disconnects the clients
+    /// whose credential no longer lets them in (see ``Broker/applySecurity(_:)``).
     public func updateSecurity(_ policy: SecurityPolicy) {
         broker.applySecurity(policy)
     }

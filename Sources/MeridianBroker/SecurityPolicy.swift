@@ -30,6 +30,20 @@ enum SessionIdentity: Sendable, Equatable {
     /// whose client has not reconnected yet: with an ACL it may receive nothing until it does.
     case unknown
 
+    /// Whether a client connecting as `newcomer` may attach to (resume, take over or clean-start)
+    /// a session with this identity: a session belongs to the username that created it (I8).
+    /// The broker's own clients may take any; a session of unknown owner (restored from a
+    /// schema 1 store) goes to whoever claims it first, its backlog still checked against that
+    /// client's rights when sent.
+    func admits(_ newcomer: SessionIdentity, allowCrossUser: Bool) -> Bool {
+        switch (self, newcomer) {
+        case (_, .trusted), (.unknown, _): return true
+        case (.trusted, _): return false
+        case (.client(let owner), .client(let username)): return owner == username || allowCrossUser
+        case (.client, .unknown): return false
+        }
+    }
+
     /// The identity as the store keeps it (nil: unknown).
     var stored: StoredSessionIdentity? {
         switch self {

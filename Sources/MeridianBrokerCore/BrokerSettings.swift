@@ -12,6 +12,8 @@ public struct BrokerSettings: Sendable, Equatable {
     public var maxTopicAlias: UInt16 = 10
     public var maxQoS: MQTTQoS = .exactlyOnce
     public var retainAvailable = true
+    /// Whether a client may take over a session another username created (`allow_cross_user_takeover`).
+    public var allowCrossUserTakeover = false
     /// Receive Maximum offered to MQTT 5 clients (QoS 2 messages awaiting PUBREL).
     public var receiveMaximum: UInt16 = 65_535
     public var sessionLimits = OutboundFlow.Limits()

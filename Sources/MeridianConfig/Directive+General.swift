@@ -4,6 +4,7 @@ extension Directive {
     /// Broker-wide limits and behaviour (mosquitto.conf(5), "General Options").
     static let general: [Directive] = [
         .boolean("allow_anonymous", \.allowAnonymous),
+        .boolean("allow_cross_user_takeover", \.allowCrossUserTakeover),
         .global("max_keepalive") { state, line in
             state.configuration.maxKeepalive = UInt16(try line.integer(in: 0...65535))
         },

@@ -53,6 +53,11 @@ public struct EdgeConfiguration: Equatable, Sendable {
     /// clients. Default `false`.
     public var queueQoS0Messages: Bool
 
+    /// `allow_cross_user_takeover` (Meridian addition): whether a client may connect with the
+    /// client id of a session another username created. Default `false`: the CONNECT is refused
+    /// (0x87 / 5) and the owner keeps its session.
+    public var allowCrossUserTakeover: Bool
+
     /// `retain_available`: whether clients may publish retained messages. Default `true`.
     public var retainAvailable: Bool
 
@@ -194,6 +199,7 @@ public struct EdgeConfiguration: Equatable, Sendable {
         self.maxQueuedMessages = 1000
         self.maxQueuedBytes = 0
         self.queueQoS0Messages = false
+        self.allowCrossUserTakeover = false
         self.retainAvailable = true
         self.maxQoS = 2
         self.maxTopicAlias = 10

@@ -39,13 +39,14 @@ public struct PasswordFile: Equatable, Sendable {
     }
 
     /// Checks a username and password against the file.
-    public func check(username: String, password: [UInt8]?) -> Authentication.Outcome {
+    /// - Returns: the user's entry when the password matches it.
+    public func check(username: String, password: [UInt8]?) -> Result<PasswordHash, Authentication.Refusal> {
         guard let hash = entries[username] else {
             // Spend what a real check costs, so that timing does not tell which usernames exist.
             _ = Self.decoy.verify(password ?? [])
-            return .refused(.unknownUser)
+            return .failure(.unknownUser)
         }
-        guard let password, hash.verify(password) else { return .refused(.badPassword) }
-        return .accepted
+        guard let password, hash.verify(password) else { return .failure(.badPassword) }
+        return .success(hash)
     }
 }

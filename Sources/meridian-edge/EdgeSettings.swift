@@ -16,6 +16,7 @@ extension EdgeConfiguration {
         settings.maxTopicAlias = UInt16(clamping: maxTopicAlias)
         settings.maxQoS = MQTTQoS(rawValue: UInt8(clamping: maxQoS)) ?? .exactlyOnce
         settings.retainAvailable = retainAvailable
+        settings.allowCrossUserTakeover = allowCrossUserTakeover
         settings.persistentClientExpiration = persistentClientExpiration.map { UInt32(clamping: $0) }
         settings.sessionLimits = OutboundFlow.Limits(
             maxQueuedMessages: maxQueuedMessages,

@@ -30,6 +30,24 @@ enum SecurityFiles {
         }
     }
 
+    /// One warning per listener that no client can get into (deny by default, I8): `allow_anonymous
+    /// false` with neither a password file nor a certificate identity, or a certificate identity
+    /// without `require_certificate`. Said once, at start-up and after a reload.
+    static func listenersAdmittingNobody(_ listeners: [ListenerSettings], policy: SecurityPolicy) -> [String] {
+        listeners.compactMap { listener in
+            let tls = listener.tls
+            let identity = tls.map { $0.certificateUsername != .none } ?? false
+            let decision = Authentication.Listener(
+                allowAnonymous: policy.allowAnonymous, passwords: policy.passwords,
+                requireCertificate: tls?.requireCertificate ?? false, certificateIdentity: identity)
+            guard !decision.admitsAnyone else { return nil }
+            let fix = identity
+                ? "add require_certificate true (and cafile) so that clients present a certificate"
+                : "add password_file (mosquitto_passwd -c FILE USER), use_identity_as_username with require_certificate on a TLS listener, or allow_anonymous true"
+            return "listener \(listener.host):\(listener.port) accepts no client: every CONNECT is refused; \(fix)"
+        }
+    }
+
     /// Metadata for the start-up and reload log lines.
     static func summary(_ policy: SecurityPolicy) -> String {
         let users = policy.passwords.map { "\($0.entries.count) users" } ?? "no password file"

@@ -101,8 +101,9 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "meridian-edge")
 logger.notice("security: \(SecurityFiles.summary(security))")
-if !security.allowAnonymous && security.passwords == nil {
-    logger.warning("allow_anonymous false without a password_file: any client that gives a username is accepted")
+let listenerSettings = configuration.listenerSettings(portOverride: portOverride)
+for warning in SecurityFiles.listenersAdmittingNobody(listenerSettings, policy: security) {
+    logger.warning("\(warning)")
 }
 
 // MARK: - Store
@@ -146,7 +147,7 @@ if configuration.persistence {
 let server = BrokerServer(
     configuration: .init(
         broker: configuration.brokerSettings(),
-        listeners: configuration.listenerSettings(portOverride: portOverride),
+        listeners: listenerSettings,
         sysInterval: configuration.sysInterval,
         tcpNoDelay: configuration.setTCPNoDelay,
         version: meridianVersion,
@@ -227,6 +228,9 @@ reloadSource.setEventHandler {
             let policy = try SecurityFiles.policy(for: reloaded)
             server.updateSecurity(policy)
             logger.notice("SIGHUP: security reloaded: \(SecurityFiles.summary(policy))")
+            for warning in SecurityFiles.listenersAdmittingNobody(listenerSettings, policy: policy) {
+                logger.warning("SIGHUP: \(warning)")
+            }
         } catch {
             logger.error("SIGHUP: security files not reloaded, the previous ones stay in force: \(error)")
         }

@@ -38,8 +38,7 @@ import Testing
         let (handler, client) = try Self.connect(broker, version: .v5, certificateName: "device-a", connect: connect)
         guard case .connack(let connack) = try client.received().first else { Issue.record("no CONNACK"); return }
         #expect(connack.reasonCode == .success)
-        #expect(handler.certificateUsername == "device-a")
-        #expect(handler.isCertificateAuthenticated)
+        #expect(handler.credential == .certificate(username: "device-a"))
     }
 
     @Test("no certificate name: refused with bad user name or password", arguments: [
@@ -52,7 +51,7 @@ import Testing
         let (handler, client) = try Self.connect(broker, version: version, certificateName: nil, connect: connect)
         guard case .connack(let connack) = try client.received().first else { Issue.record("no CONNACK"); return }
         #expect(connack.reasonCode == expected)
-        #expect(!handler.isCertificateAuthenticated)
+        #expect(handler.credential == nil)
         #expect(broker.context.counters.authFailures == 1, "counted as an authentication failure")
     }
 }

@@ -8,6 +8,7 @@ struct EdgeConfigurationDefaultsTests {
         let defaults = EdgeConfiguration()
         #expect(defaults.listeners == [])
         #expect(defaults.allowAnonymous == false)
+        #expect(defaults.allowCrossUserTakeover == false)
         #expect(defaults.maxKeepalive == 65535)
         #expect(defaults.maxPacketSize == 0)
         #expect(defaults.messageSizeLimit == 0)

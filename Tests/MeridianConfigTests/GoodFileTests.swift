@@ -19,6 +19,7 @@ typealias Listener = EdgeConfiguration.Listener
 struct GoodFileTests {
     @Test("each general option", arguments: [
         GoodFile("allow_anonymous true") { $0.allowAnonymous = true },
+        GoodFile("allow_cross_user_takeover true") { $0.allowCrossUserTakeover = true },
         GoodFile("allow_anonymous false") { $0.allowAnonymous = false },
         GoodFile("max_keepalive 60") { $0.maxKeepalive = 60 },
         GoodFile("max_keepalive 0") { $0.maxKeepalive = 0 },

@@ -8,19 +8,6 @@ extension MQTTConnectionHandler {
         connectTimeoutTask?.cancel()
         connectTimeoutTask = nil
         version = connect.protocolVersion
-        // BEGIN certificate-bound identity (TLS listeners with use_identity_as_username or
-        // use_subject_as_username). From here on `connect.username` is the certificate's name, so
-        // allow_anonymous, authentication and ACLs (%u) see it; see `applyCertificateIdentity`.
-        var connect = connect
-        guard applyCertificateIdentity(to: &connect) else {
-            loopContext.counters.authFailures += 1
-            logger.notice("connection refused: no usable client certificate for the certificate username", metadata: [
-                "client_id": "\(connect.clientIdentifier)", "address": "\(remoteAddressDescription)",
-            ])
-            refuseConnect(.badUserNameOrPassword)
-            return
-        }
-        // END certificate-bound identity.
         let settings = broker.settings
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
@@ -35,12 +22,14 @@ extension MQTTConnectionHandler {
             refuseConnect(reason)
             return
         }
-        let username = connectUsername(connect)
+        var username = connect.username
         if !isInternal {
             let policy = broker.securityPolicy
-            if let refusal = authenticationRefusal(connect, username: username, policy: policy) {
-                return refuseConnect(refusal)
-            }
+            guard let credential = authenticate(connect, policy: policy) else { return }
+            // The username the ACL (%u) and session ownership use: a certificate's name replaces
+            // the CONNECT username on certificate identity listeners.
+            username = credential.username
+            self.credential = credential
             // A will is a publish made at connect time: the ACL must let the client write its topic
             // (mosquitto refuses the connection otherwise).
             if let will = connect.will, let acl = policy.acl,
@@ -72,7 +61,7 @@ extension MQTTConnectionHandler {
 
         let now = loopContext.eventLoop.now
         let version = self.version
-        let attachment = broker.attach(
+        let attached = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
             version: version, isBridge: isBridge, identity: isInternal ? .trusted : .client(username: username)
         ) { [sessionLimits] flow in
@@ -80,6 +69,16 @@ extension MQTTConnectionHandler {
             flow.protocolVersion = version
             flow.clientReceiveMaximum = negotiation.clientReceiveMaximum
             flow.clientMaximumPacketSize = negotiation.clientMaximumPacketSize
+        }
+        guard let attachment = attached else {
+            // Another user's session: refused, and its owner (connected or not) keeps it (I8).
+            loopContext.counters.authFailures += 1
+            broker.recordRefusal(ConnectionRefusal.sessionOwnedByOtherUser)
+            logger.notice("client id belongs to another user's session, connection refused", metadata: [
+                "client_id": "\(negotiation.clientIdentifier)", "username": "\(username ?? "")",
+                "address": "\(remoteAddressDescription)",
+            ])
+            return refuseConnect(version == .v5 ? .notAuthorized : .v3NotAuthorized)
         }
         session = attachment.handle
         access = attachment.access
@@ -97,10 +96,16 @@ extension MQTTConnectionHandler {
         write(.connack(MQTTConnack(sessionPresent: attachment.sessionPresent, reasonCode: .success, properties: connackProperties)))
 
         let handle = attachment.handle
-        let resend = handle.lock.withLock { handle.flow.resend(now: now) }
+        var withheld = 0
+        let resend = handle.lock.withLock { () -> [MQTTPacket] in
+            let packets = handle.flow.resend(now: now, mayRead: handle.mayRead) { _ in withheld += 1 }
+            handle.persistFlowEffects()
+            return packets
+        }
         for packet in resend {
             if case .publish(let publish) = packet { writePublish(publish) } else { write(packet) }
         }
+        for _ in 0..<withheld { broker.recordDrop(.notAuthorized, clientIdentifier: handle.clientIdentifier, now: now) }
         sendQueued(handle, now: now)
         if broker.settings.connectionMessages {
             logger.info("client connected", metadata: [
@@ -114,7 +119,7 @@ extension MQTTConnectionHandler {
 
     /// Refuses the CONNECT with `reason`: an MQTT 5 code, mapped to the nearest 3.1.1 return code
     /// for older clients unless it is one already (a value below 0x80).
-    private func refuseConnect(_ reason: MQTTReasonCode) {
+    func refuseConnect(_ reason: MQTTReasonCode) {
         suppressWill = true
         let code = version == .v5 || !reason.isFailure ? reason : reason.v3ConnackReturnCode
         write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code)))

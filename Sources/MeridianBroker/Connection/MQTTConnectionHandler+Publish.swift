@@ -208,7 +208,7 @@ extension MQTTConnectionHandler {
             guard handle.connection === self else { return [] }
             defer { waiters = handle.takeWaitersIfDrained() }
             guard handle.flow.queuedCount > 0 else { return [] }
-            let next = handle.flow.drain(now: now) { reason in dropped.append(reason) }
+            let next = handle.flow.drain(now: now, mayRead: handle.mayRead) { reason in dropped.append(reason) }
             handle.persistFlowEffects()
             return next
         }

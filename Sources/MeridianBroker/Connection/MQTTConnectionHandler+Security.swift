@@ -3,43 +3,54 @@ import MeridianMQTT
 import MeridianSecurity
 import NIOCore
 
-/// Authentication at CONNECT, the ACL's publish checks and the publish rate limit.
+/// Authentication at CONNECT, its re-check on reload, the ACL's publish checks and the publish rate limit.
 extension MQTTConnectionHandler {
-    /// The username that authentication and the ACL (`%u`) use for this connection: the one place
-    /// that decides it. On a TLS listener with `use_identity_as_username` / `use_subject_as_username`,
-    /// `applyCertificateIdentity(to:)` has already put the certificate's name in `connect.username`.
-    func connectUsername(_ connect: MQTTConnect) -> String? {
-        connect.username
+    /// The listener's side of the authentication decision under `policy`.
+    func authenticationListener(_ policy: SecurityPolicy) -> Authentication.Listener {
+        Authentication.Listener(
+            allowAnonymous: policy.allowAnonymous, passwords: policy.passwords,
+            requireCertificate: listenerRequiresCertificate, certificateIdentity: certificateUsernameSource != .none)
     }
 
-    /// Checks the username and password against the policy in force; on failure, logs it with the
-    /// client's address, counts it and returns the CONNACK code to refuse with.
-    ///
-    /// Codes: no username without `allow_anonymous` is 0x87 Not authorized; an unknown user or a
-    /// wrong password is 0x86 Bad user name or password for MQTT 5. MQTT 3.1.1 clients get 5 Not
-    /// authorized for both, as mosquitto answers.
-    ///
-    /// A client whose username came from its verified certificate is not checked against the
-    /// password file: the certificate is its credential (mosquitto's rule).
-    func authenticationRefusal(_ connect: MQTTConnect, username: String?, policy: SecurityPolicy) -> MQTTReasonCode? {
-        let password = connect.password.map { Array($0.readableBytesView) }
-        let outcome = Authentication.check(
-            username: username, password: password, allowAnonymous: policy.allowAnonymous,
-            passwords: isCertificateAuthenticated ? nil : policy.passwords
-        )
-        guard case .refused(let failure) = outcome else { return nil }
-        loopContext.counters.authFailures += 1
-        logger.notice(
-            "authentication failed",
-            metadata: [
-                "address": "\(remoteAddressDescription)", "client_id": "\(connect.clientIdentifier)",
-                "username": "\(username ?? "")", "reason": "\(failure.rawValue)",
-            ])
-        let isV5 = connect.protocolVersion == .v5
-        switch failure {
-        case .anonymous: return isV5 ? .notAuthorized : .v3NotAuthorized
-        case .unknownUser, .badPassword: return isV5 ? .badUserNameOrPassword : .v3NotAuthorized
+    /// Runs the one authentication decision (``Authentication/decide(_:_:)``) on what the client
+    /// presented. On a refusal, counts it, logs it (rate-limited, with the client's address) and
+    /// answers the CONNACK; returns nil then.
+    func authenticate(_ connect: MQTTConnect, policy: SecurityPolicy) -> Authentication.Credential? {
+        let presented = Authentication.Presented(
+            username: connect.username, password: connect.password.map { Array($0.readableBytesView) },
+            hasCertificate: peerCertificate != nil, certificateName: peerCertificate?.username)
+        switch Authentication.decide(authenticationListener(policy), presented) {
+        case .accepted(let credential):
+            if case .certificate(let name) = credential {
+                logger.notice("certificate identity", metadata: ["username": "\(name)"])
+            }
+            return credential
+        case .refused(let refusal):
+            loopContext.counters.authFailures += 1
+            if let suppressed = broker.authenticationFailureLogSlot(now: loopContext.eventLoop.now) {
+                logger.notice(
+                    "authentication failed",
+                    metadata: [
+                        "address": "\(remoteAddressDescription)", "client_id": "\(connect.clientIdentifier)",
+                        "username": "\(connect.username ?? "")", "reason": "\(refusal.rawValue)",
+                        "suppressed_since_last": "\(suppressed)",
+                    ])
+            }
+            refuseConnect(refusal.connackCode(for: connect.protocolVersion))
+            return nil
         }
+    }
+
+    /// After a reload: closes the connection when its credential would no longer let it in (a
+    /// password changed or removed, anonymous access withdrawn), as Mosquitto does.
+    func recheckCredential(under policy: SecurityPolicy) {
+        guard phase == .connected, let credential else { return }
+        guard !Authentication.stillAdmitted(credential, under: authenticationListener(policy)) else { return }
+        loopContext.counters.authFailures += 1
+        logger.notice("credential no longer valid after reload, disconnecting", metadata: [
+            "username": "\(credential.username ?? "")", "address": "\(remoteAddressDescription)",
+        ])
+        disconnect(reason: .notAuthorized, publishWill: true)
     }
 
     /// The client's address for logs, or "unknown".

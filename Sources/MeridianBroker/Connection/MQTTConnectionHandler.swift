@@ -70,8 +70,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Whether the listener takes the username from the client certificate
     /// (`use_identity_as_username` / `use_subject_as_username`); see `MQTTConnectionHandler+Certificate.swift`.
     var certificateUsernameSource = ListenerTLSSettings.CertificateUsername.none
-    /// The username the TLS handshake's verified client certificate gave, when the listener asks for one.
-    var certificateUsername: String?
+    /// Whether the listener has `require_certificate true`.
+    var listenerRequiresCertificate = false
+    /// The client's verified certificate, once the TLS handshake delivered one (nil: none).
+    var peerCertificate: CertificateUsernameEvent?
+    /// How authentication let this client in, for the re-check of a security reload; nil before
+    /// CONNECT and for in-process clients.
+    var credential: Authentication.Credential?
 
     init(broker: Broker, loopContext: LoopContext, connectionID: UInt64) {
         self.broker = broker
@@ -133,7 +138,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? CertificateUsernameEvent {
-            certificateUsername = event.username
+            peerCertificate = event
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -1,13 +1,15 @@
 import MeridianSecurity
+import NIOCore
 
 extension Broker {
-    /// Puts a reloaded policy in force without disconnecting anyone.
+    /// Puts a reloaded policy in force.
     ///
     /// Every session's delivery decisions are rebuilt at once (under its lock, so the next message
     /// routed to it is judged by the new ACL); each connected client's publish and subscribe
-    /// decisions are handed to it on its own event loop. Existing subscriptions stay: what the new
-    /// ACL no longer lets a client read, it stops receiving. The password file and
-    /// `allow_anonymous` apply from the next CONNECT.
+    /// decisions are handed to it on its own event loop, where its credential is checked again:
+    /// a client whose password was changed or removed, or an anonymous client once
+    /// `allow_anonymous` is false, is disconnected. Existing subscriptions stay: what the new ACL
+    /// no longer lets a client read, it stops receiving.
     func applySecurity(_ policy: SecurityPolicy) {
         var updates: [(MQTTConnectionHandler, CachedClientAccess?)] = []
         lock.withLock {
@@ -21,7 +23,26 @@ extension Broker {
             }
         }
         for (connection, access) in updates {
-            connection.loopContext.eventLoop.execute { connection.access = access }
+            connection.loopContext.eventLoop.execute {
+                connection.access = access
+                connection.recheckCredential(under: policy)
+                connection.loopContext.flush()
+            }
+        }
+    }
+
+    /// Whether an authentication failure may be logged now: at most one line a second, so that
+    /// a password-guessing client cannot flood the log (every failure is counted all the same).
+    /// - Returns: the failures not logged since the last line, or nil when this one is not logged.
+    func authenticationFailureLogSlot(now: NIODeadline) -> Int? {
+        lock.withLock {
+            if let last = lastAuthenticationFailureLog, now - last < .seconds(1) {
+                authenticationFailuresNotLogged += 1
+                return nil
+            }
+            lastAuthenticationFailureLog = now
+            defer { authenticationFailuresNotLogged = 0 }
+            return authenticationFailuresNotLogged
         }
     }
 }

@@ -27,6 +27,9 @@ final class Broker: @unchecked Sendable {
     /// Drops of bridge sessions (their outboxes), by client identifier, for per-bridge figures.
     var bridgeDrops: [String: [DropReason: Int]] = [:]
     var lastDropLog: NIODeadline = .uptimeNanoseconds(0)
+    /// Rate limit of authentication failure log lines (guarded by `lock`).
+    var lastAuthenticationFailureLog: NIODeadline?
+    var authenticationFailuresNotLogged = 0
     /// Connections refused, by ``ConnectionRefusal`` label (guarded by `lock`; refusals are rare).
     var refusals: [String: Int] = [:]
     private var shuttingDown = false
@@ -119,13 +122,18 @@ final class Broker: @unchecked Sendable {
 
     /// Attaches `connection` to the session of `clientIdentifier`, creating or resetting it per Clean Start,
     /// and sets the connection's limits on the session's flow in the same critical section.
-    /// Returns the connection it took over from, which the caller must close.
+    /// Returns the connection it took over from, which the caller must close; nil, with nothing
+    /// changed, when the session belongs to another user (``SessionIdentity/admits(_:allowCrossUser:)``).
     func attach(
         _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
         version: MQTTProtocolVersion, isBridge: Bool = false, identity: SessionIdentity,
         configure: (inout OutboundFlow) -> Void
-    ) -> Attachment {
+    ) -> Attachment? {
         lock.withLock {
+            if let existing = sessions[clientIdentifier] {
+                let owner = existing.lock.withLock { existing.identity }
+                guard owner.admits(identity, allowCrossUser: settings.allowCrossUserTakeover) else { return nil }
+            }
             // Built under the broker's lock, so that an ACL reload either precedes it or sees this session.
             let access = identity.access(under: security.acl, clientIdentifier: clientIdentifier)
             connectedCount += 1

@@ -60,6 +60,14 @@ final class SessionHandle: Hashable, @unchecked Sendable {
 
     var isOnline: Bool { lock.withLock { connection != nil } }
 
+    /// Whether the session's client may read `topic` now, under the rights of the client attached
+    /// last (call with `lock` held). Queued and in-flight messages are checked with it when they
+    /// are sent, whoever they were queued for (I8).
+    func mayRead(_ topic: String) -> Bool {
+        guard access != nil else { return true }
+        return access?.allows(.read, topic: topic) ?? true
+    }
+
     /// The publishers to wake because the queue drained (or the client left). Call with `lock` held.
     func takeWaitersIfDrained() -> [MQTTConnectionHandler] {
         guard !waiters.isEmpty, connection == nil || flow.hasDrainedBelowLowWater else { return [] }

@@ -15,6 +15,7 @@ struct ServerTLS: @unchecked Sendable {
     let context: NIOSSLContext
     let revocationLists: [CertificateRevocationList]
     let certificateUsername: ListenerTLSSettings.CertificateUsername
+    let requireCertificate: Bool
 
     /// Reads every file the settings name, refusing with an error that names the option and the
     /// file when one cannot be read or is not what it should be.
@@ -58,7 +59,7 @@ struct ServerTLS: @unchecked Sendable {
         }
         return ServerTLS(
             context: context, revocationLists: settings.requireCertificate ? lists : [],
-            certificateUsername: settings.certificateUsername
+            certificateUsername: settings.certificateUsername, requireCertificate: settings.requireCertificate
         )
     }
 

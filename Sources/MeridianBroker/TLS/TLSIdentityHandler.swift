@@ -3,10 +3,11 @@ import NIOCore
 import NIOSSL
 import NIOTLS
 
-/// The username a TLS listener derived from the client's verified certificate, sent down the
-/// pipeline as a user event once the handshake completed (before any MQTT byte can arrive).
+/// The client's verified certificate, sent down the pipeline as a user event once the handshake
+/// completed (before any MQTT byte can arrive); not sent when the client presented none.
 struct CertificateUsernameEvent {
-    /// `nil` when the client presented no certificate or it has no usable name.
+    /// The name the listener's `use_identity_as_username` / `use_subject_as_username` takes from
+    /// it; `nil` without such an option, or when the certificate has no usable name.
     var username: String?
 }
 
@@ -29,9 +30,8 @@ final class TLSIdentityHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             handshakeDone = true
-            if source != .none {
-                let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
-                context.fireUserInboundEventTriggered(CertificateUsernameEvent(username: certificate.flatMap(username(of:))))
+            if let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate {
+                context.fireUserInboundEventTriggered(CertificateUsernameEvent(username: username(of: certificate)))
             }
         }
         context.fireUserInboundEventTriggered(event)

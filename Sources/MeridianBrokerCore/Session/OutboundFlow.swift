@@ -19,6 +19,10 @@ public enum DropReason: Hashable, Sendable, CaseIterable {
     case slowSubscriber
     /// A message received over a bridge that this broker already had, or had sent (``MeshTrace``).
     case loop
+    /// A queued or in-flight message the session's client may not read when it is sent (its
+    /// rights changed, or another user's client took the session over under
+    /// `allow_cross_user_takeover`): rights are checked at delivery, not only when queued (I8).
+    case notAuthorized
 }
 
 /// A change to a stored delivery that the durable store must record.
@@ -244,7 +248,11 @@ public struct OutboundFlow: Sendable {
     }
 
     /// Moves queued messages into free in-flight slots; reports drops through `dropped`.
-    public mutating func drain(now: NIODeadline, dropped: (DropReason) -> Void) -> [MQTTPublish] {
+    /// - Parameter mayRead: whether the client may read a topic now (its ACL); a message it may
+    ///   not is dropped as ``DropReason/notAuthorized``.
+    public mutating func drain(
+        now: NIODeadline, mayRead: (String) -> Bool = { _ in true }, dropped: (DropReason) -> Void
+    ) -> [MQTTPublish] {
         var out: [MQTTPublish] = []
         while !queue.isEmpty, queue[queue.startIndex].qos == .atMostOnce || hasFreeSlot {
             let next = queue.removeFirst()
@@ -252,6 +260,11 @@ public struct OutboundFlow: Sendable {
             if next.message.isExpired(at: now) {
                 if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
                 dropped(.expired)
+                continue
+            }
+            if !mayRead(next.message.topic) {
+                if let id = next.storeID { storeEffects.append(.discarded(storeID: id)) }
+                dropped(.notAuthorized)
                 continue
             }
             let result = next.qos == .atMostOnce
@@ -302,8 +315,19 @@ public struct OutboundFlow: Sendable {
 
     /// Packets to resend on a resumed session, in their original order: PUBLISH with DUP for
     /// unacknowledged messages, PUBREL for those already received by the client.
-    public func resend(now: NIODeadline) -> [MQTTPacket] {
-        inflight.sorted { $0.value.sequence < $1.value.sequence }.map { packetIdentifier, entry in
+    /// - Parameter mayRead: whether the client may read a topic now; an unacknowledged message
+    ///   it may not leaves the window unsent (reported through `dropped`). A PUBREL carries no
+    ///   message and is always sent.
+    public mutating func resend(
+        now: NIODeadline, mayRead: (String) -> Bool = { _ in true }, dropped: (DropReason) -> Void = { _ in }
+    ) -> [MQTTPacket] {
+        for (packetIdentifier, entry) in inflight where entry.state != .awaitingPubcomp && !mayRead(entry.delivery.message.topic) {
+            inflight[packetIdentifier] = nil
+            inflightBytes -= entry.delivery.message.payload.readableBytes
+            if let id = entry.delivery.storeID { storeEffects.append(.discarded(storeID: id)) }
+            dropped(.notAuthorized)
+        }
+        return inflight.sorted { $0.value.sequence < $1.value.sequence }.map { packetIdentifier, entry in
             switch entry.state {
             case .awaitingPuback, .awaitingPubrec:
                 return .publish(entry.delivery.publish(packetIdentifier: packetIdentifier, dup: true, now: now))

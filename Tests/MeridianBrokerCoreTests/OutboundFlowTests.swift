@@ -136,4 +136,27 @@ import Testing
         _ = flow.drain(now: t0) { _ in }
         #expect(flow.hasDrainedBelowLowWater)
     }
+
+    @Test("rights are checked when a message is sent: drain and resend withhold what the reader may not read")
+    func readerRightsAtSendTime() {
+        var flow = OutboundFlow(limits: .init(maxQueuedMessages: 10, maxInflightMessages: 10))
+        var inflight = delivery(1)
+        inflight.storeID = 11
+        _ = flow.offer(inflight, online: true, now: t0)
+        _ = flow.offer(delivery(2), online: true, now: t0)
+        var queued = delivery(3)
+        queued.storeID = 33
+        _ = flow.offer(queued, online: false, now: t0)
+        _ = flow.offer(delivery(4), online: false, now: t0)
+        _ = flow.takeStoreEffects()
+        let denied: Set<String> = ["t/1", "t/3"]
+        var drops: [DropReason] = []
+        let resent = flow.resend(now: t0, mayRead: { !denied.contains($0) }) { drops.append($0) }
+        #expect(resent.compactMap { if case .publish(let p) = $0 { return p.topic } else { return nil } } == ["t/2"])
+        let drained = flow.drain(now: t0, mayRead: { !denied.contains($0) }) { drops.append($0) }
+        #expect(drained.map(\.topic) == ["t/4"])
+        #expect(drops == [.notAuthorized, .notAuthorized])
+        #expect(flow.takeStoreEffects() == [.discarded(storeID: 11), .discarded(storeID: 33)], "their stored rows go")
+        #expect(flow.inflight.count == 2 && flow.queuedCount == 0)
+    }
 }

@@ -12,8 +12,20 @@ extension EmbeddedBroker {
     /// Connects with a username (and optional password); returns the client with its CONNACK read.
     func connect(
         _ version: MQTTProtocolVersion = .v5, clientID: String, username: String?, password: String? = nil,
-        will: MQTTWill? = nil
+        will: MQTTWill? = nil, cleanStart: Bool = true, properties: MQTTProperties = []
     ) throws -> (TestClient, MQTTConnack?) {
+        let (client, packets) = try connectReadingAll(
+            version, clientID: clientID, username: username, password: password, will: will, cleanStart: cleanStart,
+            properties: properties)
+        guard case .connack(let connack) = packets.first else { return (client, nil) }
+        return (client, connack)
+    }
+
+    /// Connects and returns every packet the broker answered with, the CONNACK first.
+    func connectReadingAll(
+        _ version: MQTTProtocolVersion = .v5, clientID: String, username: String?, password: String? = nil,
+        will: MQTTWill? = nil, cleanStart: Bool = true, properties: MQTTProperties = []
+    ) throws -> (TestClient, [MQTTPacket]) {
         nextID += 1
         let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: nextID)
         let channel = EmbeddedChannel(handler: handler, loop: loop)
@@ -22,10 +34,10 @@ extension EmbeddedBroker {
         try client.send(
             .connect(
                 MQTTConnect(
-                    protocolVersion: version, cleanStart: true, keepAlive: 60, clientIdentifier: clientID, will: will,
+                    protocolVersion: version, cleanStart: cleanStart, keepAlive: 60, clientIdentifier: clientID,
+                    properties: properties, will: will,
                     username: username, password: password.map { ByteBuffer(string: $0) })))
-        guard case .connack(let connack) = try client.received().first else { return (client, nil) }
-        return (client, connack)
+        return (client, try client.received())
     }
 }
 
@@ -127,5 +139,102 @@ extension EmbeddedBroker {
         try client.send(Self.publish("t", id: 5))
         #expect(try client.received() == [.puback(MQTTAck(packetIdentifier: 5, reasonCode: .noMatchingSubscribers))])
         #expect(broker.context.counters.rateLimited == 2)
+    }
+
+    /// Sets up alice's persistent session (`shared-id`, subscribed to her own topics) with one
+    /// QoS 1 message queued while she is offline.
+    static func aliceWithQueuedMessage(_ broker: EmbeddedBroker, version: MQTTProtocolVersion) throws {
+        let properties: MQTTProperties = version == .v5 ? [.sessionExpiryInterval(3600)] : []
+        let (alice, connack) = try broker.connect(version, clientID: "shared-id", username: "alice", cleanStart: false, properties: properties)
+        #expect(connack?.reasonCode == .success)
+        try alice.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: [
+            MQTTSubscription(topicFilter: "devices/alice/#", options: .init(qos: .atLeastOnce)),
+        ])))
+        _ = try alice.received()
+        try alice.send(.disconnect(MQTTDisconnect()))
+        broker.loop.run()
+        let (admin, _) = try broker.connect(clientID: "admin", username: "admin")
+        try admin.send(Self.publish("devices/alice/queued", id: 1))
+        #expect(try admin.received() == [.puback(MQTTAck(packetIdentifier: 1))], "queued for alice")
+    }
+
+    @Test("a session belongs to its user: bob is refused alice's client id, and alice keeps her queue",
+          arguments: [MQTTProtocolVersion.v3_1_1, .v5])
+    func sessionOwnership(version: MQTTProtocolVersion) throws {
+        let broker = EmbeddedBroker()
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: true, acl: Self.acl))
+        try Self.aliceWithQueuedMessage(broker, version: version)
+        for cleanStart in [false, true] {
+            let (bob, packets) = try broker.connectReadingAll(version, clientID: "shared-id", username: "bob", cleanStart: cleanStart)
+            #expect(packets == [.connack(MQTTConnack(
+                sessionPresent: false, reasonCode: version == .v5 ? .notAuthorized : .v3NotAuthorized))], "nothing of alice's")
+            #expect(!bob.channel.isActive)
+        }
+        let (_, packets) = try broker.connectReadingAll(version, clientID: "shared-id", username: "alice", cleanStart: false)
+        guard case .connack(let connack) = packets.first else { Issue.record("no CONNACK"); return }
+        #expect(connack.sessionPresent)
+        let delivered = packets.compactMap { packet -> String? in
+            if case .publish(let publish) = packet { return publish.topic }
+            return nil
+        }
+        #expect(delivered == ["devices/alice/queued"])
+    }
+
+    @Test("allow_cross_user_takeover: bob takes the session over and still receives nothing he may not read")
+    func crossUserTakeoverChecksRightsAtDelivery() throws {
+        var settings = BrokerSettings()
+        settings.allowCrossUserTakeover = true
+        let broker = EmbeddedBroker(settings: settings)
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: true, acl: Self.acl))
+        try Self.aliceWithQueuedMessage(broker, version: .v5)
+        let (bob, packets) = try broker.connectReadingAll(.v5, clientID: "shared-id", username: "bob", cleanStart: false)
+        guard case .connack(let connack) = packets.first else { Issue.record("no CONNACK"); return }
+        #expect(connack.reasonCode == .success && connack.sessionPresent)
+        #expect(packets.count == 1, "alice's queued message is not bob's to read: \(packets)")
+        #expect(bob.channel.isActive)
+        #expect(broker.broker.queueStatistics(clientIdentifier: "shared-id")?.queued == 0, "and it left the queue")
+        #expect(broker.broker.lock.withLock { broker.broker.drops[.notAuthorized] } == 1, "counted")
+    }
+
+    @Test("a reload disconnects clients whose password changed or was removed, and anonymous ones once refused")
+    func reloadRechecksCredentials() throws {
+        let broker = EmbeddedBroker()
+        let hash = "$6$Pkt0Sdwxal2XQoLJ$XHi28phsWIQvuAU+fbc5JuHXTC5wvrKbfQH8+sk3J5kAK9QzWGBz/XfRfjuHq5Q2nV/7+daG0yO/TWI/WEbYVw=="
+        let both = try PasswordFile.parse(text: "dev:\(hash)\nother:\(hash)\n", file: "pw")
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: true, passwords: both))
+        let (dev, _) = try broker.connect(clientID: "dev", username: "dev", password: "secret2")
+        let (other, _) = try broker.connect(clientID: "other", username: "other", password: "secret2")
+        let (anonymous, _) = try broker.connect(clientID: "anon", username: nil)
+        _ = try dev.received(); _ = try other.received(); _ = try anonymous.received()
+
+        // Same file: nobody leaves.
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: true, passwords: both))
+        broker.loop.run()
+        #expect(dev.channel.isActive && other.channel.isActive && anonymous.channel.isActive)
+
+        // `other` removed, anonymous access withdrawn.
+        let onlyDev = try PasswordFile.parse(text: "dev:\(hash)\n", file: "pw")
+        broker.broker.applySecurity(SecurityPolicy(allowAnonymous: false, passwords: onlyDev))
+        broker.loop.run()
+        #expect(dev.channel.isActive)
+        #expect(try other.received() == [.disconnect(MQTTDisconnect(reasonCode: .notAuthorized))])
+        #expect(!other.channel.isActive)
+        #expect(!anonymous.channel.isActive)
+    }
+
+    @Test("who may attach to whose session")
+    func sessionIdentityAdmits() {
+        let alice = SessionIdentity.client(username: "alice")
+        let bob = SessionIdentity.client(username: "bob")
+        let anonymous = SessionIdentity.client(username: nil)
+        #expect(alice.admits(alice, allowCrossUser: false))
+        #expect(!alice.admits(bob, allowCrossUser: false))
+        #expect(alice.admits(bob, allowCrossUser: true))
+        #expect(!alice.admits(anonymous, allowCrossUser: false))
+        #expect(!anonymous.admits(alice, allowCrossUser: false))
+        #expect(anonymous.admits(anonymous, allowCrossUser: false))
+        #expect(!SessionIdentity.trusted.admits(alice, allowCrossUser: true), "a bridge's local session is the broker's own")
+        #expect(alice.admits(.trusted, allowCrossUser: false))
+        #expect(SessionIdentity.unknown.admits(bob, allowCrossUser: false), "a schema 1 session goes to its first claimant")
     }
 }

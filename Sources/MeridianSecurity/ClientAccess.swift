@@ -7,7 +7,8 @@ import MeridianMQTT
 /// 1. the client's rules (its `user` section, or the anonymous section without a username):
 ///    a matching `deny` refuses; else a matching rule granting the operation allows;
 /// 2. if the file has patterns and the username or client id contains `+` or `#`, refused
-///    (such an identity could widen a pattern into a wildcard);
+///    (such an identity could widen a pattern into a wildcard: CVE-2017-7650), or `/` (Meridian's
+///    addition: client id `dev-b/x` would turn `clients/%c/#` into a corner of dev-b's space);
 /// 3. the patterns, the same way (patterns with `%u` do not apply to clients without a username);
 /// 4. otherwise refused: with an ACL file, what is not granted is denied.
 ///
@@ -42,7 +43,7 @@ public struct ClientAccess: Sendable {
                 return rule
             }
             patterns = Self.section(applicable)
-            let wild: (Character) -> Bool = { $0 == "+" || $0 == "#" }
+            let wild: (Character) -> Bool = { $0 == "+" || $0 == "#" || $0 == "/" }
             dangerousIdentity = clientIdentifier.contains(where: wild) || (username?.contains(where: wild) ?? false)
         }
     }

@@ -192,4 +192,20 @@ struct AccessControlListTests {
             }
         }
     }
+
+    @Test("CVE-2017-7650: under patterns, a username or client id with +, # or / gets nothing from a pattern")
+    func wildcardIdentitiesGetNoPatternRights() throws {
+        let acl = try AccessControlList.parse(
+            text: "pattern readwrite devices/%u/#\npattern readwrite clients/%c/#\nuser dev-a\ntopic read alive/#\n", file: "acl")
+        for (username, clientID) in [("dev-a", "+"), ("dev-a", "#"), ("dev-a", "dev-b/x"), ("+", "c"), ("#", "c"), ("dev-b/x", "c")] {
+            let access = ClientAccess(acl: acl, username: username, clientIdentifier: clientID)
+            #expect(!access.allows(.read, topic: "devices/dev-b/secret"), "\(username) \(clientID)")
+            #expect(!access.allows(.read, topic: "clients/dev-b/x/secret"), "\(username) \(clientID)")
+            #expect(!access.allowsSubscription(to: "devices/+/#"), "\(username) \(clientID)")
+        }
+        // Their own user rules still apply, and an ordinary identity keeps its pattern rights.
+        #expect(ClientAccess(acl: acl, username: "dev-a", clientIdentifier: "+").allows(.read, topic: "alive/x"))
+        #expect(ClientAccess(acl: acl, username: "dev-a", clientIdentifier: "c1").allows(.read, topic: "devices/dev-a/x"))
+        #expect(ClientAccess(acl: acl, username: "dev-a", clientIdentifier: "c1").allows(.write, topic: "clients/c1/x"))
+    }
 }

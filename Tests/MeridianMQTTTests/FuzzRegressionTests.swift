@@ -38,4 +38,30 @@ import Testing
         #expect(outcome.end == testCase.end, "\(testCase.name)")
         #expect(outcome.packets.count == testCase.packets, "\(testCase.name)")
     }
+
+    /// The probe of CVE-2019-11779 (a SUBSCRIBE to 65,535 `/`): valid MQTT, so the codec decodes it
+    /// whole, in every configuration that allows its size, chunked or not, and re-encodes it to
+    /// the same bytes; refusing it is the broker's job (`MQTTTopic.maximumLevels`).
+    @Test(arguments: [MQTTProtocolVersion.v3_1_1, .v5])
+    func deepSubscribeProbe(version: MQTTProtocolVersion) throws {
+        let filter = String(repeating: "/", count: 65_535)
+        var bytes = ByteBuffer()
+        MQTTPacket.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: [
+            MQTTSubscription(topicFilter: filter, options: .init(qos: .atLeastOnce)),
+        ])).write(version: version, to: &bytes)
+        let raw = Array(bytes.readableBytesView)
+        let configuration = FuzzHarness.Configuration(role: .server, version: version)
+        let whole = FuzzHarness.parse([raw[...]], configuration, maximumPacketSize: 1 << 20)
+        let chunks = stride(from: 0, to: raw.count, by: 4096).map { raw[$0..<min(raw.count, $0 + 4096)] }
+        let chunked = FuzzHarness.parse(chunks, configuration, maximumPacketSize: 1 << 20)
+        #expect(whole.end == .needMoreBytes && chunked == whole)
+        guard case .subscribe(let subscribe) = whole.packets.first else { Issue.record("not decoded"); return }
+        #expect(MQTTTopic.levelCount(subscribe.subscriptions[0].topicFilter) == 65_536)
+        #expect(!MQTTTopic.isWithinLevelLimit(subscribe.subscriptions[0].topicFilter))
+        var again = ByteBuffer()
+        MQTTPacket.subscribe(subscribe).write(version: version, to: &again)
+        #expect(Array(again.readableBytesView) == raw)
+        // Within the fuzzer's usual 4,096-byte bound it is refused as too large, never half read.
+        #expect(FuzzHarness.parse([raw[...]], configuration).end != .needMoreBytes)
+    }
 }

@@ -168,6 +168,34 @@ extension BrokerIntegration {
             #expect(try await AuthTests.connackCode(broker, .v5, username: nil, password: nil) == 0x87)
         }
 
+        @Test("a missing, unreadable or malformed password_file or acl_file stops start-up, naming the file",
+              .enabled(if: BrokerIntegration.isMeridian, "Meridian's messages"),
+              arguments: ["password_file", "acl_file"], ["missing", "directory", "malformed"])
+        func badSecurityFileStopsStartUp(option: String, problem: String) async throws {
+            let fixtures = try SecurityFixtures()
+            defer { fixtures.cleanup() }
+            try await fixtures.addUser("alice", password: "alice-pw")
+            let path = fixtures.directory.appendingPathComponent("under-test").path
+            switch problem {
+            case "directory": try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            case "malformed":
+                let text = option == "password_file" ? "alice:plaintext\n" : "# rules\ntopic readwrite a/#\nbogus line\n"
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            default: break
+            }
+            var lines = ["allow_anonymous false", "password_file \(fixtures.passwordFile.path)"]
+            if option == "password_file" { lines = ["allow_anonymous false"] }
+            lines.append("\(option) \(path)")
+            let broker = try BrokerProcess(options: lines)
+            defer { broker.cleanup() }
+            try broker.launch()
+            let exit = await broker.waitForExit(timeout: .seconds(10))
+            #expect(exit != nil && exit?.code != 0, "started anyway\n\(broker.report)")
+            let expected = problem == "malformed" ? "\(path):\(option == "password_file" ? 1 : 3): " : path
+            #expect(broker.stderr.contains(expected), "\(expected) not in\n\(broker.stderr)")
+            #expect(!broker.stderr.contains("listening"), "it never listened")
+        }
+
         // MARK: - Deep topics (CVE-2019-11779)
 
         static let deepFilter = String(repeating: "/", count: 65_535)

@@ -69,6 +69,8 @@ public final class BrokerServer: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     /// The event loop group, for servers that run beside the broker (the operations endpoint).
     public var eventLoopGroup: EventLoopGroup { group }
+    /// Who this broker is: its id and the number of this start.
+    public var node: NodeIdentity { broker.node }
     let broker: Broker
     let contexts: [LoopContext]
     private var channels: [Channel] = []
@@ -85,15 +87,20 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// - Parameters:
     ///   - store: the durable store (`persistence true`), or nil to keep everything in memory.
-    ///   - recovered: what the store held at start-up, restored before the listeners open.
+    ///   - recovered: what the store held at start-up, restored before the listeners open; its node
+    ///     identity is the broker's (without a store: a random id, incarnation 1).
+    ///   - admission: the seam every CONNECT passes (``SessionAdmission``); the edge admits locally.
     public init(
         configuration: Configuration, logger: Logger, threads: Int = System.coreCount,
-        store: DurableStore? = nil, recovered: RecoveredState? = nil
+        store: DurableStore? = nil, recovered: RecoveredState? = nil, admission: SessionAdmission = LocalAdmission()
     ) {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        self.broker = Broker(settings: configuration.broker, logger: logger, store: store, security: configuration.security)
+        let node = recovered?.node.map { NodeIdentity(id: $0.id, incarnation: $0.incarnation) } ?? .ephemeral()
+        self.broker = Broker(
+            settings: configuration.broker, logger: logger, store: store, security: configuration.security,
+            admission: admission, node: node)
         let loops = Array(group.makeIterator())
         let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count) }
         for context in contexts { context.peers = contexts }

@@ -54,6 +54,7 @@ enum DatabaseFile {
             try Recovery.expire(db, now: now, log: log)
             var state = try Recovery.load(db, log: log)
             state.lastMessageID = lastMessageID
+            state.node = Recovery.nextNodeIdentity(db, log: log)
             try db.setCheckpointOnClose(true)
             return (db, state)
         } catch let error as SQLiteError where error.isCorruption {

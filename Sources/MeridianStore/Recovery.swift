@@ -103,6 +103,33 @@ enum Recovery {
     }
 
     /// The largest message id ever stored that is still in the file (0 if none).
+    /// The broker's identity, kept in the store: its id (made once) and a new incarnation for this
+    /// start. When the new incarnation cannot be written (a full disk), this start gets an id of
+    /// its own instead, so that it never reuses an incarnation a later start would claim again.
+    static func nextNodeIdentity(_ db: SQLiteDatabase, log: @Sendable (String) -> Void) -> StoredNodeIdentity {
+        do {
+            var current: StoredNodeIdentity?
+            try query(db, "SELECT id, incarnation FROM node LIMIT 1") { row in
+                if let id = row.text(0), let incarnation = row.optionalInt64(1) {
+                    current = StoredNodeIdentity(id: id, incarnation: UInt64(clamping: incarnation))
+                }
+            }
+            if let current {
+                let next = StoredNodeIdentity(id: current.id, incarnation: current.incarnation + 1)
+                try db.execute("UPDATE node SET incarnation = \(next.incarnation)")
+                return next
+            }
+            // Base 36 digits only, so the literal needs no quoting beyond its delimiters.
+            let next = StoredNodeIdentity(id: StoredNodeIdentity.randomID(), incarnation: 1)
+            try db.execute("INSERT INTO node (id, incarnation) VALUES ('\(next.id)', 1)")
+            return next
+        } catch {
+            let fallback = StoredNodeIdentity(id: StoredNodeIdentity.randomID(), incarnation: 1)
+            log("store: cannot record this start's incarnation (\(error)); running as node \(fallback.id) until the next start")
+            return fallback
+        }
+    }
+
     static func lastMessageID(_ db: SQLiteDatabase) throws -> UInt64 {
         var last: UInt64 = 0
         try query(db, "SELECT max(message_id) FROM messages") { row in

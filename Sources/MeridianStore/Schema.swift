@@ -65,6 +65,13 @@ enum Schema {
         ALTER TABLE sessions ADD COLUMN identity INTEGER; -- NULL unknown (v1 rows), 1 client, 2 the broker's own
         ALTER TABLE sessions ADD COLUMN username TEXT;    -- the client's username; NULL without one
         """,
+        // v3: the broker's stable identity, and a count of its starts (``StoredNodeIdentity``).
+        """
+        CREATE TABLE node (
+            id TEXT NOT NULL,                   -- chosen at random when the store is created; never changes
+            incarnation INTEGER NOT NULL        -- incremented at every start
+        );
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -133,6 +133,25 @@ public struct RecoveredSession: Sendable, Equatable {
     }
 }
 
+/// Who the broker is, across restarts: its id, made once when the store is created, and the
+/// number of this start (incremented every time the store is opened). Message identities on
+/// bridges (and, later, routes between nodes) are stamped with both, so that nothing from an
+/// earlier run can be mistaken for something new.
+public struct StoredNodeIdentity: Sendable, Equatable {
+    public var id: String
+    public var incarnation: UInt64
+
+    public init(id: String, incarnation: UInt64) {
+        self.id = id
+        self.incarnation = incarnation
+    }
+
+    /// A random id in base 36 (lowercase letters and digits).
+    public static func randomID() -> String {
+        String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    }
+}
+
 /// The store's content at start-up.
 public struct RecoveredState: Sendable {
     public var sessions: [RecoveredSession]
@@ -140,6 +159,8 @@ public struct RecoveredState: Sendable {
     public var wills: [(clientID: String, message: StoredMessage, dueAt: Int64)]
     /// The largest message id in use: new ids must be larger.
     public var lastMessageID: UInt64
+    /// The broker's identity for this start (nil only for a state not read from a store).
+    public var node: StoredNodeIdentity?
 
     public init(
         sessions: [RecoveredSession] = [], retained: [StoredMessage] = [],

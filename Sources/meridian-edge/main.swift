@@ -163,7 +163,9 @@ do {
 } catch {
     fail("cannot start listener: \(error)")
 }
-logger.notice("meridian-edge \(meridianVersion) running")
+logger.notice("meridian-edge \(meridianVersion) running", metadata: [
+    "node": "\(server.node.id)", "incarnation": "\(server.node.incarnation)",
+])
 
 // MARK: - Bridges
 

@@ -135,5 +135,28 @@ extension BrokerIntegration {
             #expect(frames.map(\.disconnectReason) == [0x9A], "got \(frames)")
             try await Helpers.expectBrokerServesOthers(broker)
         }
+
+        @Test("with persistence the node keeps its id across restarts, and each start is a new incarnation",
+              .enabled(if: BrokerIntegration.isMeridian, "Meridian's node identity"))
+        func stableNodeIdentity() async throws {
+            let broker = try await BrokerProcess.started(options: ["persistence true"])
+            defer { broker.cleanup() }
+            func identity() throws -> (String, String) {
+                let line = try #require(broker.stderr.split(separator: "\n").first { $0.contains(" running") })
+                func field(_ name: String) -> String {
+                    guard let range = line.range(of: "\(name)=") else { return "" }
+                    return String(line[range.upperBound...].prefix { $0 != " " })
+                }
+                return (field("node"), field("incarnation"))
+            }
+            try await Helpers.waitUntil("the running line") { broker.stderr.contains(" running") }
+            let first = try identity()
+            broker.stop()
+            try await broker.start()
+            try await Helpers.waitUntil("the running line") { broker.stderr.contains(" running") }
+            let second = try identity()
+            #expect(!first.0.isEmpty && first.0 == second.0, "\(first) then \(second)")
+            #expect(first.1 == "1" && second.1 == "2", "\(first) then \(second)")
+        }
     }
 }

@@ -13,8 +13,12 @@ final class EmbeddedBroker {
     let context: LoopContext
     var nextID: UInt64 = 0
 
-    init(settings: BrokerSettings = BrokerSettings()) {
-        broker = Broker(settings: settings, logger: Logger(label: "test"))
+    convenience init(settings: BrokerSettings = BrokerSettings()) {
+        self.init(broker: Broker(settings: settings, logger: Logger(label: "test")))
+    }
+
+    init(broker: Broker) {
+        self.broker = broker
         context = LoopContext(eventLoop: loop, index: 0, loopCount: 1)
         context.peers = [context]
     }

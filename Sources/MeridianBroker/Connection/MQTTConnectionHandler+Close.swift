@@ -10,7 +10,7 @@ extension MQTTConnectionHandler {
         let codecError = error as? MQTTCodecError ?? MQTTCodecError(.malformedPacket, "\(error)")
         logger.notice("protocol violation, closing: \(codecError)")
         switch phase {
-        case .awaitingConnect:
+        case .awaitingConnect, .admitting:
             suppressWill = true
             if codecError.code == .unsupportedProtocolVersion {
                 // Answer in the 3.1.1 format, which every client version can read (3.1.2.2).

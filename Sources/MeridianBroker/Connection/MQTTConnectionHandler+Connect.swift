@@ -56,6 +56,49 @@ extension MQTTConnectionHandler {
             inboundAliases = InboundTopicAliases(maximum: settings.maxTopicAlias)
             outboundAliases = OutboundTopicAliases(maximum: negotiation.clientTopicAliasMaximum)
         }
+        // The admission seam (a region node asks its cluster); the client's further packets wait in
+        // the receive buffer, and reading stops, until the answer is in.
+        let request = AdmissionRequest(
+            clientIdentifier: negotiation.clientIdentifier, username: username, cleanStart: connect.cleanStart,
+            protocolVersion: version)
+        phase = .admitting
+        context?.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        let loop = loopContext.eventLoop
+        // The edge answers at once, inside this call: then the read loop goes on with the packets
+        // after CONNECT itself, and flushing waits for the end of the read batch as usual.
+        var answeredInline = true
+        defer { answeredInline = false }
+        broker.admission.admit(request, on: loop).hop(to: loop).whenComplete { [self] result in
+            guard phase == .admitting else { return }  // closed meanwhile
+            switch result {
+            case .success(.admit):
+                phase = .awaitingConnect
+                attachSession(connect, negotiation: negotiation, username: username)
+            case .success(.refuse(let reason)):
+                logger.notice("connection refused by admission", metadata: ["reason": "\(reason.rawValue)"])
+                broker.recordRefusal(ConnectionRefusal.label(for: reason))
+                refuseConnect(reason)
+            case .success(.redirect(let reason, let serverReference)):
+                logger.notice("connection redirected", metadata: ["reason": "\(reason.rawValue)", "server": "\(serverReference)"])
+                broker.recordRefusal(ConnectionRefusal.label(for: reason))
+                refuseConnect(reason, serverReference: serverReference)
+            case .failure(let error):
+                logger.warning("admission failed, connection refused: \(error)")
+                broker.recordRefusal(ConnectionRefusal.label(for: .serverUnavailable))
+                refuseConnect(.serverUnavailable)
+            }
+            guard phase == .connected else { return loopContext.flush() }
+            context?.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+            if !answeredInline {
+                processBufferedInput()
+                loopContext.flush()
+            }
+        }
+    }
+
+    /// Attaches the admitted client to its session and answers CONNACK: the second half of CONNECT.
+    private func attachSession(_ connect: MQTTConnect, negotiation: ConnectNegotiation, username: String?) {
+        let settings = broker.settings
         var expiry = negotiation.sessionExpiryInterval
         if expiry == UInt32.max, let cap = settings.persistentClientExpiration { expiry = cap }
 
@@ -119,10 +162,12 @@ extension MQTTConnectionHandler {
 
     /// Refuses the CONNECT with `reason`: an MQTT 5 code, mapped to the nearest 3.1.1 return code
     /// for older clients unless it is one already (a value below 0x80).
-    func refuseConnect(_ reason: MQTTReasonCode) {
+    func refuseConnect(_ reason: MQTTReasonCode, serverReference: String? = nil) {
         suppressWill = true
         let code = version == .v5 || !reason.isFailure ? reason : reason.v3ConnackReturnCode
-        write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code)))
+        var properties = MQTTProperties()
+        if version == .v5, let serverReference { properties.append(.serverReference(serverReference)) }
+        write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code, properties: properties)))
         closeConnection()
     }
 

@@ -12,6 +12,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     enum Phase {
         case awaitingConnect
+        /// CONNECT passed authentication and waits for the admission seam; nothing more is read.
+        case admitting
         case connected
         case closing
     }
@@ -112,8 +114,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             pending.writeBuffer(&buffer)
             buffer = pending
         }
+        parse(&buffer)
+    }
+
+    /// Handles every whole packet in `buffer` and keeps the rest. Stops at a CONNECT that waits
+    /// for admission: what follows it is handled once the session is attached.
+    private func parse(_ buffer: inout ByteBuffer) {
         do {
-            while phase != .closing, let packet = try parser.next(from: &buffer) {
+            while phase != .closing && phase != .admitting, let packet = try parser.next(from: &buffer) {
                 handle(packet)
             }
         } catch {
@@ -124,6 +132,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             buffer.discardReadBytes()
             cumulation = buffer
         }
+    }
+
+    /// Handles the packets that arrived while the CONNECT waited for admission.
+    func processBufferedInput() {
+        guard var buffer = cumulation else { return }
+        cumulation = nil
+        parse(&buffer)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

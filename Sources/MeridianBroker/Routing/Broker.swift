@@ -45,13 +45,24 @@ final class Broker: @unchecked Sendable {
     /// Authentication and ACL in force (guarded by `lock`; replaced by ``applySecurity(_:)``).
     var security: SecurityPolicy
 
-    /// This broker's name in message identities (``MeshTrace``): random per start, so identities
+    /// Who this broker is (given from outside: the edge keeps it in its store).
+    let node: NodeIdentity
+    /// This broker's name in message identities (``MeshTrace``): id and incarnation, so identities
     /// from before a restart never collide with new ones.
-    let nodeName = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    let nodeName: String
     /// Identities of messages received over bridges (guarded by `lock`).
     var recentBridgeMessageIDs: RecentMessageIDs
 
-    init(settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init()) {
+    /// Whether a CONNECT may have its session here (``SessionAdmission``): always, on the edge.
+    let admission: SessionAdmission
+
+    init(
+        settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init(),
+        admission: SessionAdmission = LocalAdmission(), node: NodeIdentity = .ephemeral()
+    ) {
+        self.admission = admission
+        self.node = node
+        self.nodeName = node.meshName
         self.recentBridgeMessageIDs = RecentMessageIDs(capacity: max(1, settings.recentBridgeMessageIDs))
         self.settings = settings
         self.logger = logger

@@ -19,7 +19,12 @@ extension BrokerIntegration {
                 "keyfile \(certificates.server.key)",
                 "cafile \(certificates.ca.certificate)",
             ]
-            return try await BrokerProcess.started(options: global + listener + options)
+            let broker = try await BrokerProcess.started(options: global + listener + options)
+            // `started` waits for the first (plain) listener; the TLS one is bound right after it.
+            try await Helpers.waitUntil("the TLS listener on \(tlsPort)") {
+                broker.stderr.contains("address=127.0.0.1:\(tlsPort) tls=true") || !broker.isRunning
+            }
+            return broker
         }
 
         /// `mosquitto_pub` of one QoS 1 message over TLS; the result, successful or not.

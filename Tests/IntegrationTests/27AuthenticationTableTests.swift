@@ -60,6 +60,14 @@ extension BrokerIntegration {
                 try Data(text.utf8).write(to: broker.configFile)
                 brokers[kind] = (broker, tlsListener == nil ? broker.port : tlsPort)
                 try await broker.start()
+                if tlsListener != nil {
+                    // `start` waits for the first listener; the second may be bound a moment later.
+                    try await Helpers.waitUntil("\(kind)'s second listener on \(tlsPort)") {
+                        guard let client = try? RawMQTTClient(port: tlsPort) else { return false }
+                        client.close()
+                        return true
+                    }
+                }
             }
             var rows: [(Client, MQTTVersion, (code: Int?, published: Bool), (code: Int?, published: Bool))] = []
             for client in clients {

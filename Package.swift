@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(
             name: "MeridianMQTTTests",
             dependencies: [
-                "MeridianMQTT",
+                "MeridianMQTT", "MeridianTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianBrokerCoreTests",
-            dependencies: ["MeridianBrokerCore", "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["MeridianBrokerCore", "MeridianMQTT", "MeridianTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "MeridianBrokerTests",
@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianBridgeCoreTests",
-            dependencies: ["MeridianBridgeCore", "MeridianMQTT"]
+            dependencies: ["MeridianBridgeCore", "MeridianMQTT", "MeridianTestSupport"]
         ),
         .testTarget(
             name: "MeridianConfigTests",

@@ -20,6 +20,17 @@ public struct SecurityPolicy: Sendable, Equatable {
     }
 }
 
+extension SecurityPolicy {
+    /// The authentication decision's view of a listener under this policy.
+    public func authenticationListener(
+        requireCertificate: Bool, certificateUsername: ListenerTLSSettings.CertificateUsername
+    ) -> Authentication.Listener {
+        Authentication.Listener(
+            allowAnonymous: allowAnonymous, passwords: passwords, requireCertificate: requireCertificate,
+            certificateIdentity: certificateUsername != .none)
+    }
+}
+
 /// Whose rights a session has, so that an ACL reload can rebuild them.
 enum SessionIdentity: Sendable, Equatable {
     /// An in-process client of the broker itself (a bridge's local side): not subject to the ACL.

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where the binaries the tests launch live.
 public enum TestPaths {
     /// The build products directory: the one that holds the test bundle and the
@@ -49,6 +53,15 @@ public enum TestPaths {
             .appendingPathComponent("\(prefix)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// Makes `directory` and the files in it readable by every user: `mosquitto`, started as
+    /// root, reads its configuration's files as its own user.
+    public static func makeReadableByAll(_ directory: URL) {
+        chmod(directory.path, 0o755)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            chmod(directory.appendingPathComponent(name).path, 0o644)
+        }
     }
 
     static func isExecutable(_ path: String) -> Bool {

@@ -35,13 +35,11 @@ enum SecurityFiles {
     /// without `require_certificate`. Said once, at start-up and after a reload.
     static func listenersAdmittingNobody(_ listeners: [ListenerSettings], policy: SecurityPolicy) -> [String] {
         listeners.compactMap { listener in
-            let tls = listener.tls
-            let identity = tls.map { $0.certificateUsername != .none } ?? false
-            let decision = Authentication.Listener(
-                allowAnonymous: policy.allowAnonymous, passwords: policy.passwords,
-                requireCertificate: tls?.requireCertificate ?? false, certificateIdentity: identity)
+            let decision = policy.authenticationListener(
+                requireCertificate: listener.tls?.requireCertificate ?? false,
+                certificateUsername: listener.tls?.certificateUsername ?? .none)
             guard !decision.admitsAnyone else { return nil }
-            let fix = identity
+            let fix = decision.certificateIdentity
                 ? "add require_certificate true (and cafile) so that clients present a certificate"
                 : "add password_file (mosquitto_passwd -c FILE USER), use_identity_as_username with require_certificate on a TLS listener, or allow_anonymous true"
             return "listener \(listener.host):\(listener.port) accepts no client: every CONNECT is refused; \(fix)"

@@ -110,9 +110,7 @@ extension BrokerIntegration {
             let fixtures = try SecurityFixtures()
             defer { fixtures.cleanup() }
             try await fixtures.addUser("alice", password: "secret")
-            // Mosquitto, started as root, reads the files as its own user.
-            chmod(fixtures.directory.path, 0o755)
-            chmod(fixtures.passwordFile.path, 0o644)
+            TestPaths.makeReadableByAll(fixtures.directory)
             let setting = Self.anonymousSettings[anonymous]
             for withFile in [false, true] {
                 var lines = ["persistence false"]
@@ -131,10 +129,7 @@ extension BrokerIntegration {
             let fixtures = try SecurityFixtures()
             defer { fixtures.cleanup() }
             try await fixtures.addUser("alice", password: "secret")
-            for path in [certificates.directory.path, fixtures.directory.path] {
-                chmod(path, 0o755)
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { chmod(path + "/" + name, 0o644) }
-            }
+            for directory in [certificates.directory, fixtures.directory] { TestPaths.makeReadableByAll(directory) }
             let clients = [
                 Client(label: "certificate, no username", arguments: ["--cert", certificates.deviceA.certificate, "--key", certificates.deviceA.key]),
                 Client(label: "certificate, alice with a wrong password",

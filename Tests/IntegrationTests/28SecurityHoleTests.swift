@@ -57,8 +57,7 @@ extension BrokerIntegration {
             try await fixtures.addUser("alice", password: "alice-pw")
             try await fixtures.addUser("bob", password: "bob-pw")
             try fixtures.writeACL(aclText)
-            chmod(fixtures.directory.path, 0o755)
-            for file in [fixtures.passwordFile, fixtures.aclFile] { chmod(file.path, 0o644) }
+            TestPaths.makeReadableByAll(fixtures.directory)
             let broker = try await BrokerProcess.started(options: fixtures.options + options)
             return (broker, fixtures)
         }

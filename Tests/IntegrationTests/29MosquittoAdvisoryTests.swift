@@ -39,8 +39,7 @@ extension BrokerIntegration {
             defer { fixtures.cleanup() }
             try await fixtures.addUser("alice", password: "alice-pw")
             try fixtures.writeACL(aclText)
-            chmod(fixtures.directory.path, 0o755)
-            for file in [fixtures.passwordFile, fixtures.aclFile] { chmod(file.path, 0o644) }
+            TestPaths.makeReadableByAll(fixtures.directory)
             let broker = try await BrokerProcess.started(options: fixtures.options)
             defer { broker.cleanup() }
             let client = try RawMQTTClient(port: broker.port)
@@ -76,8 +75,7 @@ extension BrokerIntegration {
             defer { fixtures.cleanup() }
             for user in ["dev-a", "admin"] { try await fixtures.addUser(user, password: "pw") }
             try fixtures.writeACL("pattern readwrite devices/%c/#\nuser dev-a\ntopic read alive/#\nuser admin\ntopic readwrite #\n")
-            chmod(fixtures.directory.path, 0o755)
-            for file in [fixtures.passwordFile, fixtures.aclFile] { chmod(file.path, 0o644) }
+            TestPaths.makeReadableByAll(fixtures.directory)
             let broker = try await BrokerProcess.started(options: fixtures.options)
             defer { broker.cleanup() }
             let sub = try await MosquittoSub.start(

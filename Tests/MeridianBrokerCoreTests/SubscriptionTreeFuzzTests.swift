@@ -1,5 +1,6 @@
 import MeridianBrokerCore
 import MeridianMQTT
+import MeridianTestSupport
 import Testing
 
 /// Randomised subscribe / unsubscribe / match sequences against a reference model (every
@@ -7,23 +8,10 @@ import Testing
 /// levels) and filters just over the 200-level bound mixed in. Deterministic: a fixed seed and
 /// a fixed number of operations.
 @Suite struct SubscriptionTreeFuzzTests {
-    /// SplitMix64, as in the codec fuzz tests.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
-
     static let probe = String(repeating: "/", count: 65_535)
     static let overBound = String(repeating: "a/", count: 200) + "#"
 
-    static func filter(_ rng: inout Generator) -> String {
+    static func filter(_ rng: inout SplitMix64) -> String {
         switch rng.below(80) {
         case 0: return probe
         case 1: return probe + "#"
@@ -36,7 +24,7 @@ import Testing
         }
     }
 
-    static func topic(_ rng: inout Generator) -> String {
+    static func topic(_ rng: inout SplitMix64) -> String {
         switch rng.below(80) {
         case 0: return probe
         case 1: return String(repeating: "a/", count: 250) + "a"
@@ -45,7 +33,7 @@ import Testing
     }
 
     @Test func matchesTheReferenceModel() {
-        var rng = Generator(state: 0x5452_4545)
+        var rng = SplitMix64(seed: 0x5452_4545)
         var tree = SubscriptionTree<Int>()
         var model: [Int: Set<String>] = [:]
         for step in 0..<2_500 {

@@ -1,5 +1,6 @@
 import MeridianMQTT
 import NIOCore
+import MeridianTestSupport
 import Testing
 
 /// Permanent cases for inputs that once broke the parser, and for the edge cases the fuzzer

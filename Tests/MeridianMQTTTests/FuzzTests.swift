@@ -1,6 +1,7 @@
 import Foundation
 import MeridianMQTT
 import NIOCore
+import MeridianTestSupport
 import Testing
 
 /// Bounded mutation fuzzing of the parser from the seed corpus in `Corpus/`.

@@ -7,9 +7,7 @@ import NIOCore
 extension MQTTConnectionHandler {
     /// The listener's side of the authentication decision under `policy`.
     func authenticationListener(_ policy: SecurityPolicy) -> Authentication.Listener {
-        Authentication.Listener(
-            allowAnonymous: policy.allowAnonymous, passwords: policy.passwords,
-            requireCertificate: listenerRequiresCertificate, certificateIdentity: certificateUsernameSource != .none)
+        policy.authenticationListener(requireCertificate: listenerRequiresCertificate, certificateUsername: certificateUsernameSource)
     }
 
     /// Runs the one authentication decision (``Authentication/decide(_:_:)``) on what the client

@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // Wire model and codec: pure, NIOCore only.
@@ -23,7 +25,10 @@ let package = Package(
         // Broker logic as pure state: sessions, routing, retained, wills. No I/O, no clocks.
         .target(
             name: "MeridianBrokerCore",
-            dependencies: ["MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         // The system SQLite (apt libsqlite3-dev) through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
@@ -48,7 +53,7 @@ let package = Package(
         // Pure bridge logic: topic mapping, link state machine, forwarding window, backoff.
         .target(
             name: "MeridianBridgeCore",
-            dependencies: ["MeridianMQTT"]
+            dependencies: ["MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Mosquitto-style configuration parsing: pure, text in, typed settings out.
         .target(
@@ -92,14 +97,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // One broker process as services (store, broker, bridges, operations endpoint, reloads) in one
+        // ServiceGroup: the wiring every executable shares.
+        .target(
+            name: "MeridianServices",
+            dependencies: [
+                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore", "MeridianOps",
+                "MeridianSecurity", "MeridianStore", "MeridianMQTT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "meridian-edge",
             dependencies: [
-                "MeridianBroker", "MeridianConfig", "MeridianBrokerCore", "MeridianBridge", "MeridianBridgeCore", "MeridianOps",
-                "MeridianSecurity",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "MeridianServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
@@ -148,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianBridgeCoreTests",
-            dependencies: ["MeridianBridgeCore", "MeridianMQTT", "MeridianTestSupport"]
+            dependencies: ["MeridianBridgeCore", "MeridianMQTT", "MeridianTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "MeridianConfigTests",

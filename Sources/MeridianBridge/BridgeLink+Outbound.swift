@@ -86,26 +86,19 @@ extension BridgeLink {
     /// Takes one message and `bytes` from the `drain_rate` buckets, or schedules the next pump for
     /// when they will have refilled. Always true without a rate.
     private func takeRateTokens(bytes: Int) -> Bool {
-        let messageRate = Double(settings.drainRateMessages), byteRate = Double(settings.drainRateBytes)
-        guard messageRate > 0 || byteRate > 0 else { return true }
-        let now = NIODeadline.now()
-        let elapsed = Double((now - rateRefilledAt).nanoseconds) / 1e9
-        rateRefilledAt = now
-        if messageRate > 0 { rateTokens.messages = min(messageRate, rateTokens.messages + elapsed * messageRate) }
-        if byteRate > 0 { rateTokens.bytes = min(max(byteRate, Double(bytes)), rateTokens.bytes + elapsed * byteRate) }
-        let enoughMessages = messageRate == 0 || rateTokens.messages >= 1
-        let enoughBytes = byteRate == 0 || rateTokens.bytes >= Double(bytes)
+        guard messageRate != nil || byteRate != nil else { return true }
+        let now = clock.now
+        let enoughMessages = messageRate?.has(1, now: now) ?? true
+        let enoughBytes = byteRate?.has(bytes, now: now) ?? true
         if enoughMessages && enoughBytes {
-            if messageRate > 0 { rateTokens.messages -= 1 }
-            if byteRate > 0 { rateTokens.bytes -= Double(bytes) }
+            _ = messageRate?.take(1, now: now)
+            _ = byteRate?.take(bytes, now: now)
             return true
         }
         if !ratePumpScheduled {
-            var wait = 0.0
-            if messageRate > 0 && !enoughMessages { wait = max(wait, (1 - rateTokens.messages) / messageRate) }
-            if byteRate > 0 && !enoughBytes { wait = max(wait, (Double(bytes) - rateTokens.bytes) / byteRate) }
+            let wait = max(messageRate?.wait(for: 1, now: now) ?? .zero, byteRate?.wait(for: bytes, now: now) ?? .zero)
             ratePumpScheduled = true
-            loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9) + 1_000_000)) { [self] in
+            loop.scheduleTask(in: wait + .milliseconds(1)) { [self] in
                 ratePumpScheduled = false
                 pump()
             }

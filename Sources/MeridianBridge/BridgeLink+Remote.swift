@@ -16,14 +16,14 @@ extension BridgeLink {
             let traffic = forwarded + received
             if traffic != trafficAtLastCheck {
                 trafficAtLastCheck = traffic
-                lastTraffic = .now()
+                lastTraffic = clock.now
             }
             if remote == nil && reconnectTask == nil {
                 // The broker's count covers what the bridge holds too (in flight from the broker's view).
                 let queued = server.queueStatistics(clientIdentifier: localClientID).map { $0.queued + $0.inflight } ?? 0
                 if queued >= settings.threshold { connectRemote() }
             } else if remoteReady && waiting.isEmpty && forwarding.inFlightCount == 0 && forwarding.pendingCount == 0
-                        && NIODeadline.now() - lastTraffic >= .seconds(Int64(settings.idleTimeout)) {
+                        && clock.now - lastTraffic >= .seconds(Int64(settings.idleTimeout)) {
                 logger.notice("lazy bridge idle for \(settings.idleTimeout) s, disconnecting")
                 remote?.send(.disconnect(MQTTDisconnect()))
                 remote?.flush()
@@ -38,7 +38,7 @@ extension BridgeLink {
             guard !startedOnce else { return }
             startedOnce = true
         }
-        lastTraffic = .now()
+        lastTraffic = clock.now
         let address = settings.addresses[addressIndex % settings.addresses.count]
         logger.info("connecting", metadata: ["address": "\(address.host):\(address.port)"])
         openRemoteConnection(to: address, timeout: .seconds(10)) { [self] in remote = $0 }
@@ -105,7 +105,7 @@ extension BridgeLink {
         if settings.notifications && !settings.notificationsLocalOnly {
             will = MQTTWill(topic: notificationTopic, payload: ByteBuffer(string: "0"), qos: .atLeastOnce, retain: true)
         }
-        lastRemoteActivity = .now()
+        remoteWatchdog = KeepAliveWatchdog(keepAlive: Int(settings.keepaliveInterval), now: clock.now)
         var connect = MQTTConnect(
             protocolVersion: remoteVersion, cleanStart: settings.cleanSession, keepAlive: settings.keepaliveInterval,
             clientIdentifier: remoteClientID, properties: properties, will: will,
@@ -134,7 +134,7 @@ extension BridgeLink {
     }
 
     private func remotePacket(_ packet: MQTTPacket) {
-        lastRemoteActivity = .now()
+        remoteWatchdog?.heard(at: clock.now)
         switch packet {
         case .connack(let connack):
             remoteConnack(connack)
@@ -174,7 +174,7 @@ extension BridgeLink {
             return
         }
         remoteReady = true
-        backoff.connected(at: .now)
+        backoff.connected(at: clock.now)
         remoteRetainAvailable = (connack.properties.retainAvailable ?? 1) == 1
         remoteMaximumPacketSize = connack.properties.maximumPacketSize.map { Int($0) }
         logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
@@ -208,10 +208,9 @@ extension BridgeLink {
         keepAliveTask?.cancel()
         let keepalive = Int64(settings.keepaliveInterval)
         guard keepalive > 0 else { return }
-        let limit = TimeAmount.milliseconds(keepalive * 1500)
         keepAliveTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(keepalive * 500), delay: .milliseconds(keepalive * 500)) { [self] task in
             guard remoteReady, let remote else { return task.cancel() }
-            if NIODeadline.now() - lastRemoteActivity > limit {
+            if remoteWatchdog?.check(now: clock.now) == .expired {
                 logger.notice("remote silent for 1.5 x keepalive, reconnecting")
                 remote.close()
                 return
@@ -230,7 +229,7 @@ extension BridgeLink {
         forwarding.connectionLost()
         inbound.removeAll()
         if wasReady {
-            backoff.disconnected(at: .now)
+            backoff.disconnected(at: clock.now)
             reconnects += 1
             logger.notice("connection lost", metadata: ["error": "\(error.map { "\($0)" } ?? "closed")"])
             if settings.notifications { publishNotification(connected: false) }

@@ -6,8 +6,8 @@ import MeridianMQTT
 import NIOCore
 import NIOPosix
 
-/// One bridge: an ordinary local MQTT client of the broker (over an in-process socket pair) and
-/// an MQTT client of the remote broker, joined by the topic map. Confined to one event loop.
+/// One bridge: a session of the broker's own (an ``InProcessClient``: packets as values, no socket)
+/// and an MQTT client of the remote broker, joined by the topic map. Confined to one event loop.
 ///
 /// The outbox is the local client's persistent session: the broker stores every QoS 1/2 message
 /// for it before acknowledging the device (I1), and the bridge acknowledges a message locally only
@@ -25,7 +25,8 @@ public final class BridgeLink: @unchecked Sendable {
     let localClientID: String
     let remoteClientID: String
 
-    var local: BridgePacketHandler?
+    /// The local side: the bridge's own session in the broker (its outbox), reached in process.
+    var local: InProcessClient?
     var localReady = false
     var remote: BridgePacketHandler?
     var remoteReady = false
@@ -37,11 +38,12 @@ public final class BridgeLink: @unchecked Sendable {
     var startedOnce = false
     /// `start_type lazy`: the check that starts the link at `threshold` and stops it after `idle_timeout`.
     var lazyTask: RepeatedTask?
-    var lastTraffic = NIODeadline.now()
+    var lastTraffic: NIODeadline
     var trafficAtLastCheck = 0
-    /// `drain_rate`: tokens (messages and bytes) refilled continuously up to one second's worth.
-    var rateTokens = (messages: 0.0, bytes: 0.0)
-    var rateRefilledAt = NIODeadline.now()
+    /// `drain_rate`: messages and bytes per second, each a bucket refilled continuously up to one
+    /// second's worth (nil: no limit of that kind).
+    var messageRate: TokenBucket?
+    var byteRate: TokenBucket?
     var ratePumpScheduled = false
     /// Cleared when the remote refused the `try_private` bridge marker.
     var tryPrivate: Bool
@@ -51,7 +53,10 @@ public final class BridgeLink: @unchecked Sendable {
     var reconnectTask: Scheduled<Void>?
     var keepAliveTask: RepeatedTask?
     var statusTask: RepeatedTask?
-    var lastRemoteActivity = NIODeadline.now()
+    /// The remote's liveness while connected (nil with `keepalive_interval 0`).
+    var remoteWatchdog: KeepAliveWatchdog?
+    /// The broker's clock: every decision of the link reads the time here.
+    let clock: any MonotonicClock
     /// With `round_robin false`, while connected to a secondary address: the periodic attempt to
     /// connect to the primary, and the connection it has open.
     var primaryProbeTask: RepeatedTask?
@@ -101,6 +106,15 @@ public final class BridgeLink: @unchecked Sendable {
         self.forwarding = ForwardingWindow(drainMaxInflight: settings.drainMaxInflight)
         self.tryPrivate = settings.tryPrivate
         self.remoteTLS = try BridgeTLS.load(settings)
+        self.clock = server.clock
+        let now = server.clock.now
+        self.lastTraffic = now
+        if settings.drainRateMessages > 0 {
+            self.messageRate = TokenBucket(rate: settings.drainRateMessages, full: false, now: now)
+        }
+        if settings.drainRateBytes > 0 {
+            self.byteRate = TokenBucket(rate: settings.drainRateBytes, full: false, now: now)
+        }
     }
 
     static func hostname() -> String {
@@ -125,37 +139,27 @@ public final class BridgeLink: @unchecked Sendable {
 
     /// Connects the local side, then the remote side. Call once.
     public func start() {
-        server.openInternalConnection(on: loop, sessionLimits: localSessionLimits).flatMap { [self] descriptor in
-            ClientBootstrap(group: loop)
-                .channelInitializer { [self] channel in
-                    let handler = BridgePacketHandler(
-                        version: .v5,
-                        onPacket: { [self] in localPacket($0) },
-                        onClose: { [self] _ in localClosed() }
-                    )
-                    local = handler
-                    return channel.pipeline.addHandler(handler)
-                }
-                .withConnectedSocket(descriptor)
-        }.whenComplete { [self] result in
-            switch result {
-            case .success:
-                // local_cleansession true: the outbox starts empty at every start of the bridge and lives in
-                // memory only (session expiry 0); it still holds messages across remote outages.
-                let localClean = settings.localCleanSession ?? false
-                local?.send(.connect(MQTTConnect(
-                    protocolVersion: .v5, cleanStart: localClean, keepAlive: 0, clientIdentifier: localClientID,
-                    properties: [
-                        .sessionExpiryInterval(localClean ? 0 : UInt32.max),
-                        .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
-                        .userProperty(MeshTrace.bridgeConnectKey, "1"),
-                    ]
-                )))
-                local?.flush()
-            case .failure(let error):
-                logger.error("cannot open the local side of the bridge: \(error)")
-            }
-        }
+        loop.execute { [self] in startLocalSide() }
+    }
+
+    private func startLocalSide() {
+        let client = server.openInProcessClient(
+            on: loop, sessionLimits: localSessionLimits,
+            onPacket: { [self] in localPacket($0) },
+            onClose: { [self] in localClosed() })
+        local = client
+        // local_cleansession true: the outbox starts empty at every start of the bridge and lives in
+        // memory only (session expiry 0); it still holds messages across remote outages.
+        let localClean = settings.localCleanSession ?? false
+        client.send(.connect(MQTTConnect(
+            protocolVersion: .v5, cleanStart: localClean, keepAlive: 0, clientIdentifier: localClientID,
+            properties: [
+                .sessionExpiryInterval(localClean ? 0 : UInt32.max),
+                .receiveMaximum(UInt16(clamping: settings.drainMaxInflight)),
+                .userProperty(MeshTrace.bridgeConnectKey, "1"),
+            ]
+        )))
+        client.flush()
     }
 
     /// Closes both sides; the outbox stays in the store.

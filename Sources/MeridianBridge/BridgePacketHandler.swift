@@ -8,19 +8,18 @@ final class BridgePacketHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private var parser: MQTTPacketParser
+    private var reader: MQTTPacketReader
     private let onPacket: (MQTTPacket) -> Void
     private let onClose: (Error?) -> Void
     private var context: ChannelHandlerContext?
-    private var cumulation: ByteBuffer?
     private var closeError: Error?
     var version: MQTTProtocolVersion {
-        didSet { parser.protocolVersion = version }
+        didSet { reader.parser.protocolVersion = version }
     }
 
     init(version: MQTTProtocolVersion, onPacket: @escaping (MQTTPacket) -> Void, onClose: @escaping (Error?) -> Void) {
         self.version = version
-        self.parser = MQTTPacketParser(role: .client, protocolVersion: version)
+        self.reader = MQTTPacketReader(parser: MQTTPacketParser(role: .client, protocolVersion: version))
         self.onPacket = onPacket
         self.onClose = onClose
     }
@@ -28,22 +27,12 @@ final class BridgePacketHandler: ChannelInboundHandler, @unchecked Sendable {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        if var pending = cumulation {
-            cumulation = nil
-            pending.writeBuffer(&buffer)
-            buffer = pending
-        }
+        reader.append(unwrapInboundIn(data))
         do {
-            while let packet = try parser.next(from: &buffer) { onPacket(packet) }
+            while let packet = try reader.next() { onPacket(packet) }
         } catch {
             closeError = error
             context.close(promise: nil)
-            return
-        }
-        if buffer.readableBytes > 0 {
-            buffer.discardReadBytes()
-            cumulation = buffer
         }
     }
 

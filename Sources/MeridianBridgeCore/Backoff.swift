@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The delay before a bridge reconnects: `restart_timeout <base> [<cap>]`.
 ///
 /// - Without a cap the delay is always `base` (Mosquitto's constant restart timeout).
@@ -27,7 +29,7 @@ public struct Backoff: Sendable, Equatable {
     public let resetAfter: Duration
     /// The last delay handed out, `base` when fresh.
     public private(set) var previous: Duration
-    private var connectedSince: ContinuousClock.Instant?
+    private var connectedSince: NIODeadline?
 
     /// - Parameters:
     ///   - base: the shortest (and, without a cap, the only) delay; negative counts as zero.
@@ -70,19 +72,25 @@ public struct Backoff: Sendable, Equatable {
     }
 
     /// The link is up (a successful CONNACK).
-    public mutating func connected(at now: ContinuousClock.Instant) {
+    public mutating func connected(at now: NIODeadline) {
         connectedSince = now
     }
 
     /// The link went down: if it had been up for ``resetAfter``, start again from `base`.
-    public mutating func disconnected(at now: ContinuousClock.Instant) {
-        if let since = connectedSince, now - since >= resetAfter { reset() }
+    public mutating func disconnected(at now: NIODeadline) {
+        if let since = connectedSince, (now - since).nanoseconds >= Self.nanoseconds(resetAfter) { reset() }
         connectedSince = nil
     }
 
     /// Forget the growth: the next delay starts again from `base`.
     public mutating func reset() {
         previous = base
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? Int64.min : Int64.max) : whole + attoseconds / 1_000_000_000
     }
 
     private static func milliseconds(_ duration: Duration) -> UInt64 {

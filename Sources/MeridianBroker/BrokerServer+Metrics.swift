@@ -118,7 +118,7 @@ extension BrokerServer {
             metrics.payloadBytesSent = [qos.sentBytes.0, qos.sentBytes.1, qos.sentBytes.2]
             metrics.publishesRefused = totals.storeRefusals
             metrics.diskLow = broker.diskLow.withLockedValue { $0 }
-            let now = NIODeadline.now()
+            let now = clock.now
             metrics.uptimeSeconds = Double((now - broker.startedAt).nanoseconds) / 1e9
             return metrics
         }

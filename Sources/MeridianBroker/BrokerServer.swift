@@ -71,6 +71,8 @@ public final class BrokerServer: @unchecked Sendable {
     public var eventLoopGroup: EventLoopGroup { group }
     /// Who this broker is: its id and the number of this start.
     public var node: NodeIdentity { broker.node }
+    /// The clock of every decision, for components that run beside the broker (bridge links).
+    public var clock: any MonotonicClock { broker.clock }
     let broker: Broker
     let contexts: [LoopContext]
     private var channels: [Channel] = []
@@ -89,10 +91,12 @@ public final class BrokerServer: @unchecked Sendable {
     ///   - store: the durable store (`persistence true`), or nil to keep everything in memory.
     ///   - recovered: what the store held at start-up, restored before the listeners open; its node
     ///     identity is the broker's (without a store: a random id, incarnation 1).
+    ///   - clock: the clock of every decision (tests may pass a ``ManualClock``).
     ///   - admission: the seam every CONNECT passes (``SessionAdmission``); the edge admits locally.
     public init(
         configuration: Configuration, logger: Logger, threads: Int = System.coreCount,
-        store: DurableStore? = nil, recovered: RecoveredState? = nil, admission: SessionAdmission = LocalAdmission()
+        store: DurableStore? = nil, recovered: RecoveredState? = nil, admission: SessionAdmission = LocalAdmission(),
+        clock: any MonotonicClock = SystemClock()
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -100,9 +104,9 @@ public final class BrokerServer: @unchecked Sendable {
         let node = recovered?.node.map { NodeIdentity(id: $0.id, incarnation: $0.incarnation) } ?? .ephemeral()
         self.broker = Broker(
             settings: configuration.broker, logger: logger, store: store, security: configuration.security,
-            admission: admission, node: node)
+            admission: admission, node: node, clock: clock)
         let loops = Array(group.makeIterator())
-        let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count) }
+        let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count, clock: clock) }
         for context in contexts { context.peers = contexts }
         self.contexts = contexts
         if let recovered {
@@ -177,7 +181,7 @@ public final class BrokerServer: @unchecked Sendable {
     }
 
     private func addConnection(
-        to channel: Channel, sessionLimits: OutboundFlow.Limits? = nil,
+        to channel: Channel,
         certificateUsername: ListenerTLSSettings.CertificateUsername = .none, requireCertificate: Bool = false
     ) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
@@ -187,9 +191,6 @@ public final class BrokerServer: @unchecked Sendable {
         let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
         return loop.makeCompletedFuture {
             let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
-            handler.sessionLimits = sessionLimits
-            // Only in-process connections (openInternalConnection) come with their own limits.
-            handler.isInternal = sessionLimits != nil
             handler.certificateUsernameSource = certificateUsername
             handler.listenerRequiresCertificate = requireCertificate
             try channel.pipeline.syncOperations.addHandler(handler)
@@ -210,13 +211,13 @@ public final class BrokerServer: @unchecked Sendable {
     /// Seconds the oldest message a session still owes its client has waited (queued, or sent and
     /// not acknowledged); nil when it owes none. For bridge status: the outbox's oldest message.
     public func oldestWaitingAge(clientIdentifier: String) -> Double? {
-        broker.oldestWaitingAge(clientIdentifier: clientIdentifier, now: .now())
+        broker.oldestWaitingAge(clientIdentifier: clientIdentifier, now: clock.now)
     }
 
     /// Counts (and logs, rate-limited) a message a component built on a local client dropped
     /// because its queue was full, with the broker's own drops.
     public func recordDrop(_ reason: DropReason, clientIdentifier: String) {
-        broker.recordDrop(reason, clientIdentifier: clientIdentifier, now: .now())
+        broker.recordDrop(reason, clientIdentifier: clientIdentifier, now: clock.now)
     }
 
     /// The messages dropped from a bridge session's queue (its outbox), by reason.
@@ -230,24 +231,25 @@ public final class BrokerServer: @unchecked Sendable {
     /// The event loops, for components that run beside the broker (bridge links).
     public var eventLoops: [EventLoop] { contexts.map(\.eventLoop) }
 
-    /// Opens an in-process MQTT connection to the broker: a connected UNIX socket pair whose
-    /// broker end is served like any client, with `sessionLimits` in place of the configured
-    /// queue and in-flight limits. The bridge's local side is such an ordinary client.
-    /// - Returns: the other end, for the caller to wrap in its own channel on `eventLoop`.
-    public func openInternalConnection(on eventLoop: EventLoop, sessionLimits: OutboundFlow.Limits) -> EventLoopFuture<NIOBSDSocket.Handle> {
-        var descriptors: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &descriptors) == 0 else {
-            return eventLoop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
-        }
-        let other = descriptors[1]
-        return ClientBootstrap(group: eventLoop)
-            .channelInitializer { [self] channel in addConnection(to: channel, sessionLimits: sessionLimits) }
-            .withConnectedSocket(descriptors[0])
-            .map { _ in other }
-            .flatMapErrorThrowing { error in
-                close(other)
-                throw error
-            }
+    /// Opens an in-process client of the broker on `eventLoop` (which must be one of the broker's):
+    /// a session of the broker's own, served like any client but with packets handed over as
+    /// values, and with `sessionLimits` in place of the configured queue and in-flight limits. It
+    /// is trusted: no authentication, no ACL, no publish rate. The bridge's local side is one.
+    /// - Parameters:
+    ///   - onPacket: each packet the broker sends the client, on `eventLoop`.
+    ///   - onClose: called once, on `eventLoop`, when either side closed the connection.
+    public func openInProcessClient(
+        on eventLoop: EventLoop, sessionLimits: OutboundFlow.Limits,
+        onPacket: @escaping (MQTTPacket) -> Void, onClose: @escaping () -> Void
+    ) -> InProcessClient {
+        let context = contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
+        let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
+        let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
+        handler.sessionLimits = sessionLimits
+        handler.isInternal = true
+        let client = InProcessClient(server: handler, loop: context.eventLoop, onPacket: onPacket, onClose: onClose)
+        handler.transport = .inProcess(client)
+        return client
     }
 
     private func startTimers() {
@@ -278,7 +280,7 @@ public final class BrokerServer: @unchecked Sendable {
         let sys = SysTopicPublisher(server: self)
         let period = TimeAmount.seconds(Int64(max(interval, 1)))
         sysTask = loop.scheduleRepeatedTask(initialDelay: interval > 0 ? .milliseconds(100) : period, delay: period) { [self] _ in
-            broker.removeExpiredRetained(now: .now())
+            broker.removeExpiredRetained(now: broker.clock.now)
             if interval > 0 { sys.publish() }
         }
     }

@@ -14,7 +14,7 @@ struct SysTopicPublisher {
             let totals = snapshots.reduce(LoopCounters.Snapshot(), +)
             let broker = server.broker
             let stats = broker.statistics
-            let now = NIODeadline.now()
+            let now = server.clock.now
             let uptime = (now.uptimeNanoseconds - broker.startedAt.uptimeNanoseconds) / 1_000_000_000
             let values: [(String, String)] = [
                 ("version", "meridian-edge \(server.configuration.version)"),

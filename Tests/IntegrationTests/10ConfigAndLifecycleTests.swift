@@ -33,6 +33,24 @@ extension BrokerIntegration {
             #expect(broker.stderr.contains("\(broker.configFile.path):3: "), "stderr lacks \(broker.configFile.path):3: \n\(broker.stderr)")
         }
 
+        // MARK: Command line
+
+        @Test("--version and --help answer and exit 0; an unknown option or a bad port exits non-zero saying why",
+              .enabled(if: BrokerIntegration.isMeridian, "meridian-edge's command line"))
+        func commandLine() async throws {
+            let binary = try TestPaths.meridianEdge()
+            let version = try await ProcessRunner.run(binary, ["--version"])
+            #expect(version.succeeded && version.stdout.hasPrefix("meridian-edge "), "\(version)")
+            let help = try await ProcessRunner.run(binary, ["--help"])
+            #expect(help.succeeded && help.stdout.contains("--config") && help.stdout.contains("--port"), "\(help)")
+            let unknown = try await ProcessRunner.run(binary, ["--no-such-option"])
+            #expect(unknown.exit != .success && unknown.stderr.contains("--no-such-option"), "\(unknown)")
+            let port = try await ProcessRunner.run(binary, ["--port", "70000"])
+            #expect(port.exit != .success && port.stderr.contains("between 1 and 65535"), "\(port)")
+            let missing = try await ProcessRunner.run(binary, ["--config", "/nonexistent/meridian.conf"])
+            #expect(missing.exit != .success && missing.stderr.contains("meridian-edge: /nonexistent/meridian.conf"), "\(missing)")
+        }
+
         // MARK: Signals and restarts
 
         @Test("SIGTERM makes the broker exit 0, also with clients connected")

@@ -1,5 +1,6 @@
 import MeridianTestSupport
 import MeridianBridgeCore
+import NIOCore
 import Testing
 
 @Suite("Backoff")
@@ -47,7 +48,7 @@ struct BackoffTests {
     }
 
     @Test func aStableConnectionResetsTheGrowth() {
-        let t0 = ContinuousClock.now
+        let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
         var backoff = Backoff(base: .seconds(5), cap: .seconds(30))
         var top = ScriptedRandom([10_000])
         #expect(backoff.nextDelay(using: &top) == .seconds(15))
@@ -67,7 +68,7 @@ struct BackoffTests {
     }
 
     @Test func explicitResetInterval() {
-        let t0 = ContinuousClock.now
+        let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
         var backoff = Backoff(base: .seconds(1), cap: .seconds(120), resetAfter: .seconds(10))
         var random = ScriptedRandom([2000])
         #expect(backoff.nextDelay(using: &random) == .seconds(3))

@@ -29,7 +29,7 @@ final class ManualAdmission: SessionAdmission, @unchecked Sendable {
 /// wait with it, and refusals and redirections reach the client as CONNACK codes.
 @Suite struct AdmissionHandlerTests {
     static func broker(_ admission: ManualAdmission) -> EmbeddedBroker {
-        EmbeddedBroker(broker: Broker(settings: BrokerSettings(), logger: Logger(label: "test"), admission: admission))
+        EmbeddedBroker { Broker(settings: BrokerSettings(), logger: Logger(label: "test"), admission: admission, clock: $0) }
     }
 
     @Test("packets after CONNECT wait for the admission, then are handled in order")

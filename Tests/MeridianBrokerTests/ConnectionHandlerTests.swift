@@ -7,19 +7,29 @@ import NIOEmbedded
 import Testing
 
 /// Handler tests on `EmbeddedChannel`: the test speaks typed packets through a client-side codec.
+/// The embedded loop's virtual time as the broker's clock, so `loop.advanceTime(by:)` moves both
+/// the timers and the time the decisions read.
+struct EmbeddedLoopClock: MonotonicClock, @unchecked Sendable {
+    let loop: EmbeddedEventLoop
+    var now: NIODeadline { loop.now }
+}
+
 final class EmbeddedBroker {
-    let loop = EmbeddedEventLoop()
+    let loop: EmbeddedEventLoop
     let broker: Broker
     let context: LoopContext
     var nextID: UInt64 = 0
 
     convenience init(settings: BrokerSettings = BrokerSettings()) {
-        self.init(broker: Broker(settings: settings, logger: Logger(label: "test")))
+        self.init { Broker(settings: settings, logger: Logger(label: "test"), clock: $0) }
     }
 
-    init(broker: Broker) {
-        self.broker = broker
-        context = LoopContext(eventLoop: loop, index: 0, loopCount: 1)
+    /// - Parameter makeBroker: builds the broker with the embedded loop's clock.
+    init(makeBroker: (EmbeddedLoopClock) -> Broker) {
+        let loop = EmbeddedEventLoop()
+        self.loop = loop
+        broker = makeBroker(EmbeddedLoopClock(loop: loop))
+        context = LoopContext(eventLoop: loop, index: 0, loopCount: 1, clock: broker.clock)
         context.peers = [context]
     }
 

@@ -16,7 +16,7 @@ extension MQTTConnectionHandler {
                 // Answer in the 3.1.1 format, which every client version can read (3.1.2.2).
                 version = .v3_1_1
                 write(.connack(MQTTConnack(sessionPresent: false, reasonCode: .v3UnacceptableProtocolVersion)))
-            } else if parser.protocolVersion == .v5 || version == .v5 {
+            } else if reader.parser.protocolVersion == .v5 || version == .v5 {
                 version = .v5
                 write(.connack(MQTTConnack(sessionPresent: false, reasonCode: codecError.reasonCode)))
             }
@@ -82,10 +82,10 @@ extension MQTTConnectionHandler {
         connectTimeoutTask?.cancel()
         let wasConnected = negotiation != nil && session != nil
         phase = .closing
-        context = nil
+        transport = nil
         guard wasConnected, let handle = session else { return }
         session = nil
-        let now = loopContext.eventLoop.now
+        let now = loopContext.now
         let shuttingDown = broker.isShuttingDown
         let detached = broker.detach(self, from: handle)
         if !detached.unacknowledgedShared.isEmpty {

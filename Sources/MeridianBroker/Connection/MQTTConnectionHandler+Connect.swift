@@ -44,8 +44,7 @@ extension MQTTConnectionHandler {
                 return refuseConnect(version == .v5 ? .notAuthorized : .v3NotAuthorized)
             }
             if settings.maxPublishRate > 0 {
-                publishLimiter = PublishRateLimiter(
-                    rate: settings.maxPublishRate, now: Int64(clamping: loopContext.eventLoop.now.uptimeNanoseconds))
+                publishLimiter = TokenBucket(rate: settings.maxPublishRate, now: loopContext.now)
             }
         }
         self.negotiation = negotiation
@@ -62,7 +61,7 @@ extension MQTTConnectionHandler {
             clientIdentifier: negotiation.clientIdentifier, username: username, cleanStart: connect.cleanStart,
             protocolVersion: version)
         phase = .admitting
-        context?.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        setReading(false)
         let loop = loopContext.eventLoop
         // The edge answers at once, inside this call: then the read loop goes on with the packets
         // after CONNECT itself, and flushing waits for the end of the read batch as usual.
@@ -88,7 +87,7 @@ extension MQTTConnectionHandler {
                 refuseConnect(.serverUnavailable)
             }
             guard phase == .connected else { return loopContext.flush() }
-            context?.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+            setReading(true)
             if !answeredInline {
                 processBufferedInput()
                 loopContext.flush()
@@ -102,7 +101,7 @@ extension MQTTConnectionHandler {
         var expiry = negotiation.sessionExpiryInterval
         if expiry == UInt32.max, let cap = settings.persistentClientExpiration { expiry = cap }
 
-        let now = loopContext.eventLoop.now
+        let now = loopContext.now
         let version = self.version
         let attached = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
@@ -146,7 +145,7 @@ extension MQTTConnectionHandler {
             return packets
         }
         for packet in resend {
-            if case .publish(let publish) = packet { writePublish(publish) } else { write(packet) }
+            if case .publish(let publish) = packet { deliver(publish) } else { write(packet) }
         }
         for _ in 0..<withheld { broker.recordDrop(.notAuthorized, clientIdentifier: handle.clientIdentifier, now: now) }
         sendQueued(handle, now: now)
@@ -154,7 +153,7 @@ extension MQTTConnectionHandler {
             logger.info("client connected", metadata: [
                 "version": "\(version.rawValue)", "clean_start": "\(connect.cleanStart)",
                 "keepalive": "\(negotiation.keepAlive)", "session_present": "\(attachment.sessionPresent)",
-                "remote": "\(context?.channel.remoteAddress.map { "\($0)" } ?? "local")",
+                "remote": "\(remoteAddressDescription)",
             ])
         }
         scheduleKeepAlive(negotiation.keepAlive)
@@ -172,21 +171,21 @@ extension MQTTConnectionHandler {
     }
 
     /// Checks keep-alive: the client must send something within 1.5 times its keep-alive (3.1.2.10).
-    private func scheduleKeepAlive(_ keepAlive: UInt16) {
-        guard keepAlive > 0, let context else { return }
-        let limit = TimeAmount.milliseconds(Int64(keepAlive) * 1500)
+    private func scheduleKeepAlive(_ seconds: UInt16) {
+        keepAlive = KeepAliveWatchdog(keepAlive: Int(seconds), now: loopContext.now)
+        guard let watchdog = keepAlive else { return }
         func arm(at deadline: NIODeadline) {
-            keepAliveTask = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
-                guard phase == .connected else { return }
-                let expiresAt = lastActivity + limit
-                if loopContext.eventLoop.now >= expiresAt {
+            keepAliveTask = loopContext.eventLoop.scheduleTask(deadline: deadline) { [self] in
+                guard phase == .connected, let watchdog = keepAlive else { return }
+                switch watchdog.check(now: loopContext.now) {
+                case .expired:
                     logger.notice("keep-alive timeout, closing")
                     disconnect(reason: .keepAliveTimeout, publishWill: true)
-                } else {
-                    arm(at: expiresAt)
+                case .alive(let next):
+                    arm(at: next)
                 }
             }
         }
-        arm(at: lastActivity + limit)
+        if case .alive(let first) = watchdog.check(now: loopContext.now) { arm(at: first) }
     }
 }

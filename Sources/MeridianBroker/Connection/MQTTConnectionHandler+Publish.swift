@@ -43,7 +43,7 @@ extension MQTTConnectionHandler {
             counters.publishDenied += 1
             return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
         }
-        let now = loopContext.eventLoop.now
+        let now = loopContext.now
         var received = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
         received.sequence = loopContext.nextMessageSequence()
         var message: BrokerMessage? = received
@@ -68,28 +68,25 @@ extension MQTTConnectionHandler {
             acknowledge(.puback(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: reason)), after: outcome.commits)
         case .exactlyOnce:
             guard let handle = session, let packetIdentifier = publish.packetIdentifier else { return }
-            let receiveMaximum = Int(settings.receiveMaximum)
             var commits: [EventLoopFuture<Void>] = []
-            let state = handle.lock.withLock { () -> Int in
-                if handle.inboundQoS2.contains(packetIdentifier) { return 0 }  // resend: already routed
-                if handle.inboundQoS2.count >= receiveMaximum { return -1 }
-                handle.inboundQoS2.insert(packetIdentifier)
-                if handle.isPersistent, let store = broker.store {
+            let arrival = handle.lock.withLock { () -> InboundFlow.Arrival in
+                let arrival = handle.inbound.received(packetIdentifier)
+                if arrival == .route, handle.isPersistent, let store = broker.store {
                     // Kept across a restart so a resend after it is not delivered twice.
                     commits.append(store.commit(
                         [.insertInboundQoS2(clientID: handle.clientIdentifier, packetID: packetIdentifier)], on: loopContext.eventLoop))
                 }
-                return 1
+                return arrival
             }
-            if state < 0 { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
+            if arrival == .overReceiveMaximum { return disconnect(reason: .receiveMaximumExceeded, publishWill: true) }
             var reason = MQTTReasonCode.success
-            if state > 0 {
+            if arrival == .route {
                 let outcome = route()
                 if !outcome.congested.isEmpty { pauseReading(on: outcome.congested) }
                 if outcome.count == 0 && version == .v5 { reason = .noMatchingSubscribers }
                 commits += outcome.commits
                 if outcome.refused {
-                    handle.lock.withLock { _ = handle.inboundQoS2.remove(packetIdentifier) }
+                    handle.lock.withLock { handle.inbound.abandon(packetIdentifier) }
                     return refuse(.pubrec(MQTTAck(packetIdentifier: packetIdentifier)))
                 }
             }
@@ -134,7 +131,7 @@ extension MQTTConnectionHandler {
                 if version == .v5, let refused = ack.quotaExceeded {
                     if case .pubrec(let pubrec) = ack, let handle = session {
                         // A failing PUBREC ends the exchange: the identifier is free again.
-                        handle.lock.withLock { _ = handle.inboundQoS2.remove(pubrec.packetIdentifier) }
+                        handle.lock.withLock { handle.inbound.abandon(pubrec.packetIdentifier) }
                     }
                     write(refused)
                 }
@@ -149,7 +146,7 @@ extension MQTTConnectionHandler {
     func handlePubrel(_ ack: MQTTAck) {
         guard let handle = session else { return }
         let known = handle.lock.withLock { () -> Bool in
-            let known = handle.inboundQoS2.remove(ack.packetIdentifier) != nil
+            let known = handle.inbound.released(ack.packetIdentifier)
             if known && handle.isPersistent {
                 broker.store?.enqueue([.deleteInboundQoS2(clientID: handle.clientIdentifier, packetID: ack.packetIdentifier)])
             }
@@ -184,7 +181,7 @@ extension MQTTConnectionHandler {
     func drainSession() {
         guard let handle = session else { return }
         handle.lock.withLock { handle.drainScheduled = false }
-        sendQueued(handle, now: loopContext.eventLoop.now)
+        sendQueued(handle, now: loopContext.now)
     }
 
     /// Applies an acknowledgement to the session's flow and, when it freed a slot, sends queued messages.
@@ -195,7 +192,7 @@ extension MQTTConnectionHandler {
             handle.persistFlowEffects()
             return freed
         }
-        if freed { sendQueued(handle, now: loopContext.eventLoop.now) }
+        if freed { sendQueued(handle, now: loopContext.now) }
     }
 
     /// Moves queued messages into free in-flight slots and writes them, if this connection still
@@ -203,9 +200,9 @@ extension MQTTConnectionHandler {
     /// paused by backpressure once the queue is low enough.
     func sendQueued(_ handle: SessionHandle, now: NIODeadline) {
         var dropped: [DropReason] = []
-        var waiters: [MQTTConnectionHandler] = []
+        var waiters: [any PausedPublisher] = []
         let next = handle.lock.withLock { () -> [MQTTPublish] in
-            guard handle.connection === self else { return [] }
+            guard handle.target === self else { return [] }
             defer { waiters = handle.takeWaitersIfDrained() }
             guard handle.flow.queuedCount > 0 else { return [] }
             let next = handle.flow.drain(now: now, mayRead: handle.mayRead) { reason in dropped.append(reason) }
@@ -213,7 +210,7 @@ extension MQTTConnectionHandler {
             return next
         }
         SessionHandle.wake(waiters, from: handle)
-        for publish in next { writePublish(publish) }
+        for publish in next { deliver(publish) }
         for reason in dropped { broker.recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now) }
     }
 
@@ -224,22 +221,19 @@ extension MQTTConnectionHandler {
     func pauseReading(on sessions: [SessionHandle]) {
         for handle in sessions where !pausedOn.contains(ObjectIdentifier(handle)) {
             let registered = handle.lock.withLock { () -> Bool in
-                guard handle.connection != nil, !handle.flow.hasDrainedBelowLowWater else { return false }
+                guard handle.target != nil, !handle.flow.hasDrainedBelowLowWater else { return false }
                 handle.waiters.append(self)
                 return true
             }
             if registered { pausedOn.insert(ObjectIdentifier(handle)) }
         }
-        if !pausedOn.isEmpty, let context, context.channel.isActive {
-            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
-        }
+        if !pausedOn.isEmpty { setReading(false) }
     }
 
     /// A session this publisher waited on has drained (or its client left).
     func backpressureReleased(by handle: SessionHandle) {
-        guard pausedOn.remove(ObjectIdentifier(handle)) != nil, pausedOn.isEmpty, let context else { return }
-        context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
-        context.read()
+        guard pausedOn.remove(ObjectIdentifier(handle)) != nil, pausedOn.isEmpty else { return }
+        setReading(true)
     }
 }
 

@@ -25,7 +25,7 @@ extension MQTTConnectionHandler {
             return credential
         case .refused(let refusal):
             loopContext.counters.authFailures += 1
-            if let suppressed = broker.authenticationFailureLogSlot(now: loopContext.eventLoop.now) {
+            if let suppressed = broker.authenticationFailureLogSlot(now: loopContext.now) {
                 logger.notice(
                     "authentication failed",
                     metadata: [
@@ -39,8 +39,14 @@ extension MQTTConnectionHandler {
         }
     }
 
-    /// After a reload: closes the connection when its credential would no longer let it in (a
-    /// password changed or removed, anonymous access withdrawn), as Mosquitto does.
+    /// After a reload: the new ACL's decisions for this client, and a re-check of its credential.
+    func securityChanged(access: CachedClientAccess?, policy: SecurityPolicy) {
+        self.access = access
+        recheckCredential(under: policy)
+    }
+
+    /// Closes the connection when its credential would no longer let it in (a password changed
+    /// or removed, anonymous access withdrawn), as Mosquitto does.
     func recheckCredential(under policy: SecurityPolicy) {
         guard phase == .connected, let credential else { return }
         guard !Authentication.stillAdmitted(credential, under: authenticationListener(policy)) else { return }
@@ -53,7 +59,8 @@ extension MQTTConnectionHandler {
 
     /// The client's address for logs, or "unknown".
     var remoteAddressDescription: String {
-        guard let address = context?.channel.remoteAddress else { return "unknown" }
+        guard case .channel(let context) = transport else { return transport == nil ? "unknown" : "in-process" }
+        guard let address = context.channel.remoteAddress else { return "unknown" }
         if let ip = address.ipAddress, let port = address.port { return "\(ip):\(port)" }
         return "\(address)"
     }
@@ -67,7 +74,7 @@ extension MQTTConnectionHandler {
     /// Takes a token from the publish rate limiter; false when the client is over `max_publish_rate`.
     func withinPublishRate() -> Bool {
         guard publishLimiter != nil else { return true }
-        return publishLimiter?.admit(now: loopContext.eventLoop.now.uptimeNanoseconds.clampedInt64) ?? true
+        return publishLimiter?.take(now: loopContext.now) ?? true
     }
 
     /// Answers a PUBLISH that is not routed: MQTT 5 QoS 1/2 with `reason` in the PUBACK/PUBREC;

@@ -10,7 +10,7 @@ extension MQTTConnectionHandler {
             return protocolViolation(MQTTCodecError(.protocolError, "invalid subscription identifier", packetType: .subscribe))
         }
         let identifier = identifiers.first
-        let now = loopContext.eventLoop.now
+        let now = loopContext.now
         var codes: [MQTTReasonCode] = []
         var retained: [(BrokerMessage, MQTTSubscriptionOptions, UInt32?)] = []
         for subscription in subscribe.subscriptions {

@@ -6,7 +6,7 @@ import NIOCore
 
 /// The one handler of a client connection: parses packets from the socket, executes the broker's
 /// decisions and writes the answers. Confined to its channel's event loop.
-final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, PausedPublisher, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -29,19 +29,26 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if let clientIdentifier = negotiation?.clientIdentifier { logger[metadataKey: "client_id"] = "\(clientIdentifier)" }
         return logger
     }
-    var loopIndex: Int { loopContext.index }
 
-    var context: ChannelHandlerContext?
+    /// How the connection reaches its client.
+    enum Transport {
+        /// A socket (TCP or TLS): packets are encoded into the channel.
+        case channel(ChannelHandlerContext)
+        /// A client in the same process, on the same loop: packets are handed over as values.
+        case inProcess(InProcessClient)
+    }
+    /// Nil once the connection closed.
+    var transport: Transport?
     var phase = Phase.awaitingConnect
-    var parser: MQTTPacketParser
-    var cumulation: ByteBuffer?
+    var reader: MQTTPacketReader
     var version: MQTTProtocolVersion = .v3_1_1
     var session: SessionHandle?
     var negotiation: ConnectNegotiation?
     var will: MQTTWill?
     var inboundAliases = InboundTopicAliases(maximum: 0)
     var outboundAliases = OutboundTopicAliases(maximum: 0)
-    var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    /// The client's keep-alive (nil for 0, or before CONNECT).
+    var keepAlive: KeepAliveWatchdog?
     var keepAliveTask: Scheduled<Void>?
     var connectTimeoutTask: Scheduled<Void>?
     private var needsFlush = false
@@ -65,7 +72,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// this loop when the ACL is reloaded (``Broker/applySecurity(_:)``).
     var access: CachedClientAccess?
     /// The `max_publish_rate` token bucket; nil without a limit.
-    var publishLimiter: PublishRateLimiter?
+    var publishLimiter: TokenBucket?
     /// Whether a refused publish (ACL or rate) was logged already: one line per connection, the
     /// rest are counted only, so a misbehaving device cannot flood the log.
     var loggedPublishRefusal = false
@@ -84,13 +91,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         self.broker = broker
         self.loopContext = loopContext
         self.connectionID = connectionID
-        self.parser = MQTTPacketParser(role: .server, maximumPacketSize: broker.settings.effectiveMaxPacketSize)
+        self.reader = MQTTPacketReader(parser: MQTTPacketParser(role: .server, maximumPacketSize: broker.settings.effectiveMaxPacketSize))
     }
 
     // MARK: - Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        transport = .channel(context)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -105,40 +112,30 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
+        let buffer = unwrapInboundIn(data)
         loopContext.counters.bytesReceived += buffer.readableBytes
         guard phase != .closing else { return }
-        lastActivity = loopContext.eventLoop.now
-        if var pending = cumulation {
-            cumulation = nil
-            pending.writeBuffer(&buffer)
-            buffer = pending
-        }
-        parse(&buffer)
+        if keepAlive != nil { keepAlive!.heard(at: loopContext.now) }
+        reader.append(buffer)
+        handleReadPackets()
     }
 
-    /// Handles every whole packet in `buffer` and keeps the rest. Stops at a CONNECT that waits
-    /// for admission: what follows it is handled once the session is attached.
-    private func parse(_ buffer: inout ByteBuffer) {
+    /// Handles every whole packet read so far. Stops at a CONNECT that waits for admission:
+    /// what follows it is handled once the session is attached (``processBufferedInput()``).
+    private func handleReadPackets() {
         do {
-            while phase != .closing && phase != .admitting, let packet = try parser.next(from: &buffer) {
+            while isReceiving, let packet = try reader.next() {
                 handle(packet)
             }
         } catch {
             protocolViolation(error)
-            return
-        }
-        if buffer.readableBytes > 0 && phase != .closing {
-            buffer.discardReadBytes()
-            cumulation = buffer
         }
     }
 
     /// Handles the packets that arrived while the CONNECT waited for admission.
     func processBufferedInput() {
-        guard var buffer = cumulation else { return }
-        cumulation = nil
-        parse(&buffer)
+        guard reader.hasPendingBytes else { return }
+        handleReadPackets()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -166,7 +163,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Dispatch
 
-    private func handle(_ packet: MQTTPacket) {
+    /// Whether the next packet may be handled now: not while a CONNECT waits for admission, nor
+    /// once the connection is closing.
+    var isReceiving: Bool { phase != .closing && phase != .admitting }
+
+    func handle(_ packet: MQTTPacket) {
         loopContext.counters.messagesReceived += 1
         if phase == .awaitingConnect {
             guard case .connect(let connect) = packet else {
@@ -195,36 +196,48 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Encodes and writes a packet; flushed at the end of the read batch.
+    /// Writes a packet; flushed at the end of the read batch.
     func write(_ packet: MQTTPacket) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 16)
-        packet.write(version: version, to: &buffer)
+        switch transport {
+        case .channel(let context):
+            var buffer = context.channel.allocator.buffer(capacity: 16)
+            packet.write(version: version, to: &buffer)
+            loopContext.counters.bytesSent += buffer.readableBytes
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .inProcess(let client):
+            client.fromBroker(packet)
+        case nil:
+            return
+        }
         loopContext.counters.messagesSent += 1
-        loopContext.counters.bytesSent += buffer.readableBytes
-        context.write(wrapOutboundOut(buffer), promise: nil)
         markDirty()
     }
 
     /// Writes a PUBLISH from the session's flow (any loop hands it here through ``LoopContext``).
-    func writePublish(_ publish: MQTTPublish) {
-        guard let context, phase == .connected else { return }
-        if publish.qos == .atMostOnce && !context.channel.isWritable {
-            // The subscriber cannot keep up and its socket buffer passed the high-water mark:
-            // QoS 0 is dropped and counted rather than buffered without bound (I7).
-            broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: loopContext.eventLoop.now)
-            return
-        }
-        var publish = publish
-        if version == .v5 { outboundAliases.apply(to: &publish) }
-        var buffer = context.channel.allocator.buffer(capacity: publish.payload.readableBytes + publish.topic.utf8.count + 16)
-        publish.write(version: version, to: &buffer)
+    func deliver(_ publish: MQTTPublish) {
+        guard let transport, phase == .connected else { return }
         let counters = loopContext.counters
+        switch transport {
+        case .channel(let context):
+            if publish.qos == .atMostOnce && !context.channel.isWritable {
+                // The subscriber cannot keep up and its socket buffer passed the high-water mark:
+                // QoS 0 is dropped and counted rather than buffered without bound (I7).
+                broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: loopContext.now)
+                return
+            }
+            var publish = publish
+            if version == .v5 { outboundAliases.apply(to: &publish) }
+            var buffer = context.channel.allocator.buffer(capacity: publish.payload.readableBytes + publish.topic.utf8.count + 16)
+            publish.write(version: version, to: &buffer)
+            counters.bytesSent += buffer.readableBytes
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .inProcess(let client):
+            // Handed over as it is: the payload stays the publisher's buffer, nothing is encoded.
+            client.fromBroker(.publish(publish))
+        }
         counters.messagesSent += 1
         counters.publishSent += 1
-        counters.bytesSent += buffer.readableBytes
         counters.publishesByQoS.countSent(publish.qos, bytes: publish.payload.readableBytes)
-        context.write(wrapOutboundOut(buffer), promise: nil)
         markDirty()
     }
 
@@ -238,14 +251,35 @@ final class MQTTConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
-        context?.flush()
+        switch transport {
+        case .channel(let context): context.flush()
+        case .inProcess(let client): client.flushToClient()
+        case nil: break
+        }
     }
 
-    /// Closes the channel after flushing what was written.
+    /// Closes the connection after flushing what was written.
     func closeConnection() {
-        guard let context else { return }
+        guard let transport else { return }
         if phase != .closing { phase = .closing }
         flushIfNeeded()
-        context.close(promise: nil)
+        switch transport {
+        case .channel(let context): context.close(promise: nil)
+        case .inProcess(let client): client.brokerClosed()
+        }
+    }
+
+    /// Stops or resumes reading the client's packets (admission, backpressure).
+    func setReading(_ reading: Bool) {
+        switch transport {
+        case .channel(let context):
+            guard context.channel.isActive else { return }
+            context.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
+            if reading { context.read() }
+        case .inProcess(let client):
+            client.setReading(reading)
+        case nil:
+            break
+        }
     }
 }

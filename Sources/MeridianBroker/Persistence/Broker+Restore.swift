@@ -8,7 +8,7 @@ extension Broker {
     /// wills the store held when the broker stopped. Sessions come back offline; their expiry and
     /// their wills are timed from what the store recorded.
     func restore(_ state: RecoveredState, via context: LoopContext) {
-        let now = context.eventLoop.now
+        let now = context.now
         // Rounded down here, as stored times were rounded up: remaining lifetimes come out long, never short.
         let wallNow = unixTimeNanoseconds() / 1_000_000_000
         raiseLastMessageID(to: state.lastMessageID)
@@ -18,7 +18,7 @@ extension Broker {
         // so a poison row written before the bound existed cannot take down a restart.
         var refused: [StoreOperation] = []
         for recovered in state.sessions {
-            let handle = SessionHandle(clientIdentifier: recovered.session.clientID, limits: settings.sessionLimits, store: store)
+            let handle = SessionHandle(clientIdentifier: recovered.session.clientID, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
             var inflight: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)] = []
             var queue: [Delivery] = []
             let clientID = recovered.session.clientID
@@ -39,7 +39,7 @@ extension Broker {
                 handle.expiryInterval = recovered.session.expiryInterval
                 handle.flow.protocolVersion = recovered.session.protocolVersion
                 handle.flow.restore(inflight: inflight, queue: queue)
-                handle.inboundQoS2 = Set(recovered.inboundQoS2)
+                handle.inbound = InboundFlow(receiveMaximum: Int(settings.receiveMaximum), unreleased: Set(recovered.inboundQoS2))
                 for subscription in recovered.subscriptions {
                     guard MQTTTopic.isWithinLevelLimit(subscription.filter) else {
                         refused.append(.deleteSubscription(clientID: clientID, filter: subscription.filter))
@@ -80,7 +80,7 @@ extension Broker {
         }
         for will in wills {
             let handle = handles[will.clientID]
-                ?? SessionHandle(clientIdentifier: will.clientID, limits: settings.sessionLimits, store: store)
+                ?? SessionHandle(clientIdentifier: will.clientID, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
             let message = will.message
             let publish = MQTTPublish(
                 topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,

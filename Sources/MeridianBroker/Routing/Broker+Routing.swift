@@ -132,7 +132,7 @@ extension Broker {
         var refusedForDisk = false
         var denied = false
         var commit: EventLoopFuture<Void>?
-        let (connection, result, scheduleDrain) = handle.lock.withLock { () -> (MQTTConnectionHandler?, OutboundFlow.Offer, Bool) in
+        let (target, result, scheduleDrain) = handle.lock.withLock { () -> ((any DeliveryTarget)?, OutboundFlow.Offer, Bool) in
             // The ACL's read check, whatever the path (routing, retained, wills, shared redelivery):
             // a wildcard subscription never delivers a topic the subscriber may not read. Without an
             // ACL `access` is nil and this is one comparison; with one, usually a cache hit.
@@ -140,8 +140,8 @@ extension Broker {
                 denied = true
                 return (nil, .queued, false)
             }
-            let connection = handle.connection
-            if delivery.sharedFilter != nil && !redistributing && (connection == nil || !handle.isLive) {
+            let target = handle.target
+            if delivery.sharedFilter != nil && !redistributing && (target == nil || !handle.isLive) {
                 redirect = true
                 return (nil, .queued, false)
             }
@@ -150,13 +150,13 @@ extension Broker {
                 refusedForDisk = true
                 return (nil, .dropped(.diskFloor), false)
             }
-            let remote = connection.map { $0.loopIndex != context.index } ?? false
+            let remote = target.map { $0.loopContext.index != context.index } ?? false
             let result: OutboundFlow.Offer
             if persist, let store {
                 var stored = delivery
                 let id = nextMessageID()
                 stored.storeID = id
-                result = handle.flow.offer(stored, online: connection != nil, sendNow: !remote, now: now)
+                result = handle.flow.offer(stored, online: target != nil, sendNow: !remote, now: now)
                 if case .dropped = result {} else {
                     // Submitted under the session lock, so it precedes the flow's later effects on this row.
                     commit = store.commit([.appendMessage(
@@ -164,16 +164,16 @@ extension Broker {
                         on: context.eventLoop)
                 }
             } else {
-                result = handle.flow.offer(delivery, online: connection != nil, sendNow: !remote, now: now)
+                result = handle.flow.offer(delivery, online: target != nil, sendNow: !remote, now: now)
             }
             handle.persistFlowEffects()
             switch result {
             case .queued, .queuedOverLimit, .queuedDroppingOldest:
-                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (connection, result, false) }
+                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (target, result, false) }
                 handle.drainScheduled = true
-                return (connection, result, true)
+                return (target, result, true)
             case .send, .dropped:
-                return (connection, result, false)
+                return (target, result, false)
             }
         }
         if denied { return (false, nil, false, true) }
@@ -183,9 +183,9 @@ extension Broker {
         }
         switch result {
         case .send(let publish):
-            if let connection { context.send(publish, to: connection) }
+            if let target { context.send(publish, to: target) }
         case .queued, .queuedOverLimit, .queuedDroppingOldest:
-            if scheduleDrain, let connection { context.scheduleDrain(of: connection) }
+            if scheduleDrain, let target { context.scheduleDrain(of: target) }
             if case .queuedDroppingOldest = result { recordDrop(.queueFull, clientIdentifier: handle.clientIdentifier, now: now) }
             if case .queuedOverLimit = result { return (true, commit, false, false) }
         case .dropped(let reason):

@@ -11,22 +11,21 @@ extension Broker {
     /// `allow_anonymous` is false, is disconnected. Existing subscriptions stay: what the new ACL
     /// no longer lets a client read, it stops receiving.
     func applySecurity(_ policy: SecurityPolicy) {
-        var updates: [(MQTTConnectionHandler, CachedClientAccess?)] = []
+        var updates: [(any DeliveryTarget, CachedClientAccess?)] = []
         lock.withLock {
             security = policy
             for handle in sessions.values {
                 handle.lock.withLock {
                     let access = handle.identity.access(under: policy.acl, clientIdentifier: handle.clientIdentifier)
                     handle.access = access
-                    if let connection = handle.connection { updates.append((connection, access)) }
+                    if let target = handle.target { updates.append((target, access)) }
                 }
             }
         }
-        for (connection, access) in updates {
-            connection.loopContext.eventLoop.execute {
-                connection.access = access
-                connection.recheckCredential(under: policy)
-                connection.loopContext.flush()
+        for (target, access) in updates {
+            target.loopContext.eventLoop.execute {
+                target.securityChanged(access: access, policy: policy)
+                target.loopContext.flush()
             }
         }
     }

@@ -16,7 +16,9 @@ final class Broker: @unchecked Sendable {
     var tree = SubscriptionTree<SessionHandle>()
     var retained = RetainedMessages()
     private var assignedIdentifierCounter: UInt64 = 0
-    let startedAt = NIODeadline.now()
+    /// The clock of every decision (``MonotonicClock``).
+    let clock: any MonotonicClock
+    let startedAt: NIODeadline
 
     /// Connection statistics (guarded by `lock`).
     private(set) var connectedCount = 0
@@ -58,8 +60,11 @@ final class Broker: @unchecked Sendable {
 
     init(
         settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init(),
-        admission: SessionAdmission = LocalAdmission(), node: NodeIdentity = .ephemeral()
+        admission: SessionAdmission = LocalAdmission(), node: NodeIdentity = .ephemeral(),
+        clock: any MonotonicClock = SystemClock()
     ) {
+        self.clock = clock
+        self.startedAt = clock.now
         self.admission = admission
         self.node = node
         self.nodeName = node.meshName
@@ -119,7 +124,7 @@ final class Broker: @unchecked Sendable {
     struct Attachment {
         let handle: SessionHandle
         let sessionPresent: Bool
-        let previous: MQTTConnectionHandler?
+        let previous: (any DeliveryTarget)?
         /// The connection's publish and subscribe decisions (nil = no ACL, or a trusted client).
         let access: CachedClientAccess?
     }
@@ -131,12 +136,12 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// Attaches `connection` to the session of `clientIdentifier`, creating or resetting it per Clean Start,
+    /// Attaches `target` to the session of `clientIdentifier`, creating or resetting it per Clean Start,
     /// and sets the connection's limits on the session's flow in the same critical section.
     /// Returns the connection it took over from, which the caller must close; nil, with nothing
     /// changed, when the session belongs to another user (``SessionIdentity/admits(_:allowCrossUser:)``).
     func attach(
-        _ connection: MQTTConnectionHandler, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
+        _ target: any DeliveryTarget, clientIdentifier: String, cleanStart: Bool, expiryInterval: UInt32,
         version: MQTTProtocolVersion, isBridge: Bool = false, identity: SessionIdentity,
         configure: (inout OutboundFlow) -> Void
     ) -> Attachment? {
@@ -152,17 +157,17 @@ final class Broker: @unchecked Sendable {
             maximumConnected = max(maximumConnected, connectedCount)
             var sessionPresent = false
             var handle: SessionHandle
-            var previous: MQTTConnectionHandler?
+            var previous: (any DeliveryTarget)?
             if let existing = sessions[clientIdentifier], !cleanStart {
                 handle = existing
                 sessionPresent = true
             } else {
                 if let existing = sessions[clientIdentifier] {
                     // Clean Start: the old session ends, and a connection still using it is taken over.
-                    previous = existing.lock.withLock { existing.connection }
+                    previous = existing.lock.withLock { existing.target }
                     removeSessionLocked(existing)
                 }
-                handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits, store: store)
+                handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
                 sessions[clientIdentifier] = handle
             }
             if let store {
@@ -176,8 +181,8 @@ final class Broker: @unchecked Sendable {
                 store.enqueue(operations)
             }
             handle.lock.withLock {
-                if let current = handle.connection { previous = current }
-                handle.connection = connection
+                if let current = handle.target { previous = current }
+                handle.target = target
                 handle.isBridge = isBridge
                 handle.generation &+= 1
                 handle.expiryInterval = expiryInterval
@@ -203,13 +208,13 @@ final class Broker: @unchecked Sendable {
         var unacknowledgedShared: [Delivery] = []
     }
 
-    /// Called when `connection` closed: detaches it and ends the session if its expiry is 0.
-    func detach(_ connection: MQTTConnectionHandler, from handle: SessionHandle) -> Detachment {
+    /// Called when `target` closed: detaches it and ends the session if its expiry is 0.
+    func detach(_ target: any DeliveryTarget, from handle: SessionHandle) -> Detachment {
         lock.withLock {
             connectedCount -= 1
             let (stillOurs, generation, expiry, shared) = handle.lock.withLock { () -> (Bool, UInt64, UInt32, [Delivery]) in
-                guard handle.connection === connection else { return (false, handle.generation, handle.expiryInterval, []) }
-                handle.connection = nil
+                guard handle.target === target else { return (false, handle.generation, handle.expiryInterval, []) }
+                handle.target = nil
                 handle.flow.discardQueuedQoS0()
                 SessionHandle.wake(handle.takeWaitersIfDrained(), from: handle)
                 return (true, handle.generation, handle.expiryInterval, handle.flow.takeSharedUnacknowledged())
@@ -233,11 +238,11 @@ final class Broker: @unchecked Sendable {
     /// to the session in the meantime (which cancels it), and then leaves the store.
     func scheduleWill(_ will: MQTTPublish, of handle: SessionHandle, generation: UInt64, after delay: TimeAmount, via context: LoopContext) {
         context.eventLoop.scheduleTask(in: delay) { [self] in
-            let due = handle.lock.withLock { !handle.isLive || (handle.connection == nil && handle.generation == generation) }
+            let due = handle.lock.withLock { !handle.isLive || (handle.target == nil && handle.generation == generation) }
             guard due, !isShuttingDown else { return }
-            let now = context.eventLoop.now
+            let now = context.now
             route(BrokerMessage(publish: will, origin: handle.clientIdentifier, now: now), via: context, now: now)
-            if handle.lock.withLock({ handle.connection == nil }) {
+            if handle.lock.withLock({ handle.target == nil }) {
                 store?.enqueue([.deleteWill(clientID: handle.clientIdentifier)])
             }
             context.flush()
@@ -252,7 +257,7 @@ final class Broker: @unchecked Sendable {
             }
         }
         handle.lock.withLock {
-            if handle.connection == nil && handle.generation == generation && handle.isLive {
+            if handle.target == nil && handle.generation == generation && handle.isLive {
                 handle.expiryTimer = task
             } else {
                 task.cancel()
@@ -263,7 +268,7 @@ final class Broker: @unchecked Sendable {
     /// Removes the session if it is still offline in the same generation (its expiry passed).
     func expireSession(_ handle: SessionHandle, generation: UInt64) -> Bool {
         lock.withLock {
-            let stale = handle.lock.withLock { handle.connection != nil || handle.generation != generation }
+            let stale = handle.lock.withLock { handle.target != nil || handle.generation != generation }
             guard !stale, sessions[handle.clientIdentifier] === handle else { return false }
             removeSessionLocked(handle)
             return true

@@ -1,23 +1,27 @@
+import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 
 /// Per-event-loop delivery state, used only on its own loop.
 ///
-/// Deliveries to connections on this loop are written at once and flushed once per read batch;
-/// deliveries to connections on other loops are collected and handed over with one
+/// Deliveries to targets on this loop are written at once and flushed once per read batch;
+/// deliveries to targets on other loops are collected and handed over with one
 /// `execute` per loop and batch (PERFORMANCE.md: "cross-loop delivery in batches").
 final class LoopContext {
     let eventLoop: EventLoop
     let index: Int
+    /// The broker's clock: every decision on this loop reads the time here.
+    let clock: any MonotonicClock
+    var now: NIODeadline { clock.now }
     /// Filled in once all contexts exist.
     var peers: [LoopContext] = []
     private enum Handover {
-        case publish(MQTTConnectionHandler, MQTTPublish)
-        case drain(MQTTConnectionHandler)
+        case publish(any DeliveryTarget, MQTTPublish)
+        case drain(any DeliveryTarget)
     }
 
     private var pending: [[Handover]]
-    private var dirty: [MQTTConnectionHandler] = []
+    private var dirty: [any DeliveryTarget] = []
     let counters = LoopCounters()
     /// Numbers the messages routed from this loop: the loop index in the top byte, a count below.
     private var lastMessageSequence: UInt64 = 0
@@ -27,29 +31,31 @@ final class LoopContext {
         return UInt64(truncatingIfNeeded: index + 1) << 56 | (lastMessageSequence & 0x00FF_FFFF_FFFF_FFFF)
     }
 
-    init(eventLoop: EventLoop, index: Int, loopCount: Int) {
+    init(eventLoop: EventLoop, index: Int, loopCount: Int, clock: any MonotonicClock) {
+        self.clock = clock
         self.eventLoop = eventLoop
         self.index = index
         self.pending = Array(repeating: [], count: loopCount)
     }
 
-    /// Sends `publish` to `connection`, now if it lives on this loop, else at the next `flush()`.
-    func send(_ publish: MQTTPublish, to connection: MQTTConnectionHandler) {
-        if connection.loopIndex == index {
-            connection.writePublish(publish)
+    /// Sends `publish` to `target`, now if it lives on this loop, else at the next `flush()`.
+    func send(_ publish: MQTTPublish, to target: any DeliveryTarget) {
+        let loop = target.loopContext.index
+        if loop == index {
+            target.deliver(publish)
         } else {
-            pending[connection.loopIndex].append(.publish(connection, publish))
+            pending[loop].append(.publish(target, publish))
         }
     }
 
-    /// Asks the connection's own loop to send what its session queued (see `OutboundFlow.offer`).
-    func scheduleDrain(of connection: MQTTConnectionHandler) {
-        pending[connection.loopIndex].append(.drain(connection))
+    /// Asks the target's own loop to send what its session queued (see `OutboundFlow.offer`).
+    func scheduleDrain(of target: any DeliveryTarget) {
+        pending[target.loopContext.index].append(.drain(target))
     }
 
-    /// Marks a connection of this loop as having unflushed writes.
-    func markDirty(_ connection: MQTTConnectionHandler) {
-        dirty.append(connection)
+    /// Marks a target of this loop as having unflushed writes.
+    func markDirty(_ target: any DeliveryTarget) {
+        dirty.append(target)
     }
 
     /// Flushes this loop's written connections and hands other loops their batches.
@@ -61,17 +67,17 @@ final class LoopContext {
             peer.eventLoop.execute {
                 for item in batch {
                     switch item {
-                    case .publish(let connection, let publish): connection.writePublish(publish)
-                    case .drain(let connection): connection.drainSession()
+                    case .publish(let target, let publish): target.deliver(publish)
+                    case .drain(let target): target.drainSession()
                     }
                 }
                 peer.flush()
             }
         }
         if !dirty.isEmpty {
-            let connections = dirty
+            let targets = dirty
             dirty.removeAll(keepingCapacity: true)
-            for connection in connections { connection.flushIfNeeded() }
+            for target in targets { target.flushIfNeeded() }
         }
     }
 }

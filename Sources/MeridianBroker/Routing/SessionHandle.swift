@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// A client session, shared across event loops: the pure session state behind a lock, and
-/// the connection currently attached to it (nil while the client is offline).
+/// the target its messages go to while its client is attached (nil while it is offline).
 ///
 /// Lock order: the broker's lock may be held while taking a session's lock, never the reverse.
 final class SessionHandle: Hashable, @unchecked Sendable {
@@ -22,17 +22,18 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     // Guarded by `lock`.
     var flow: OutboundFlow
     var subscriptions: [String: Subscription] = [:]
-    /// QoS 2 packet identifiers received (PUBREC sent) and not yet released by PUBREL.
-    var inboundQoS2: Set<UInt16> = []
+    /// QoS 2 messages received (PUBREC sent) and not yet released by PUBREL.
+    var inbound: InboundFlow
     /// Seconds the session outlives its connection; UInt32.max = forever.
     var expiryInterval: UInt32 = 0
-    var connection: MQTTConnectionHandler?
+    /// The connection (or in-process client) the session is attached to; nil while offline.
+    var target: (any DeliveryTarget)?
     /// Incremented on every connect, so timers armed for an earlier connection can tell they are stale.
     var generation: UInt64 = 0
     /// The timer that ends the session when it stays offline past its expiry.
     var expiryTimer: Scheduled<Void>?
     /// Publishers paused by backpressure until this session's queue drains (guarded by `lock`).
-    var waiters: [MQTTConnectionHandler] = []
+    var waiters: [any PausedPublisher] = []
     /// True while a drain of the queue is scheduled on the connection's event loop.
     var drainScheduled = false
     /// False once the session has ended and was removed from the broker.
@@ -46,9 +47,10 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     /// Written at attach, before the connection subscribes; read when routing.
     var isBridge = false
 
-    init(clientIdentifier: String, limits: OutboundFlow.Limits, store: DurableStore?) {
+    init(clientIdentifier: String, limits: OutboundFlow.Limits, receiveMaximum: UInt16, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier
         self.flow = OutboundFlow(limits: limits)
+        self.inbound = InboundFlow(receiveMaximum: Int(receiveMaximum))
         self.store = store
     }
 
@@ -58,7 +60,7 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     static func == (lhs: SessionHandle, rhs: SessionHandle) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
-    var isOnline: Bool { lock.withLock { connection != nil } }
+    var isOnline: Bool { lock.withLock { target != nil } }
 
     /// Whether the session's client may read `topic` now, under the rights of the client attached
     /// last (call with `lock` held). Queued and in-flight messages are checked with it when they
@@ -69,14 +71,14 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     }
 
     /// The publishers to wake because the queue drained (or the client left). Call with `lock` held.
-    func takeWaitersIfDrained() -> [MQTTConnectionHandler] {
-        guard !waiters.isEmpty, connection == nil || flow.hasDrainedBelowLowWater else { return [] }
+    func takeWaitersIfDrained() -> [any PausedPublisher] {
+        guard !waiters.isEmpty, target == nil || flow.hasDrainedBelowLowWater else { return [] }
         defer { waiters.removeAll() }
         return waiters
     }
 
     /// Resumes reading on each paused publisher, on its own event loop.
-    static func wake(_ waiters: [MQTTConnectionHandler], from handle: SessionHandle) {
+    static func wake(_ waiters: [any PausedPublisher], from handle: SessionHandle) {
         for waiter in waiters {
             waiter.loopContext.eventLoop.execute { waiter.backpressureReleased(by: handle) }
         }

@@ -159,6 +159,7 @@ extension BridgeLink {
     }
 
     func remoteConnack(_ connack: MQTTConnack) {
+        lastConnack = connack
         guard connack.reasonCode == .success else {
             // An MQTT 5 bridge falls back to 3.1.1 when the remote refuses 5.0.
             if remoteVersion == .v5 && (connack.reasonCode == .unsupportedProtocolVersion || connack.reasonCode == .v3UnacceptableProtocolVersion) {
@@ -167,6 +168,10 @@ extension BridgeLink {
             } else if tryPrivate && connack.reasonCode == .v3UnacceptableProtocolVersion {
                 logger.notice("remote refused the try_private bridge marker, connecting as a plain client")
                 tryPrivate = false
+            } else if let reference = connack.properties.serverReference {
+                logger.warning("remote refused the bridge and names another server", metadata: [
+                    "reason": "\(connack.reasonCode)", "server_reference": "\(reference)",
+                ])
             } else {
                 logger.warning("remote refused the bridge", metadata: ["reason": "\(connack.reasonCode)"])
             }

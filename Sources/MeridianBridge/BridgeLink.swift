@@ -57,6 +57,12 @@ public final class BridgeLink: @unchecked Sendable {
     var remoteWatchdog: KeepAliveWatchdog?
     /// The broker's clock: every decision of the link reads the time here.
     let clock: any MonotonicClock
+    /// What this link keeps across restarts (the store's `bridge_state`), for decisions such as
+    /// following a promoted cluster by its epoch.
+    public let state: BridgeState
+    /// The remote's last CONNACK, with its properties (user properties such as a cluster's
+    /// `meridian-cluster` and `meridian-epoch`, Server Reference); nil before the first.
+    public internal(set) var lastConnack: MQTTConnack?
     /// With `round_robin false`, while connected to a secondary address: the periodic attempt to
     /// connect to the primary, and the connection it has open.
     var primaryProbeTask: RepeatedTask?
@@ -107,6 +113,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.tryPrivate = settings.tryPrivate
         self.remoteTLS = try BridgeTLS.load(settings)
         self.clock = server.clock
+        self.state = server.bridgeState(named: settings.name)
         let now = server.clock.now
         self.lastTraffic = now
         if settings.drainRateMessages > 0 {

@@ -86,6 +86,9 @@ public final class BrokerServer: @unchecked Sendable {
         listening.withLockedValue { $0 } == configuration.listeners.count && !broker.isShuttingDown
     }
     private var diskTask: RepeatedTask?
+    /// Each bridge's state as the store held it at start-up (``bridgeState(named:)``).
+    private let recoveredBridgeState: [String: [String: String]]
+    private let bridgeStates = NIOLockedValueBox<[String: BridgeState]>([:])
 
     /// - Parameters:
     ///   - store: the durable store (`persistence true`), or nil to keep everything in memory.
@@ -109,6 +112,7 @@ public final class BrokerServer: @unchecked Sendable {
         let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count, clock: clock) }
         for context in contexts { context.peers = contexts }
         self.contexts = contexts
+        self.recoveredBridgeState = recovered?.bridgeState ?? [:]
         if let recovered {
             let broker = self.broker
             try? contexts[0].eventLoop.submit { broker.restore(recovered, via: contexts[0]) }.wait()
@@ -194,6 +198,17 @@ public final class BrokerServer: @unchecked Sendable {
             handler.certificateUsernameSource = certificateUsername
             handler.listenerRequiresCertificate = requireCertificate
             try channel.pipeline.syncOperations.addHandler(handler)
+        }
+    }
+
+    /// The durable state of the bridge named `name` (the same object for every call, so a bridge
+    /// restarted by a reload sees what it wrote before).
+    public func bridgeState(named name: String) -> BridgeState {
+        bridgeStates.withLockedValue { states in
+            if let state = states[name] { return state }
+            let state = BridgeState(bridge: name, store: broker.store, recovered: recoveredBridgeState[name] ?? [:])
+            states[name] = state
+            return state
         }
     }
 

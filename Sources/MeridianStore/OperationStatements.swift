@@ -18,12 +18,14 @@ final class OperationStatements {
     private let deleteRetained: SQLiteStatement
     private let putWill: SQLiteStatement
     private let deleteWill: SQLiteStatement
+    private let putBridgeState: SQLiteStatement
+    private let deleteBridgeState: SQLiteStatement
 
     private var all: [SQLiteStatement] {
         deleteSessionRows + [
             upsertSession, markDisconnected, markConnected, upsertSubscription, deleteSubscription, appendMessage,
             updateMessageState, deleteMessage, insertInboundQoS2, deleteInboundQoS2, putRetained, deleteRetained,
-            putWill, deleteWill,
+            putWill, deleteWill, putBridgeState, deleteBridgeState,
         ]
     }
 
@@ -59,6 +61,8 @@ final class OperationStatements {
             "INSERT OR REPLACE INTO wills (client_id, \(Self.messageColumns), due_at) "
                 + "VALUES (?, \(Self.messagePlaceholders), ?)")
         deleteWill = try prepare("DELETE FROM wills WHERE client_id = ?")
+        putBridgeState = try prepare("INSERT OR REPLACE INTO bridge_state (bridge, key, value) VALUES (?, ?, ?)")
+        deleteBridgeState = try prepare("DELETE FROM bridge_state WHERE bridge = ? AND key = ?")
     }
 
     func finalize() {
@@ -156,6 +160,17 @@ final class OperationStatements {
         case .deleteWill(let clientID):
             try deleteWill.bind(1, clientID)
             try deleteWill.run()
+
+        case .putBridgeState(let bridge, let key, let value?):
+            try putBridgeState.bind(1, bridge)
+            try putBridgeState.bind(2, key)
+            try putBridgeState.bind(3, value)
+            try putBridgeState.run()
+
+        case .putBridgeState(let bridge, let key, nil):
+            try deleteBridgeState.bind(1, bridge)
+            try deleteBridgeState.bind(2, key)
+            try deleteBridgeState.run()
         }
     }
 

@@ -99,7 +99,11 @@ enum Recovery {
             wills.append((clientID: row.text(0) ?? "", message: message, dueAt: row.int64(1)))
         }
 
-        return RecoveredState(sessions: sessions, retained: retained, wills: wills, lastMessageID: 0)
+        var state = RecoveredState(sessions: sessions, retained: retained, wills: wills, lastMessageID: 0)
+        try query(db, "SELECT bridge, key, value FROM bridge_state ORDER BY bridge, key") { row in
+            state.bridgeState[row.text(0) ?? "", default: [:]][row.text(1) ?? ""] = row.text(2) ?? ""
+        }
+        return state
     }
 
     /// The largest message id ever stored that is still in the file (0 if none).

@@ -72,6 +72,15 @@ enum Schema {
             incarnation INTEGER NOT NULL        -- incremented at every start
         );
         """,
+        // v4: what a bridge link keeps across restarts (``StoreOperation/putBridgeState(bridge:key:value:)``).
+        """
+        CREATE TABLE bridge_state (
+            bridge TEXT NOT NULL,               -- the connection block's name
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (bridge, key)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -31,6 +31,9 @@ public enum StoreOperation: Sendable {
     /// A will waiting for its delay, due at `dueAt` (seconds since the Unix epoch).
     case putWill(clientID: String, StoredMessage, dueAt: Int64)
     case deleteWill(clientID: String)
+    /// Keeps (or, with nil, deletes) one value of a bridge link's own state, such as the highest
+    /// epoch it has seen of its remote.
+    case putBridgeState(bridge: String, key: String, value: String?)
 }
 
 /// Who a persistent session's client was, as far as authorisation goes.
@@ -161,6 +164,8 @@ public struct RecoveredState: Sendable {
     public var lastMessageID: UInt64
     /// The broker's identity for this start (nil only for a state not read from a store).
     public var node: StoredNodeIdentity?
+    /// Each bridge link's own state, by bridge name, then key.
+    public var bridgeState: [String: [String: String]] = [:]
 
     public init(
         sessions: [RecoveredSession] = [], retained: [StoredMessage] = [],

@@ -91,6 +91,26 @@ struct RoundTripTests {
         #expect(state.wills[1].dueAt == testNow + 90)
     }
 
+    @Test("a bridge's own state survives close and reopen: kept per bridge and key, replaced, deleted")
+    func bridgeStateRoundTrips() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let (store, initial) = try openStore(dir)
+        #expect(initial.bridgeState.isEmpty)
+        try await store.commitAndWait([
+            .putBridgeState(bridge: "uplink", key: "epoch", value: "1"),
+            .putBridgeState(bridge: "uplink", key: "epoch", value: "2"),
+            .putBridgeState(bridge: "uplink", key: "cluster", value: "eu-1"),
+            .putBridgeState(bridge: "backup", key: "epoch", value: "7"),
+            .putBridgeState(bridge: "backup", key: "gone", value: "x"),
+            .putBridgeState(bridge: "backup", key: "gone", value: nil),
+        ])
+        store.close()
+        let (reopened, state) = try openStore(dir)
+        defer { reopened.close() }
+        #expect(state.bridgeState == ["uplink": ["epoch": "2", "cluster": "eu-1"], "backup": ["epoch": "7"]])
+    }
+
     @Test func deleteSessionRemovesEverythingOfThatClient() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

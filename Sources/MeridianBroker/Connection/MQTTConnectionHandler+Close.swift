@@ -69,8 +69,8 @@ extension MQTTConnectionHandler {
         guard phase == .connected else { return closeConnection() }
         // The new connection arrived within any will delay, so a delayed will is not sent, unless
         // the new connection's Clean Start ended the session, which makes the will due now (3.1.3.2.2).
-        if let delay = will?.properties.willDelayInterval, delay > 0,
-           let handle = session, handle.lock.withLock({ handle.isLive }) {
+        if let handle = session, SessionEnd.takeoverCancelsWill(
+            willDelay: will?.properties.willDelayInterval ?? 0, sessionStillLive: handle.lock.withLock { handle.isLive }) {
             suppressWill = true
         }
         disconnect(reason: .sessionTakenOver, publishWill: true)
@@ -94,35 +94,35 @@ extension MQTTConnectionHandler {
         if broker.settings.connectionMessages {
             logger.info("client disconnected", metadata: ["taken_over": "\(takenOver)"])
         }
-        if let will, !suppressWill, !shuttingDown {
-            scheduleWill(will, handle: handle, detached: detached, now: now)
-        }
-        if detached.wasAttached && !detached.ended && detached.expiry != UInt32.max {
-            broker.scheduleExpiry(
-                of: handle, generation: detached.generation, after: .seconds(Int64(detached.expiry)), on: loopContext.eventLoop)
+        let decision = SessionEnd.decide(SessionEnd.Facts(
+            willDue: will != nil && !suppressWill, willDelay: will?.properties.willDelayInterval ?? 0,
+            shuttingDown: shuttingDown, takenOver: takenOver, wasAttached: detached.wasAttached,
+            sessionEnded: detached.ended, sessionExpiry: detached.expiry))
+        if let will { carryOut(decision.will, will: will, handle: handle, generation: detached.generation, now: now) }
+        if let expiry = decision.expireAfter {
+            broker.scheduleExpiry(of: handle, generation: detached.generation, after: .seconds(Int64(expiry)), on: loopContext.eventLoop)
         }
         loopContext.flush()
     }
 
-    private func scheduleWill(_ will: MQTTWill, handle: SessionHandle, detached: Broker.Detachment, now: NIODeadline) {
+    /// Publishes the will now, or keeps it in the store and arms its timer.
+    private func carryOut(_ decision: SessionEnd.Will, will: MQTTWill, handle: SessionHandle, generation: UInt64, now: NIODeadline) {
         // Will properties become the message's properties, except Will Delay Interval, which is not a PUBLISH property.
         var properties = will.properties
         properties.remove(.willDelayInterval)
         let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties)
         let origin = handle.clientIdentifier
-        let delay = will.properties.willDelayInterval ?? 0
-        let broker = self.broker
-        let context = self.loopContext
-        if delay == 0 || detached.ended || takenOver {
-            broker.route(BrokerMessage(publish: publish, origin: origin, now: now), via: context, now: now)
+        switch decision {
+        case .none:
             return
+        case .publishNow:
+            broker.route(BrokerMessage(publish: publish, origin: origin, now: now), via: loopContext, now: now)
+        case .publishAfter(let wait):
+            // Published when due unless the client reconnects; its Message Expiry counts from then.
+            broker.store?.enqueue([.putWill(
+                clientID: origin, StoredMessage(BrokerMessage(publish: publish, origin: origin, now: now), now: now, wallNow: unixTime()),
+                dueAt: unixTime() + Int64(wait))])  // rounded up: never early after a restart
+            broker.scheduleWill(publish, of: handle, generation: generation, after: .seconds(Int64(wait)), via: loopContext)
         }
-        // Published when the delay or the session ends, whichever is first, unless the client
-        // reconnects; its Message Expiry counts from then. Kept in the store until then.
-        let wait = min(delay, detached.expiry)
-        broker.store?.enqueue([.putWill(
-            clientID: origin, StoredMessage(BrokerMessage(publish: publish, origin: origin, now: now), now: now, wallNow: unixTime()),
-            dueAt: unixTime() + Int64(wait))])  // rounded up: never early after a restart
-        broker.scheduleWill(publish, of: handle, generation: detached.generation, after: .seconds(Int64(wait)), via: context)
     }
 }

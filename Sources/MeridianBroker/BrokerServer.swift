@@ -136,7 +136,9 @@ public final class BrokerServer: @unchecked Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: configuration.tcpNoDelay ? 1 : 0)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
+                // Starts small: NIO keeps each channel's receive buffer, so an idle connection holds
+                // 64 B instead of 512; busy ones grow it after full reads.
+                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65_536))
                 .childChannelInitializer { [self] channel in
                     // Counted only when limited: an idle connection carries no close callback otherwise.
                     if limit >= 0 {
@@ -260,9 +262,8 @@ public final class BrokerServer: @unchecked Sendable {
         let context = contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
         let id = connectionIDs.withLockedValue { $0 += 1; return $0 }
         let handler = MQTTConnectionHandler(broker: broker, loopContext: context, connectionID: id)
-        handler.sessionLimits = sessionLimits
-        handler.isInternal = true
-        let client = InProcessClient(server: handler, loop: context.eventLoop, onPacket: onPacket, onClose: onClose)
+        let client = InProcessClient(
+            server: handler, loop: context.eventLoop, sessionLimits: sessionLimits, onPacket: onPacket, onClose: onClose)
         handler.transport = .inProcess(client)
         return client
     }

@@ -1,3 +1,4 @@
+import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 
@@ -11,6 +12,8 @@ import NIOCore
 public final class InProcessClient: @unchecked Sendable {
     /// The broker's end: the handler that serves this client.
     let server: MQTTConnectionHandler
+    /// The session's queue and in-flight limits, in place of the configured ones.
+    let sessionLimits: OutboundFlow.Limits
     private let loop: EventLoop
     private let onPacket: (MQTTPacket) -> Void
     private let onClose: () -> Void
@@ -27,8 +30,12 @@ public final class InProcessClient: @unchecked Sendable {
     /// Set by the client's own close: nothing is handed to it after it.
     private var closedByClient = false
 
-    init(server: MQTTConnectionHandler, loop: EventLoop, onPacket: @escaping (MQTTPacket) -> Void, onClose: @escaping () -> Void) {
+    init(
+        server: MQTTConnectionHandler, loop: EventLoop, sessionLimits: OutboundFlow.Limits,
+        onPacket: @escaping (MQTTPacket) -> Void, onClose: @escaping () -> Void
+    ) {
         self.server = server
+        self.sessionLimits = sessionLimits
         self.loop = loop
         self.onPacket = onPacket
         self.onClose = onClose

@@ -78,9 +78,9 @@ extension MQTTConnectionHandler {
 
     /// The channel closed, for whatever reason: publish or schedule the will, detach the session.
     func connectionClosed() {
-        keepAliveTask?.cancel()
-        connectTimeoutTask?.cancel()
-        let wasConnected = negotiation != nil && session != nil
+        connectTimeout?.cancel()
+        if keepAlive != nil { loopContext.keepAliveTimers.unwatch(self) }
+        let wasConnected = clientIdentifier != nil && session != nil
         phase = .closing
         transport = nil
         guard wasConnected, let handle = session else { return }

@@ -5,8 +5,8 @@ import NIOCore
 
 extension MQTTConnectionHandler {
     func handleConnect(_ connect: MQTTConnect) {
-        connectTimeoutTask?.cancel()
-        connectTimeoutTask = nil
+        connectTimeout?.cancel()
+        connectTimeout = nil
         version = connect.protocolVersion
         let settings = broker.settings
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
@@ -23,7 +23,7 @@ extension MQTTConnectionHandler {
             return
         }
         var username = connect.username
-        if !isInternal {
+        if inProcessClient == nil {
             let policy = broker.securityPolicy
             guard let credential = authenticate(connect, policy: policy) else { return }
             // The username the ACL (%u) and session ownership use: a certificate's name replaces
@@ -47,7 +47,7 @@ extension MQTTConnectionHandler {
                 publishLimiter = TokenBucket(rate: settings.maxPublishRate, now: loopContext.now)
             }
         }
-        self.negotiation = negotiation
+        clientIdentifier = negotiation.clientIdentifier
         will = connect.will
         // A bridge says so with try_private (3.1.x) or, over MQTT 5, with Meridian's CONNECT user property.
         isBridge = version < .v5 ? connect.isBridge : connect.properties.userProperties.contains { $0.0 == MeshTrace.bridgeConnectKey }
@@ -103,9 +103,10 @@ extension MQTTConnectionHandler {
 
         let now = loopContext.now
         let version = self.version
+        let sessionLimits = inProcessClient?.sessionLimits
         let attached = broker.attach(
             self, clientIdentifier: negotiation.clientIdentifier, cleanStart: connect.cleanStart, expiryInterval: expiry,
-            version: version, isBridge: isBridge, identity: isInternal ? .trusted : .client(username: username)
+            version: version, isBridge: isBridge, identity: sessionLimits != nil ? .trusted : .client(username: username)
         ) { [sessionLimits] flow in
             if let sessionLimits { flow.limits = sessionLimits }
             flow.protocolVersion = version
@@ -170,22 +171,24 @@ extension MQTTConnectionHandler {
         closeConnection()
     }
 
-    /// Checks keep-alive: the client must send something within 1.5 times its keep-alive (3.1.2.10).
+    /// Checks keep-alive: the client must send something within 1.5 times its keep-alive (3.1.2.10),
+    /// on the loop's shared keep-alive timer.
     private func scheduleKeepAlive(_ seconds: UInt16) {
         keepAlive = KeepAliveWatchdog(keepAlive: Int(seconds), now: loopContext.now)
-        guard let watchdog = keepAlive else { return }
-        func arm(at deadline: NIODeadline) {
-            keepAliveTask = loopContext.eventLoop.scheduleTask(deadline: deadline) { [self] in
-                guard phase == .connected, let watchdog = keepAlive else { return }
-                switch watchdog.check(now: loopContext.now) {
-                case .expired:
-                    logger.notice("keep-alive timeout, closing")
-                    disconnect(reason: .keepAliveTimeout, publishWill: true)
-                case .alive(let next):
-                    arm(at: next)
-                }
-            }
+        guard let watchdog = keepAlive, case .alive(let first) = watchdog.check(now: loopContext.now) else { return }
+        loopContext.keepAliveTimers.watch(self, checkAt: first)
+    }
+
+    func checkKeepAlive(now: NIODeadline) -> NIODeadline? {
+        guard phase == .connected, let watchdog = keepAlive else { return nil }
+        switch watchdog.check(now: now) {
+        case .expired:
+            logger.notice("keep-alive timeout, closing")
+            disconnect(reason: .keepAliveTimeout, publishWill: true)
+            loopContext.flush()
+            return nil
+        case .alive(let next):
+            return next
         }
-        if case .alive(let first) = watchdog.check(now: loopContext.now) { arm(at: first) }
     }
 }

@@ -44,12 +44,12 @@ extension MQTTConnectionHandler {
             return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
         }
         let now = loopContext.now
-        var received = BrokerMessage(publish: publish, origin: negotiation?.clientIdentifier, now: now)
+        var received = BrokerMessage(publish: publish, origin: clientIdentifier, now: now)
         received.sequence = loopContext.nextMessageSequence()
         var message: BrokerMessage? = received
         if isBridge {
             message = broker.admitFromBridge(received)
-            if message == nil { broker.recordDrop(.loop, clientIdentifier: negotiation?.clientIdentifier ?? "", now: now) }
+            if message == nil { broker.recordDrop(.loop, clientIdentifier: clientIdentifier ?? "", now: now) }
         }
         // A message dropped as a loop is acknowledged like one delivered: the sender has nothing to resend.
         func route() -> Broker.RouteOutcome {

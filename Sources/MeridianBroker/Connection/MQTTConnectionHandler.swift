@@ -6,7 +6,7 @@ import NIOCore
 
 /// The one handler of a client connection: parses packets from the socket, executes the broker's
 /// decisions and writes the answers. Confined to its channel's event loop.
-final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, PausedPublisher, @unchecked Sendable {
+final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, PausedPublisher, KeepAliveChecked, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -20,13 +20,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
 
     let broker: Broker
     let loopContext: LoopContext
+    /// Fixed for the connection's life: the loop it lives on.
+    let loopIndex: Int
     let connectionID: UInt64
     /// A logger carrying the connection and client ids; built on demand, since logging is rare
     /// and a per-connection metadata dictionary would cost memory on every idle connection.
     var logger: Logger {
         var logger = broker.logger
         logger[metadataKey: "conn"] = "\(connectionID)"
-        if let clientIdentifier = negotiation?.clientIdentifier { logger[metadataKey: "client_id"] = "\(clientIdentifier)" }
+        if let clientIdentifier { logger[metadataKey: "client_id"] = "\(clientIdentifier)" }
         return logger
     }
 
@@ -39,18 +41,26 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     }
     /// Nil once the connection closed.
     var transport: Transport?
+    /// An in-process client of the broker (a bridge's local side): trusted, so no authentication,
+    /// no ACL, no publish rate limit, and its own queue and in-flight limits.
+    var inProcessClient: InProcessClient? {
+        if case .inProcess(let client) = transport { return client }
+        return nil
+    }
     var phase = Phase.awaitingConnect
     var reader: MQTTPacketReader
     var version: MQTTProtocolVersion = .v3_1_1
     var session: SessionHandle?
-    var negotiation: ConnectNegotiation?
+    /// The client identifier in force (assigned if the client sent none); nil before CONNECT.
+    /// Only this survives the negotiation: an idle connection keeps nothing else of its CONNECT.
+    var clientIdentifier: String?
     var will: MQTTWill?
     var inboundAliases = InboundTopicAliases(maximum: 0)
     var outboundAliases = OutboundTopicAliases(maximum: 0)
     /// The client's keep-alive (nil for 0, or before CONNECT).
     var keepAlive: KeepAliveWatchdog?
-    var keepAliveTask: Scheduled<Void>?
-    var connectTimeoutTask: Scheduled<Void>?
+    /// The CONNECT timeout, until CONNECT (keep-alive is checked on the loop's shared timer).
+    var connectTimeout: Scheduled<Void>?
     private var needsFlush = false
     /// Set when the connection ends in a way that must not publish the will.
     var suppressWill = false
@@ -58,16 +68,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     var isBridge = false
     /// Set when another connection took the session over.
     var takenOver = false
-    /// Queue and in-flight limits for this connection's session in place of the configured ones
-    /// (set for in-process connections such as a bridge's local side).
-    var sessionLimits: OutboundFlow.Limits?
     /// The commit the latest acknowledgement waits for; later ones queue behind it.
     var pendingAcknowledgement: EventLoopFuture<Void>?
     /// Sessions whose full queue paused reading from this publisher (backpressure policy).
     var pausedOn: Set<ObjectIdentifier> = []
-    /// An in-process client of the broker (a bridge's local side): no authentication, no ACL,
-    /// no publish rate limit.
-    var isInternal = false
     /// This client's publish and subscribe decisions under the ACL; nil without one. Replaced on
     /// this loop when the ACL is reloaded (``Broker/applySecurity(_:)``).
     var access: CachedClientAccess?
@@ -90,6 +94,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     init(broker: Broker, loopContext: LoopContext, connectionID: UInt64) {
         self.broker = broker
         self.loopContext = loopContext
+        self.loopIndex = loopContext.index
         self.connectionID = connectionID
         self.reader = MQTTPacketReader(parser: MQTTPacketParser(role: .server, maximumPacketSize: broker.settings.effectiveMaxPacketSize))
     }
@@ -102,7 +107,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
 
     func channelActive(context: ChannelHandlerContext) {
         let timeout = broker.settings.connectTimeout
-        connectTimeoutTask = context.eventLoop.scheduleTask(in: .seconds(timeout)) { [self] in
+        connectTimeout = context.eventLoop.scheduleTask(in: .seconds(timeout)) { [self] in
             guard phase == .awaitingConnect else { return }
             broker.recordRefusal(ConnectionRefusal.connectTimeout)
             logger.notice("no CONNECT within \(timeout) s, closing")
@@ -222,7 +227,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
             if publish.qos == .atMostOnce && !context.channel.isWritable {
                 // The subscriber cannot keep up and its socket buffer passed the high-water mark:
                 // QoS 0 is dropped and counted rather than buffered without bound (I7).
-                broker.recordDrop(.slowSubscriber, clientIdentifier: negotiation?.clientIdentifier ?? "", now: loopContext.now)
+                broker.recordDrop(.slowSubscriber, clientIdentifier: clientIdentifier ?? "", now: loopContext.now)
                 return
             }
             var publish = publish

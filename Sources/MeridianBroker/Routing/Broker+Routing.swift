@@ -31,6 +31,8 @@ extension Broker {
         }
         var outcome = RouteOutcome()
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
+        // The common case, one plain subscriber, goes without building the target list.
+        var single: SubscriptionEntry<SessionHandle>?
         lock.withLock {
             if message.retain {
                 retained.retain(message)
@@ -47,6 +49,10 @@ extension Broker {
             }
             let match = tree.match(topic: message.topic)
             if match.isEmpty { return }
+            if match.groups.isEmpty && match.entries.count == 1 {
+                single = match.entries[0]
+                return
+            }
             targets.reserveCapacity(match.entries.count + match.groups.count)
             for entry in match.entries { targets.append((entry, nil)) }
             for group in match.groups {
@@ -54,6 +60,11 @@ extension Broker {
                     targets.append((member, "$share/\(group.name)/"))
                 }
             }
+        }
+        if let single {
+            outcome.count = 1
+            deliver(message, entry: single, identifiers: nil, shared: nil, via: context, now: now, outcome: &outcome)
+            return outcome
         }
         outcome.count = targets.count
         if targets.isEmpty { return outcome }
@@ -115,43 +126,57 @@ extension Broker {
         if result.refused { outcome.refused = true }
     }
 
+    /// What offering one delivery to a session did, for the publisher's answer.
+    struct OfferOutcome {
+        /// The session's queue is past its bounds under the backpressure policy.
+        var congested = false
+        /// The commit of the delivery's row, when it was handed to the store.
+        var commit: EventLoopFuture<Void>?
+        /// The publisher must be refused (queue full with the refuse policy, or the disk floor).
+        var refused = false
+        /// The ACL kept the subscriber from reading the topic: not a match.
+        var denied = false
+    }
+
     /// Offers one delivery to a session: sent at once, queued or dropped (counted).
     ///
     /// A QoS 1/2 delivery to a persistent session is appended to the store first (the caller waits
     /// for the commit before acknowledging the publisher). A shared-subscription delivery to a member
     /// that went offline since it was chosen goes to another member instead (unless `redistributing`,
     /// which is that second choice).
-    /// - Returns: whether the session's queue is past its bounds under the backpressure policy, the
-    ///   commit of the delivery's row when it was handed to the store, whether the publisher must be
-    ///   refused, and whether the ACL kept the subscriber from reading the topic.
     @discardableResult
     func offer(
         _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
-    ) -> (congested: Bool, commit: EventLoopFuture<Void>?, refused: Bool, denied: Bool) {
+    ) -> OfferOutcome {
         var redirect = false
         var refusedForDisk = false
         var denied = false
         var commit: EventLoopFuture<Void>?
-        let (target, result, scheduleDrain) = handle.lock.withLock { () -> ((any DeliveryTarget)?, OutboundFlow.Offer, Bool) in
+        // Results of the critical section, set inside it (a closure returning Void keeps the
+        // lock's generic call free of a tuple type built at run time).
+        var target: (any DeliveryTarget)?
+        var result = OutboundFlow.Offer.queued
+        var scheduleDrain = false
+        handle.lock.withLock { () -> Void in
             // The ACL's read check, whatever the path (routing, retained, wills, shared redelivery):
             // a wildcard subscription never delivers a topic the subscriber may not read. Without an
             // ACL `access` is nil and this is one comparison; with one, usually a cache hit.
             if handle.access != nil, handle.access?.allows(.read, topic: delivery.message.topic) == false {
                 denied = true
-                return (nil, .queued, false)
+                return
             }
-            let target = handle.target
+            target = handle.target
             if delivery.sharedFilter != nil && !redistributing && (target == nil || !handle.isLive) {
                 redirect = true
-                return (nil, .queued, false)
+                return
             }
             let persist = store != nil && delivery.qos != .atMostOnce && handle.isPersistent && handle.isLive
             if persist && diskLow.withLockedValue({ $0 }) {
                 refusedForDisk = true
-                return (nil, .dropped(.diskFloor), false)
+                result = .dropped(.diskFloor)
+                return
             }
-            let remote = target.map { $0.loopContext.index != context.index } ?? false
-            let result: OutboundFlow.Offer
+            let remote = target.map { $0.loopIndex != context.index } ?? false
             if persist, let store {
                 var stored = delivery
                 let id = nextMessageID()
@@ -169,17 +194,17 @@ extension Broker {
             handle.persistFlowEffects()
             switch result {
             case .queued, .queuedOverLimit, .queuedDroppingOldest:
-                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return (target, result, false) }
+                guard remote, !handle.drainScheduled, handle.flow.canDrain else { return }
                 handle.drainScheduled = true
-                return (target, result, true)
+                scheduleDrain = true
             case .send, .dropped:
-                return (target, result, false)
+                return
             }
         }
-        if denied { return (false, nil, false, true) }
+        if denied { return OfferOutcome(denied: true) }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)
-            return (false, nil, false, false)
+            return OfferOutcome()
         }
         switch result {
         case .send(let publish):
@@ -187,15 +212,15 @@ extension Broker {
         case .queued, .queuedOverLimit, .queuedDroppingOldest:
             if scheduleDrain, let target { context.scheduleDrain(of: target) }
             if case .queuedDroppingOldest = result { recordDrop(.queueFull, clientIdentifier: handle.clientIdentifier, now: now) }
-            if case .queuedOverLimit = result { return (true, commit, false, false) }
+            if case .queuedOverLimit = result { return OfferOutcome(congested: true, commit: commit) }
         case .dropped(let reason):
             recordDrop(reason, clientIdentifier: handle.clientIdentifier, now: now)
-            if refusedForDisk { return (false, nil, true, false) }
+            if refusedForDisk { return OfferOutcome(refused: true) }
             if reason == .queueFull && delivery.qos != .atMostOnce && handle.lock.withLock({ handle.flow.limits.refuseWhenFull }) {
-                return (false, commit, true, false)
+                return OfferOutcome(commit: commit, refused: true)
             }
         }
-        return (false, commit, false, false)
+        return OfferOutcome(commit: commit)
     }
 
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {

@@ -10,6 +10,8 @@ import MeridianSecurity
 protocol DeliveryTarget: AnyObject {
     /// The loop the target lives on.
     var loopContext: LoopContext { get }
+    /// Its index (read on every delivery: a plain integer, no reference to retain).
+    var loopIndex: Int { get }
     /// Sends one PUBLISH the session's flow released (its packet identifier already assigned).
     func deliver(_ publish: MQTTPublish)
     /// Sends what the session queued for it (see ``OutboundFlow/drain(now:mayRead:)``).

@@ -23,6 +23,8 @@ final class LoopContext {
     private var pending: [[Handover]]
     private var dirty: [any DeliveryTarget] = []
     let counters = LoopCounters()
+    /// The keep-alive checks of this loop's connections, on one timer.
+    private(set) lazy var keepAliveTimers = KeepAliveTimers(eventLoop: eventLoop, clock: clock)
     /// Numbers the messages routed from this loop: the loop index in the top byte, a count below.
     private var lastMessageSequence: UInt64 = 0
 
@@ -40,7 +42,7 @@ final class LoopContext {
 
     /// Sends `publish` to `target`, now if it lives on this loop, else at the next `flush()`.
     func send(_ publish: MQTTPublish, to target: any DeliveryTarget) {
-        let loop = target.loopContext.index
+        let loop = target.loopIndex
         if loop == index {
             target.deliver(publish)
         } else {
@@ -50,7 +52,7 @@ final class LoopContext {
 
     /// Asks the target's own loop to send what its session queued (see `OutboundFlow.offer`).
     func scheduleDrain(of target: any DeliveryTarget) {
-        pending[target.loopContext.index].append(.drain(target))
+        pending[target.loopIndex].append(.drain(target))
     }
 
     /// Marks a target of this loop as having unflushed writes.

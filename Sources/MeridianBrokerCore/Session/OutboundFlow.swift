@@ -1,3 +1,4 @@
+import DequeModule
 import MeridianMQTT
 import NIOCore
 
@@ -90,8 +91,9 @@ public struct OutboundFlow: Sendable {
     }
 
     public private(set) var inflight: [UInt16: Inflight] = [:]
-    /// Starts at the smallest capacity: most sessions never queue, and idle connections must stay small.
-    public private(set) var queue = CircularBuffer<Delivery>(initialCapacity: 1)
+    /// Empty without storage: most sessions never queue, and idle connections must stay small
+    /// (a `Deque` allocates on its first element; a `CircularBuffer` at once, 192 B per session).
+    public private(set) var queue = Deque<Delivery>()
     public private(set) var queuedBytes = 0
     /// Payload bytes of messages awaiting PUBACK or PUBREC.
     public private(set) var inflightBytes = 0
@@ -352,7 +354,7 @@ public struct OutboundFlow: Sendable {
         if queue.contains(where: { $0.sharedFilter != nil }) {
             result += queue.filter { $0.sharedFilter != nil }
             let kept = queue.filter { $0.sharedFilter == nil }
-            queue = CircularBuffer(kept)
+            queue = Deque(kept)
             queuedBytes = kept.reduce(0) { $0 + $1.message.approximateSize }
         }
         for delivery in result { if let id = delivery.storeID { storeEffects.append(.discarded(storeID: id)) } }
@@ -363,7 +365,7 @@ public struct OutboundFlow: Sendable {
     public mutating func discardQueuedQoS0() {
         guard !limits.queueQoS0Messages, queue.contains(where: { $0.qos == .atMostOnce }) else { return }
         let kept = queue.filter { $0.qos != .atMostOnce }
-        queue = CircularBuffer(kept)
+        queue = Deque(kept)
         queuedBytes = kept.reduce(0) { $0 + $1.message.approximateSize }
     }
 

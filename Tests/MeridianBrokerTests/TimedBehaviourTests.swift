@@ -1,3 +1,5 @@
+import Logging
+@testable import MeridianBroker
 import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
@@ -104,5 +106,34 @@ import Testing
         let publishes = try back.received().compactMap { if case .publish(let p) = $0 { return p } else { return nil } }
         #expect(publishes.map(\.topic) == ["e/long"])
         #expect(publishes.first?.properties.messageExpiryInterval == 95)
+    }
+}
+
+/// The broker reads time only from the clock it is given: a `ManualClock` moves message expiry
+/// while the event loop's own time stands still.
+@Suite struct InjectedClockTests {
+    @Test("a retained message's expiry follows the injected clock, not the loop's time")
+    func retainedExpiryFollowsTheClock() throws {
+        let clock = ManualClock()
+        let broker = EmbeddedBroker { _ in Broker(settings: BrokerSettings(), logger: Logger(label: "test"), clock: clock) }
+        let publisher = try broker.connect(clientID: "publisher")
+        _ = try publisher.received()
+        try publisher.send(.publish(MQTTPublish(
+            topic: "state/door", payload: ByteBuffer(string: "open"), qos: .atMostOnce, retain: true,
+            properties: [.messageExpiryInterval(10)])))
+
+        func retainedSeenByNewSubscriber(_ id: String) throws -> [String] {
+            let subscriber = try broker.connect(clientID: id)
+            _ = try subscriber.received()
+            try subscriber.send(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: [
+                MQTTSubscription(topicFilter: "state/#", options: .init(qos: .atMostOnce)),
+            ])))
+            return try subscriber.received().compactMap { if case .publish(let p) = $0 { return String(buffer: p.payload) } else { return nil } }
+        }
+
+        clock.advance(by: .seconds(9))
+        #expect(try retainedSeenByNewSubscriber("early") == ["open"])
+        clock.advance(by: .seconds(2))
+        #expect(try retainedSeenByNewSubscriber("late") == [])
     }
 }

@@ -78,8 +78,9 @@ struct GroupCommitTests {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let (store, _) = try SQLiteStore.open(
-            options: .init(directory: dir.path, maxBatchOperations: 10, maxBatchDelay: .seconds(10)), now: testNow, log: { _ in })
-        // Ten operations fill a batch: it is committed without waiting the ten seconds.
+            options: .init(directory: dir.path, maxBatchOperations: 10, maxBatchDelay: .seconds(120)), now: testNow, log: { _ in })
+        // Ten operations fill a batch: it is committed without waiting for the delay. (The delay is
+        // long so that a test loop slowed down by other tests cannot let it pass and flush the rest.)
         var futures: [EventLoopFuture<Void>] = []
         for i in 0..<25 {
             futures.append(store.commit([.insertInboundQoS2(clientID: "x", packetID: UInt16(i))], on: testLoop))

@@ -13,7 +13,7 @@ extension BridgeLink {
 
     func startPrimaryProbe() {
         stopPrimaryProbe()
-        guard !settings.roundRobin, settings.addresses.count > 1, addressIndex % settings.addresses.count != 0 else { return }
+        guard schedule.isOnSecondary else { return }
         primaryProbeTask = loop.scheduleRepeatedTask(initialDelay: Self.primaryProbeInterval, delay: Self.primaryProbeInterval) { [self] _ in
             probePrimary()
         }
@@ -56,7 +56,7 @@ extension BridgeLink {
         keepAliveTask?.cancel()
         forwarding.connectionLost()
         inbound.removeAll()
-        addressIndex = 0
+        schedule.switchedToPrimary()
         secondary?.send(.disconnect(MQTTDisconnect()))
         secondary?.flush()
         secondary?.close()

@@ -13,17 +13,18 @@ extension BridgeLink {
         guard settings.startType == .lazy else { return connectRemote() }
         logger.notice("lazy bridge: connects when \(settings.threshold) messages are queued")
         lazyTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
-            let traffic = forwarded + received
-            if traffic != trafficAtLastCheck {
-                trafficAtLastCheck = traffic
-                lastTraffic = clock.now
-            }
-            if remote == nil && reconnectTask == nil {
-                // The broker's count covers what the bridge holds too (in flight from the broker's view).
-                let queued = server.queueStatistics(clientIdentifier: localClientID).map { $0.queued + $0.inflight } ?? 0
-                if queued >= settings.threshold { connectRemote() }
-            } else if remoteReady && waiting.isEmpty && forwarding.inFlightCount == 0 && forwarding.pendingCount == 0
-                        && clock.now - lastTraffic >= .seconds(Int64(settings.idleTimeout)) {
+            // The broker's count covers what the bridge holds too (in flight from the broker's view).
+            let queued = server.queueStatistics(clientIdentifier: localClientID).map { $0.queued + $0.inflight } ?? 0
+            let action = schedule.lazyCheck(
+                down: remote == nil && reconnectTask == nil, up: remoteReady, queued: queued,
+                drained: waiting.isEmpty && forwarding.inFlightCount == 0 && forwarding.pendingCount == 0,
+                traffic: forwarded + received, now: clock.now)
+            switch action {
+            case .none:
+                break
+            case .connect:
+                connectRemote()
+            case .disconnectIdle:
                 logger.notice("lazy bridge idle for \(settings.idleTimeout) s, disconnecting")
                 remote?.send(.disconnect(MQTTDisconnect()))
                 remote?.flush()
@@ -34,12 +35,9 @@ extension BridgeLink {
 
     func connectRemote() {
         guard !stopped, localReady, remote == nil, !settings.addresses.isEmpty else { return }
-        if settings.startType == .once {
-            guard !startedOnce else { return }
-            startedOnce = true
-        }
-        lastTraffic = clock.now
-        let address = settings.addresses[addressIndex % settings.addresses.count]
+        guard schedule.attemptStarts() else { return }
+        schedule.attemptedConnection(now: clock.now)
+        let address = settings.addresses[schedule.addressIndex % settings.addresses.count]
         logger.info("connecting", metadata: ["address": "\(address.host):\(address.port)"])
         openRemoteConnection(to: address, timeout: .seconds(10)) { [self] in remote = $0 }
             .whenComplete { [self] result in
@@ -49,7 +47,7 @@ extension BridgeLink {
                 case .failure(let error):
                     logger.notice("cannot connect", metadata: ["address": "\(address.host):\(address.port)", "error": "\(error)"])
                     remote = nil
-                    scheduleReconnect(failedAddress: true)
+                    scheduleReconnect(failedAddress: true, wasConnected: false)
                 }
             }
     }
@@ -179,7 +177,7 @@ extension BridgeLink {
             return
         }
         remoteReady = true
-        backoff.connected(at: clock.now)
+        schedule.connected(now: clock.now)
         remoteRetainAvailable = (connack.properties.retainAvailable ?? 1) == 1
         remoteMaximumPacketSize = connack.properties.maximumPacketSize.map { Int($0) }
         logger.notice("connected", metadata: ["session_present": "\(connack.sessionPresent)"])
@@ -234,31 +232,25 @@ extension BridgeLink {
         forwarding.connectionLost()
         inbound.removeAll()
         if wasReady {
-            backoff.disconnected(at: clock.now)
             reconnects += 1
             logger.notice("connection lost", metadata: ["error": "\(error.map { "\($0)" } ?? "closed")"])
             if settings.notifications { publishNotification(connected: false) }
         }
-        scheduleReconnect(failedAddress: !wasReady)
+        scheduleReconnect(failedAddress: !wasReady, wasConnected: wasReady)
     }
 
-    private func scheduleReconnect(failedAddress: Bool) {
+    private func scheduleReconnect(failedAddress: Bool, wasConnected: Bool) {
         guard !stopped, reconnectTask == nil else { return }
-        // round_robin true rotates; false prefers the primary, trying the next only after a failure.
-        if settings.roundRobin || failedAddress {
-            addressIndex = (addressIndex + 1) % max(1, settings.addresses.count)
-        }
-        if !settings.roundRobin && !failedAddress { addressIndex = 0 }
-        // `once` never reconnects; `lazy` reconnects from its check, when enough is queued again.
-        guard settings.startType == .automatic else {
+        var generator = SystemRandomNumberGenerator()
+        switch schedule.ended(failedAddress: failedAddress, wasConnected: wasConnected, now: clock.now, using: &generator) {
+        case .none:
             if settings.startType == .once { logger.notice("start_type once: the bridge is not restarted") }
-            return
-        }
-        let delay = backoff.nextDelay()
-        let (seconds, attoseconds) = delay.components
-        reconnectTask = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
-            reconnectTask = nil
-            connectRemote()
+        case .reconnect(let delay):
+            let (seconds, attoseconds) = delay.components
+            reconnectTask = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
+                reconnectTask = nil
+                connectRemote()
+            }
         }
     }
 }

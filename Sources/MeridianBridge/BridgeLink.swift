@@ -34,12 +34,8 @@ public final class BridgeLink: @unchecked Sendable {
     /// The remote's CONNACK limits (MQTT 5) for QoS 0 messages, which bypass the window.
     var remoteRetainAvailable = true
     var remoteMaximumPacketSize: Int?
-    /// `start_type once`: set after the first connection attempt; no attempt follows.
-    var startedOnce = false
     /// `start_type lazy`: the check that starts the link at `threshold` and stops it after `idle_timeout`.
     var lazyTask: RepeatedTask?
-    var lastTraffic: NIODeadline
-    var trafficAtLastCheck = 0
     /// `drain_rate`: messages and bytes per second, each a bucket refilled continuously up to one
     /// second's worth (nil: no limit of that kind).
     var messageRate: TokenBucket?
@@ -47,8 +43,8 @@ public final class BridgeLink: @unchecked Sendable {
     var ratePumpScheduled = false
     /// Cleared when the remote refused the `try_private` bridge marker.
     var tryPrivate: Bool
-    var addressIndex = 0
-    var backoff: Backoff
+    /// Where and when the link connects: address, start type, backoff (pure).
+    var schedule: LinkSchedule
     var stopped = false
     var reconnectTask: Scheduled<Void>?
     var keepAliveTask: RepeatedTask?
@@ -108,14 +104,13 @@ public final class BridgeLink: @unchecked Sendable {
         self.remoteClientID = remoteID
         self.localClientID = settings.localClientID ?? "local.\(remoteID)"
         self.remoteVersion = settings.protocolVersion == .mqttv50 ? .v5 : .v3_1_1
-        self.backoff = Backoff(settings: settings)
+        self.schedule = LinkSchedule(settings: settings)
         self.forwarding = ForwardingWindow(drainMaxInflight: settings.drainMaxInflight)
         self.tryPrivate = settings.tryPrivate
         self.remoteTLS = try BridgeTLS.load(settings)
         self.clock = server.clock
         self.state = server.bridgeState(named: settings.name)
         let now = server.clock.now
-        self.lastTraffic = now
         if settings.drainRateMessages > 0 {
             self.messageRate = TokenBucket(rate: settings.drainRateMessages, full: false, now: now)
         }

@@ -11,22 +11,16 @@ extension MQTTConnectionHandler {
         if version == .v5 {
             do { try inboundAliases.resolve(&publish) } catch { return protocolViolation(error) }
         }
-        if !MQTTTopic.isWithinLevelLimit(publish.topic) {
-            // MQTT 5 is told with 0x90 Topic Name invalid; 3.1.1 has no way to say no but closing.
-            guard version == .v5 else {
-                logger.notice("topic deeper than \(MQTTTopic.maximumLevels) levels, closing")
-                return disconnect(reason: .topicNameInvalid, publishWill: true)
-            }
-            return refusePublish(publish, reason: .topicNameInvalid, what: "topic deeper than \(MQTTTopic.maximumLevels) levels")
-        }
         let settings = broker.settings
-        if publish.qos > settings.maxQoS {
-            return disconnect(reason: .qosNotSupported, publishWill: true)
-        }
-        if publish.retain && !settings.retainAvailable {
-            return disconnect(reason: .retainNotSupported, publishWill: true)
-        }
-        if settings.messageSizeLimit > 0 && publish.payload.readableBytes > settings.messageSizeLimit {
+        let verdict = PublishCheck.check(
+            publish, version: version, settings: settings, withinRate: withinPublishRate, mayPublish: mayPublish(to:))
+        switch verdict {
+        case .route:
+            break
+        case .disconnect(let reason):
+            if reason == .topicNameInvalid { logger.notice("topic deeper than \(MQTTTopic.maximumLevels) levels, closing") }
+            return disconnect(reason: reason, publishWill: true)
+        case .dropOversized:
             logger.notice("payload of \(publish.payload.readableBytes) bytes over message_size_limit, dropped")
             switch publish.qos {
             case .atMostOnce: break
@@ -34,14 +28,17 @@ extension MQTTConnectionHandler {
             case .exactlyOnce: acknowledge(.pubrec(MQTTAck(packetIdentifier: publish.packetIdentifier!, reasonCode: .packetTooLarge)), after: [])
             }
             return
-        }
-        if !withinPublishRate() {
-            counters.rateLimited += 1
-            return refusePublish(publish, reason: .messageRateTooHigh, what: "over max_publish_rate")
-        }
-        if !mayPublish(to: publish.topic) {
-            counters.publishDenied += 1
-            return refusePublish(publish, reason: .notAuthorized, what: "topic not allowed by the ACL")
+        case .refuse(let reason, let refusal):
+            switch refusal {
+            case .topicTooDeep:
+                return refusePublish(publish, reason: reason, what: "topic deeper than \(MQTTTopic.maximumLevels) levels")
+            case .overRate:
+                counters.rateLimited += 1
+                return refusePublish(publish, reason: reason, what: "over max_publish_rate")
+            case .notAuthorized:
+                counters.publishDenied += 1
+                return refusePublish(publish, reason: reason, what: "topic not allowed by the ACL")
+            }
         }
         let now = loopContext.now
         var received = BrokerMessage(publish: publish, origin: clientIdentifier, now: now)

@@ -134,12 +134,12 @@ extension Broker {
             metrics.connectionsTotal = totalConnections
             metrics.connectionsMaximum = maximumConnected
             metrics.sessions = sessions.count
-            metrics.subscriptions = tree.count
-            metrics.retainedMessages = retained.count
             metrics.refusals = refusals
             for reason in DropReason.allCases { metrics.drops[reason.label] = drops[reason, default: 0] }
             return Array(sessions.values)
         }
+        metrics.subscriptions = subscriptionCount
+        metrics.retainedMessages = retainedCount
         for kind in ["device", "bridge"] {
             metrics.queuedMessages[kind] = 0
             metrics.queuedBytes[kind] = 0

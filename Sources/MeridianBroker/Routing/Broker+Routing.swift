@@ -33,9 +33,9 @@ extension Broker {
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         // The common case, one plain subscriber, goes without building the target list.
         var single: SubscriptionEntry<SessionHandle>?
-        lock.withLock {
+        subscriptionsLock.withReadLock {
             if message.retain {
-                retained.retain(message)
+                retainedLock.withLock { retained.retain(message) }
                 // $SYS is rebuilt every sys_interval: storing it would only wear the flash.
                 if let store, !message.topic.hasPrefix("$SYS/") {
                     let stored = message.payload.readableBytes == 0 ? nil : StoredMessage(message, now: now, wallNow: unixTime())
@@ -47,7 +47,7 @@ extension Broker {
                     }
                 }
             }
-            let match = tree.match(topic: message.topic)
+            let match = context.matchCache.match(message.topic, in: tree)
             if match.isEmpty { return }
             if match.groups.isEmpty && match.entries.count == 1 {
                 single = match.entries[0]
@@ -55,9 +55,12 @@ extension Broker {
             }
             targets.reserveCapacity(match.entries.count + match.groups.count)
             for entry in match.entries { targets.append((entry, nil)) }
-            for group in match.groups {
-                if let member = group.next(where: { $0.isOnline }) {
-                    targets.append((member, "$share/\(group.name)/"))
+            if match.groups.isEmpty { return }
+            sharedGroupLock.withLock {
+                for group in match.groups {
+                    if let member = group.next(where: { $0.isOnline }) {
+                        targets.append((member, "$share/\(group.name)/"))
+                    }
                 }
             }
         }
@@ -243,11 +246,11 @@ extension Broker {
     func redistributeShared(_ deliveries: [Delivery], from departed: SessionHandle, via context: LoopContext, now: NIODeadline) {
         for delivery in deliveries {
             guard let filter = delivery.sharedFilter else { continue }
-            let choice: SubscriptionEntry<SessionHandle>? = lock.withLock {
+            let choice: SubscriptionEntry<SessionHandle>? = subscriptionsLock.withReadLock {
                 let groupName = filter.dropFirst("$share/".count).dropLast()
-                let match = tree.match(topic: delivery.message.topic)
+                let match = context.matchCache.match(delivery.message.topic, in: tree)
                 guard let group = match.groups.first(where: { $0.name == groupName }) else { return nil }
-                return group.next(where: { $0 !== departed && $0.isOnline })
+                return sharedGroupLock.withLock { group.next(where: { $0 !== departed && $0.isOnline }) }
             }
             let departedIsLive = departed.lock.withLock { departed.isLive }
             if let choice, choice.subscriber !== departed, choice.subscriber.isOnline || !departedIsLive {

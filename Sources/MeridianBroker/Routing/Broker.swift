@@ -7,14 +7,25 @@ import MeridianStore
 import NIOCore
 
 /// The broker's shared state: sessions by client identifier, the subscription tree and the
-/// retained messages, behind one lock that is held only for lookups and updates, never for I/O.
+/// retained messages. Each part has its own lock, held only for lookups and updates, never for
+/// I/O, so that routing a publish takes no lock that connects, statistics or other loops' routing
+/// contend for: matching is under the read side of ``subscriptionsLock``, which every loop holds at once.
+///
+/// Lock order: `lock` → `subscriptionsLock` → `retainedLock` → `sharedGroupLock` → a session's lock;
+/// never the reverse.
 final class Broker: @unchecked Sendable {
     let settings: BrokerSettings
     let logger: Logger
+    /// Sessions, connection statistics, drops, refusals and the security policy.
     let lock = NIOLock()
     var sessions: [String: SessionHandle] = [:]
+    /// Written by subscribe and unsubscribe; read by routing (each loop caches its matches, ``MatchCache``).
+    let subscriptionsLock = ReadWriteLock()
     var tree = SubscriptionTree<SessionHandle>()
+    let retainedLock = NIOLock()
     var retained = RetainedMessages()
+    /// The round-robin choice within a shared group, made by readers of the tree at once.
+    let sharedGroupLock = NIOLock()
     private var assignedIdentifierCounter: UInt64 = 0
     /// The clock of every decision (``MonotonicClock``).
     let clock: any MonotonicClock
@@ -52,8 +63,8 @@ final class Broker: @unchecked Sendable {
     /// This broker's name in message identities (``MeshTrace``): id and incarnation, so identities
     /// from before a restart never collide with new ones.
     let nodeName: String
-    /// Identities of messages received over bridges (guarded by `lock`).
-    var recentBridgeMessageIDs: RecentMessageIDs
+    /// Identities of messages received over bridges.
+    let recentBridgeMessageIDs: NIOLockedValueBox<RecentMessageIDs>
 
     /// Whether a CONNECT may have its session here (``SessionAdmission``): always, on the edge.
     let admission: SessionAdmission
@@ -68,7 +79,7 @@ final class Broker: @unchecked Sendable {
         self.admission = admission
         self.node = node
         self.nodeName = node.meshName
-        self.recentBridgeMessageIDs = RecentMessageIDs(capacity: max(1, settings.recentBridgeMessageIDs))
+        self.recentBridgeMessageIDs = NIOLockedValueBox(RecentMessageIDs(capacity: max(1, settings.recentBridgeMessageIDs)))
         self.settings = settings
         self.logger = logger
         self.store = store
@@ -85,7 +96,7 @@ final class Broker: @unchecked Sendable {
         let trace = MeshTrace.read(message.properties)
         if let id = trace.id {
             if MeshTrace.isOwn(id, node: nodeName) { return nil }
-            guard lock.withLock({ recentBridgeMessageIDs.insert(id) }) else { return nil }
+            guard recentBridgeMessageIDs.withLockedValue({ $0.insert(id) }) else { return nil }
         }
         message.hops = trace.hops + 1
         let id = trace.id ?? MeshTrace.identity(node: nodeName, sequence: message.sequence)
@@ -111,11 +122,13 @@ final class Broker: @unchecked Sendable {
                     handle.access = handle.identity.access(under: security.acl, clientIdentifier: clientID)
                 }
                 let subscriptions = handle.lock.withLock { handle.subscriptions }
-                for (filter, subscription) in subscriptions {
-                    tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                subscriptionsLock.withWriteLock {
+                    for (filter, subscription) in subscriptions {
+                        tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                    }
                 }
             }
-            for message in messages { retained.retain(message) }
+            retainedLock.withLock { for message in messages { retained.retain(message) } }
         }
     }
 
@@ -282,7 +295,9 @@ final class Broker: @unchecked Sendable {
             handle.expiryTimer = nil
             return Array(handle.subscriptions.keys)
         }
-        for filter in filters { tree.unsubscribe(handle, filter: filter) }
+        if !filters.isEmpty {
+            subscriptionsLock.withWriteLock { for filter in filters { tree.unsubscribe(handle, filter: filter) } }
+        }
         if sessions[handle.clientIdentifier] === handle {
             sessions[handle.clientIdentifier] = nil
             store?.enqueue([.deleteSession(clientID: handle.clientIdentifier)])
@@ -291,11 +306,12 @@ final class Broker: @unchecked Sendable {
 
     /// Number of sessions without a connection.
     var statistics: (sessions: Int, connected: Int, maximum: Int, total: Int, subscriptions: Int, retained: Int, drops: Int) {
-        lock.withLock {
-            (sessions.count, connectedCount, maximumConnected, totalConnections, tree.count, retained.count,
-             drops.values.reduce(0, +))
-        }
+        let counts = lock.withLock { (sessions.count, connectedCount, maximumConnected, totalConnections, drops.values.reduce(0, +)) }
+        return (counts.0, counts.1, counts.2, counts.3, subscriptionCount, retainedCount, counts.4)
     }
+
+    var subscriptionCount: Int { subscriptionsLock.withReadLock { tree.count } }
+    var retainedCount: Int { retainedLock.withLock { retained.count } }
 
     /// The queue of a session, for status figures: queued messages and bytes, messages in flight.
     func queueStatistics(clientIdentifier: String) -> (queued: Int, queuedBytes: Int, inflight: Int)? {
@@ -322,7 +338,6 @@ final class Broker: @unchecked Sendable {
         lock.withLock {
             // A session ended by a Clean Start takeover may still see packets from its old connection.
             guard handle.lock.withLock({ handle.isLive }) else { return (false, []) }
-            let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
             let persistent = handle.lock.withLock {
                 handle.subscriptions[filter] = .init(options: options, identifier: identifier)
                 return handle.isPersistent
@@ -330,18 +345,20 @@ final class Broker: @unchecked Sendable {
             if persistent {
                 store?.enqueue([.upsertSubscription(clientID: handle.clientIdentifier, filter: filter, options: options, identifier: identifier)])
             }
-            if MQTTSharedFilter(parsing: filter) != nil { return (existed, []) }  // no retained for shared (4.8.2)
-            switch options.retainHandling {
-            case .doNotSend: return (existed, [])
-            case .sendOnNewSubscribe where existed: return (existed, [])
-            default: return (existed, retained.matching(filter: filter, now: now))
+            let sendsRetained = MQTTSharedFilter(parsing: filter) == nil && options.retainHandling != .doNotSend  // none for shared (4.8.2)
+            // Under the write lock until the retained messages are read, so that a message published
+            // meanwhile arrives either live or as retained, not both.
+            return subscriptionsLock.withWriteLock {
+                let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
+                guard sendsRetained, !(existed && options.retainHandling == .sendOnNewSubscribe) else { return (existed, []) }
+                return (existed, retainedLock.withLock { retained.matching(filter: filter, now: now) })
             }
         }
     }
 
     func unsubscribe(_ handle: SessionHandle, filter: String) -> Bool {
         lock.withLock {
-            let existed = tree.unsubscribe(handle, filter: filter)
+            let existed = subscriptionsLock.withWriteLock { tree.unsubscribe(handle, filter: filter) }
             let persistent = handle.lock.withLock {
                 _ = handle.subscriptions.removeValue(forKey: filter)
                 return handle.isPersistent
@@ -352,6 +369,6 @@ final class Broker: @unchecked Sendable {
     }
 
     func removeExpiredRetained(now: NIODeadline) {
-        lock.withLock { _ = retained.removeExpired(now: now) }
+        retainedLock.withLock { _ = retained.removeExpired(now: now) }
     }
 }

@@ -23,6 +23,8 @@ final class LoopContext {
     private var pending: [[Handover]]
     private var dirty: [any DeliveryTarget] = []
     let counters = LoopCounters()
+    /// This loop's matches of the shared subscription tree (read under the broker's read lock).
+    var matchCache = MatchCache<SessionHandle>()
     /// The keep-alive checks of this loop's connections, on one timer.
     private(set) lazy var keepAliveTimers = KeepAliveTimers(eventLoop: eventLoop, clock: clock)
     /// Numbers the messages routed from this loop: the loop index in the top byte, a count below.

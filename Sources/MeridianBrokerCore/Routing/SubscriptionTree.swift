@@ -40,8 +40,9 @@ public final class SharedGroup<Subscriber: Hashable & Sendable> {
 
 /// A topic trie of subscriptions with `+`, `#` and `$share` groups (MQTT 5 section 4.7, 4.8.2).
 ///
-/// Matching walks one level at a time. Results for a topic are cached until the next
-/// subscribe or unsubscribe, since telemetry topics repeat.
+/// Matching walks one level at a time and changes nothing, so several event loops may match at
+/// once under a shared read lock; each caches its results for the tree's ``version``
+/// (``MatchCache``), since telemetry topics repeat.
 public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
     final class Node {
         var children: [Substring: Node] = [:]
@@ -100,10 +101,9 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
     }
 
     private var root = Node()
-    private var cache: [String: Match] = [:]
-    /// Bound on cached topics; the cache is cleared when it is reached.
-    public var cacheLimit = 4096
     public private(set) var count = 0
+    /// Changes with every subscribe and unsubscribe: a match cached for an older version is stale.
+    public private(set) var version: UInt64 = 0
 
     public init() {}
 
@@ -113,7 +113,7 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
     public mutating func subscribe(
         _ subscriber: Subscriber, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?
     ) -> Bool {
-        cache.removeAll(keepingCapacity: true)
+        version &+= 1
         let entry = SubscriptionEntry(subscriber: subscriber, options: options, identifier: identifier)
         if let shared = MQTTSharedFilter(parsing: filter) {
             let node = Self.node(for: shared.filter, from: root, create: true)!
@@ -136,7 +136,7 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
     /// Removes `subscriber`'s subscription to `filter`. - Returns: whether it existed.
     @discardableResult
     public mutating func unsubscribe(_ subscriber: Subscriber, filter: String) -> Bool {
-        cache.removeAll(keepingCapacity: true)
+        version &+= 1
         var removed = false
         if let shared = MQTTSharedFilter(parsing: filter) {
             if let node = Self.node(for: shared.filter, from: root, create: false),
@@ -157,15 +157,12 @@ public struct SubscriptionTree<Subscriber: Hashable & Sendable> {
         return removed
     }
 
-    /// All matches for a published topic, from the cache when possible.
-    public mutating func match(topic: String) -> Match {
-        if let cached = cache[topic] { return cached }
+    /// All matches for a published topic.
+    public func match(topic: String) -> Match {
         var result = Match()
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         let dollar = topic.utf8.first == UInt8(ascii: "$")
         Self.collect(root, levels: levels, dollar: dollar, into: &result)
-        if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-        cache[topic] = result
         return result
     }
 

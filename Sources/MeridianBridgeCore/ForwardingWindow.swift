@@ -106,22 +106,13 @@ public struct ForwardingWindow: Sendable {
         case refused(OutboxID, MQTTReasonCode)
     }
 
-    private enum Phase: Sendable, Hashable {
-        /// PUBLISH sent, waiting for PUBACK or PUBREC.
-        case published
-        /// PUBREC received, PUBREL sent, waiting for PUBCOMP.
-        case released
-    }
-
+    /// What the window keeps of a message in flight (its exchange is the shared ``InflightWindow``).
     private struct InFlight: Sendable, Hashable {
         var id: OutboxID
-        var packetIdentifier: UInt16
-        var qos: MQTTQoS
         var retain: Bool
         var encodedSize: Int
-        var phase: Phase
         /// Not yet sent on the current connection (after a reconnect).
-        var needsResend: Bool
+        var needsResend = false
     }
 
     public let drainMaxInflight: Int
@@ -129,13 +120,13 @@ public struct ForwardingWindow: Sendable {
     public private(set) var isConnected = false
     /// The last row handed to ``accept(_:)``: the pump reads rows after it.
     public private(set) var lastAcceptedID: OutboxID?
-    /// In acceptance order.
-    private var inFlight: [InFlight] = []
+    private var inFlight = InflightWindow<InFlight>()
+    /// Messages in flight not yet sent again on the current connection.
+    private var awaitingResend = 0
     private var pending: [Message] = []
     private var pendingStart = 0
     /// Set by 0x97; `nil` when running at full capacity.
     private var slowWindow: Int?
-    private var nextPacketIdentifier: UInt16 = 1
 
     public init(drainMaxInflight: Int) {
         self.drainMaxInflight = max(1, drainMaxInflight)
@@ -148,7 +139,7 @@ public struct ForwardingWindow: Sendable {
     public var window: Int { min(capacity, slowWindow ?? capacity) }
 
     /// QoS 1/2 messages on the wire of the current connection.
-    public var onWire: Int { inFlight.count { !$0.needsResend } }
+    public var onWire: Int { inFlight.count - awaitingResend }
 
     /// Unfinished QoS 1/2 messages, sent or waiting to be sent again.
     public var inFlightCount: Int { inFlight.count }
@@ -161,12 +152,12 @@ public struct ForwardingWindow: Sendable {
 
     /// The packet identifier row `id` is in flight under.
     public func packetIdentifier(for id: OutboxID) -> UInt16? {
-        inFlight.first { $0.id == id }?.packetIdentifier
+        inFlight.entries.first { $0.value.payload.id == id }?.key
     }
 
     /// The in-flight rows and their packet identifiers, in acceptance order.
     public var inFlightIdentifiers: [(id: OutboxID, packetIdentifier: UInt16)] {
-        inFlight.map { ($0.id, $0.packetIdentifier) }
+        inFlight.inSendingOrder.map { ($0.entry.payload.id, $0.packetIdentifier) }
     }
 
     // MARK: Events
@@ -175,14 +166,24 @@ public struct ForwardingWindow: Sendable {
     public mutating func connected(_ limits: RemoteLimits) -> [Action] {
         self.limits = limits
         isConnected = true
-        for index in inFlight.indices { inFlight[index].needsResend = true }
+        markAllForResend()
         return fill()
     }
 
     /// The link went down: everything in flight will be resent after the next CONNACK.
     public mutating func connectionLost() {
         isConnected = false
-        for index in inFlight.indices { inFlight[index].needsResend = true }
+        markAllForResend()
+    }
+
+    private mutating func markAllForResend() {
+        for packetIdentifier in inFlight.entries.keys { inFlight.update(packetIdentifier) { $0.needsResend = true } }
+        awaitingResend = inFlight.count
+    }
+
+    /// Whether an acknowledgement can be for `packetIdentifier`: it is in flight on this connection.
+    private func isOnWire(_ packetIdentifier: UInt16) -> Bool {
+        inFlight[packetIdentifier].map { !$0.payload.needsResend } ?? false
     }
 
     /// New outbox rows, in id order; rows at or before ``lastAcceptedID`` are ignored.
@@ -195,31 +196,25 @@ public struct ForwardingWindow: Sendable {
     }
 
     public mutating func pubackReceived(_ ack: MQTTAck) -> [Action] {
-        guard let index = inFlight.firstIndex(where: { $0.packetIdentifier == ack.packetIdentifier && !$0.needsResend }),
-            inFlight[index].qos == .atLeastOnce
-        else { return [] }
-        let entry = inFlight.remove(at: index)
+        guard isOnWire(ack.packetIdentifier), let entry = inFlight.puback(ack.packetIdentifier) else { return [] }
         return finish(entry.id, reasonCode: ack.reasonCode) + fill()
     }
 
     public mutating func pubrecReceived(_ ack: MQTTAck) -> [Action] {
-        guard let index = inFlight.firstIndex(where: { $0.packetIdentifier == ack.packetIdentifier && !$0.needsResend }),
-            inFlight[index].qos == .exactlyOnce
-        else { return [] }
-        if ack.reasonCode.isFailure {
-            let entry = inFlight.remove(at: index)
+        guard isOnWire(ack.packetIdentifier) else { return [] }
+        switch inFlight.pubrec(ack.packetIdentifier, failed: ack.reasonCode.isFailure) {
+        case .unknown:
+            return []
+        case .failed(let entry):
             return finish(entry.id, reasonCode: ack.reasonCode) + fill()
+        case .released(let entry), .repeated(let entry):
+            // A repeated PUBREC gets the PUBREL again.
+            return [.sendPubrel(packetIdentifier: ack.packetIdentifier, id: entry.id)]
         }
-        // A repeated PUBREC gets the PUBREL again.
-        inFlight[index].phase = .released
-        return [.sendPubrel(packetIdentifier: ack.packetIdentifier, id: inFlight[index].id)]
     }
 
     public mutating func pubcompReceived(_ ack: MQTTAck) -> [Action] {
-        guard let index = inFlight.firstIndex(where: { $0.packetIdentifier == ack.packetIdentifier && !$0.needsResend }),
-            inFlight[index].phase == .released
-        else { return [] }
-        let entry = inFlight.remove(at: index)
+        guard isOnWire(ack.packetIdentifier), let entry = inFlight.pubcomp(ack.packetIdentifier) else { return [] }
         // A PUBCOMP reason code (0x92 after the remote lost its session) still ends the exchange:
         // the remote had the message when it sent PUBREC.
         return finish(entry.id, reasonCode: .success) + fill()
@@ -242,34 +237,32 @@ public struct ForwardingWindow: Sendable {
         var actions: [Action] = []
         var deleted: [OutboxID] = []
         var wire = onWire
-        var index = 0
-        while index < inFlight.count, wire < window {
-            guard inFlight[index].needsResend else {
-                index += 1
-                continue
-            }
-            let entry = inFlight[index]
-            if entry.phase == .published, let maximum = limits.maximumPacketSize, entry.encodedSize > maximum {
-                inFlight.remove(at: index)
-                actions.append(.dropped(entry.id, .packetTooLarge))
-                deleted.append(entry.id)
-                continue
-            }
-            inFlight[index].needsResend = false
-            wire += 1
-            index += 1
-            switch entry.phase {
-            case .published:
-                actions.append(
-                    .send(Send(id: entry.id, packetIdentifier: entry.packetIdentifier, qos: entry.qos, retain: entry.retain, dup: true))
-                )
-            case .released:
-                actions.append(.sendPubrel(packetIdentifier: entry.packetIdentifier, id: entry.id))
+        if awaitingResend > 0 {
+            for (packetIdentifier, entry) in inFlight.inSendingOrder where entry.payload.needsResend {
+                guard wire < window else { break }
+                let message = entry.payload
+                awaitingResend -= 1
+                if entry.stage != .awaitingPubcomp, let maximum = limits.maximumPacketSize, message.encodedSize > maximum {
+                    inFlight.remove(packetIdentifier)
+                    actions.append(.dropped(message.id, .packetTooLarge))
+                    deleted.append(message.id)
+                    continue
+                }
+                inFlight.update(packetIdentifier) { $0.needsResend = false }
+                wire += 1
+                switch entry.stage {
+                case .awaitingPuback, .awaitingPubrec:
+                    let qos: MQTTQoS = entry.stage == .awaitingPuback ? .atLeastOnce : .exactlyOnce
+                    actions.append(
+                        .send(Send(id: message.id, packetIdentifier: packetIdentifier, qos: qos, retain: message.retain, dup: true))
+                    )
+                case .awaitingPubcomp:
+                    actions.append(.sendPubrel(packetIdentifier: packetIdentifier, id: message.id))
+                }
             }
         }
         // New messages only once nothing waits to be resent (entries added below never do).
-        let resendsWaiting = inFlight.contains(where: \.needsResend)
-        while !resendsWaiting, pendingStart < pending.count {
+        while awaitingResend == 0, pendingStart < pending.count {
             let message = pending[pendingStart]
             let qos = min(message.qos, limits.maximumQoS)
             if qos != .atMostOnce && wire >= window { break }
@@ -286,13 +279,7 @@ public struct ForwardingWindow: Sendable {
                 deleted.append(message.id)
                 continue
             }
-            let packetIdentifier = allocatePacketIdentifier()
-            inFlight.append(
-                InFlight(
-                    id: message.id, packetIdentifier: packetIdentifier, qos: qos, retain: retain, encodedSize: size,
-                    phase: .published, needsResend: false
-                )
-            )
+            let packetIdentifier = inFlight.start(InFlight(id: message.id, retain: retain, encodedSize: size), qos: qos)
             wire += 1
             actions.append(.send(Send(id: message.id, packetIdentifier: packetIdentifier, qos: qos, retain: retain, dup: false)))
         }
@@ -305,14 +292,5 @@ public struct ForwardingWindow: Sendable {
         }
         if !deleted.isEmpty { actions.append(.delete(deleted)) }
         return actions
-    }
-
-    private mutating func allocatePacketIdentifier() -> UInt16 {
-        // The window is at most 65,535 wide, so a free identifier exists.
-        while true {
-            let candidate = nextPacketIdentifier
-            nextPacketIdentifier = nextPacketIdentifier == UInt16.max ? 1 : nextPacketIdentifier + 1
-            if !inFlight.contains(where: { $0.packetIdentifier == candidate }) { return candidate }
-        }
     }
 }

@@ -38,22 +38,10 @@ public enum StoreEffect: Sendable, Equatable {
     case discarded(storeID: UInt64)
 }
 
-/// The server-to-client half of a session: in-flight QoS 1/2 messages, packet identifiers and
-/// the queue of messages waiting for a free slot or for the client to come back.
+/// The server-to-client half of a session: the queue of messages waiting for a free slot or for
+/// the client to come back, its bounds and drop policies, and the store effects of each step.
+/// The QoS 1/2 exchanges themselves are the shared ``InflightWindow``.
 public struct OutboundFlow: Sendable {
-    public enum InflightState: Sendable, Equatable {
-        case awaitingPuback
-        case awaitingPubrec
-        /// PUBREL sent; the message itself is done.
-        case awaitingPubcomp
-    }
-
-    public struct Inflight: Sendable {
-        public var delivery: Delivery
-        public var state: InflightState
-        /// Order of first transmission, for resending in order after a reconnect.
-        public var sequence: UInt64
-    }
 
     public struct Limits: Sendable, Equatable {
         /// Queue bound in messages; 0 = none.
@@ -90,7 +78,8 @@ public struct OutboundFlow: Sendable {
         }
     }
 
-    public private(set) var inflight: [UInt16: Inflight] = [:]
+    /// The QoS 1/2 messages sent and not yet acknowledged.
+    public private(set) var inflight = InflightWindow<Delivery>()
     /// Empty without storage: most sessions never queue, and idle connections must stay small
     /// (a `Deque` allocates on its first element; a `CircularBuffer` at once, 192 B per session).
     public private(set) var queue = Deque<Delivery>()
@@ -99,8 +88,6 @@ public struct OutboundFlow: Sendable {
     public private(set) var inflightBytes = 0
     /// Changes to stored deliveries since the last ``takeStoreEffects()``.
     public private(set) var storeEffects: [StoreEffect] = []
-    private var nextPacketIdentifier: UInt16 = 1
-    private var sequence: UInt64 = 0
     public var limits: Limits
     /// The client's Receive Maximum for the current connection.
     public var clientReceiveMaximum: Int = 65_535
@@ -120,8 +107,7 @@ public struct OutboundFlow: Sendable {
     /// already sent (with their packet identifiers), `queue` the rest in order.
     public mutating func restore(inflight restored: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)], queue restoredQueue: [Delivery]) {
         for (packetIdentifier, delivery, released) in restored {
-            sequence += 1
-            inflight[packetIdentifier] = Inflight(delivery: delivery, state: released ? .awaitingPubcomp : .awaitingPubrec, sequence: sequence)
+            inflight.restore(delivery, packetIdentifier: packetIdentifier, stage: released ? .awaitingPubcomp : .awaitingPubrec)
             if !released { inflightBytes += delivery.message.payload.readableBytes }
         }
         for delivery in restoredQueue {
@@ -180,8 +166,8 @@ public struct OutboundFlow: Sendable {
     /// figures only.
     public var oldestWaitingSince: NIODeadline? {
         var oldest = queue.first?.message.acceptedAt
-        for entry in inflight.values {
-            if let accepted = entry.delivery.message.acceptedAt, oldest.map({ accepted < $0 }) ?? true { oldest = accepted }
+        for entry in inflight.entries.values {
+            if let accepted = entry.payload.message.acceptedAt, oldest.map({ accepted < $0 }) ?? true { oldest = accepted }
         }
         return oldest
     }
@@ -225,28 +211,15 @@ public struct OutboundFlow: Sendable {
     }
 
     private mutating func startInflight(_ delivery: consuming Delivery, now: NIODeadline) -> Offer {
-        let packetIdentifier = allocatePacketIdentifier()
+        let packetIdentifier = inflight.nextPacketIdentifier()
         let result = sendable(delivery, packetIdentifier: packetIdentifier, now: now)
-        if case .send = result {
-            sequence += 1
-            inflightBytes += delivery.message.payload.readableBytes
-            if delivery.qos == .exactlyOnce, let id = delivery.storeID {
-                storeEffects.append(.sent(storeID: id, packetIdentifier: packetIdentifier))
-            }
-            inflight[packetIdentifier] = Inflight(
-                delivery: delivery, state: delivery.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec,
-                sequence: sequence
-            )
+        guard case .send = result else { return result }
+        inflightBytes += delivery.message.payload.readableBytes
+        if delivery.qos == .exactlyOnce, let id = delivery.storeID {
+            storeEffects.append(.sent(storeID: id, packetIdentifier: packetIdentifier))
         }
+        inflight.sent(delivery, packetIdentifier: packetIdentifier, qos: delivery.qos)
         return result
-    }
-
-    private mutating func allocatePacketIdentifier() -> UInt16 {
-        while true {
-            let candidate = nextPacketIdentifier
-            nextPacketIdentifier = nextPacketIdentifier == .max ? 1 : nextPacketIdentifier + 1
-            if inflight[candidate] == nil { return candidate }
-        }
     }
 
     /// Moves queued messages into free in-flight slots; reports drops through `dropped`.
@@ -284,34 +257,34 @@ public struct OutboundFlow: Sendable {
 
     /// PUBACK from the client. - Returns: false if the identifier was not awaiting a PUBACK.
     public mutating func acknowledge(puback packetIdentifier: UInt16) -> Bool {
-        // Looked up by index and removed, not copied out: the hot path of every QoS 1 delivery.
-        guard let index = inflight.index(forKey: packetIdentifier), inflight.values[index].state == .awaitingPuback else { return false }
-        let entry = inflight.remove(at: index).value
-        inflightBytes -= entry.delivery.message.payload.readableBytes
-        if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
+        guard let delivery = inflight.puback(packetIdentifier) else { return false }
+        inflightBytes -= delivery.message.payload.readableBytes
+        if let id = delivery.storeID { storeEffects.append(.completed(storeID: id)) }
         return true
     }
 
     /// PUBREC from the client. - Returns: whether to answer with PUBREL (false: unknown id or failure code).
     public mutating func acknowledge(pubrec packetIdentifier: UInt16, reasonCode: MQTTReasonCode) -> Bool {
-        guard let entry = inflight[packetIdentifier], entry.state != .awaitingPuback else { return false }
-        if entry.state == .awaitingPubcomp { return true }  // repeated PUBREC: PUBREL again
-        inflightBytes -= entry.delivery.message.payload.readableBytes
-        if reasonCode.isFailure {
-            inflight[packetIdentifier] = nil
-            if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
+        switch inflight.pubrec(packetIdentifier, failed: reasonCode.isFailure) {
+        case .unknown:
             return false
+        case .repeated:
+            return true
+        case .failed(let delivery):
+            inflightBytes -= delivery.message.payload.readableBytes
+            if let id = delivery.storeID { storeEffects.append(.completed(storeID: id)) }
+            return false
+        case .released(let delivery):
+            inflightBytes -= delivery.message.payload.readableBytes
+            if let id = delivery.storeID { storeEffects.append(.released(storeID: id, packetIdentifier: packetIdentifier)) }
+            return true
         }
-        inflight[packetIdentifier]?.state = .awaitingPubcomp
-        if let id = entry.delivery.storeID { storeEffects.append(.released(storeID: id, packetIdentifier: packetIdentifier)) }
-        return true
     }
 
     /// PUBCOMP from the client. - Returns: false if the identifier was not awaiting a PUBCOMP.
     public mutating func acknowledge(pubcomp packetIdentifier: UInt16) -> Bool {
-        guard let entry = inflight[packetIdentifier], entry.state == .awaitingPubcomp else { return false }
-        inflight[packetIdentifier] = nil
-        if let id = entry.delivery.storeID { storeEffects.append(.completed(storeID: id)) }
+        guard let delivery = inflight.pubcomp(packetIdentifier) else { return false }
+        if let id = delivery.storeID { storeEffects.append(.completed(storeID: id)) }
         return true
     }
 
@@ -323,16 +296,16 @@ public struct OutboundFlow: Sendable {
     public mutating func resend(
         now: NIODeadline, mayRead: (String) -> Bool = { _ in true }, dropped: (DropReason) -> Void = { _ in }
     ) -> [MQTTPacket] {
-        for (packetIdentifier, entry) in inflight where entry.state != .awaitingPubcomp && !mayRead(entry.delivery.message.topic) {
-            inflight[packetIdentifier] = nil
-            inflightBytes -= entry.delivery.message.payload.readableBytes
-            if let id = entry.delivery.storeID { storeEffects.append(.discarded(storeID: id)) }
+        let unreadable = inflight.removeAll { $0.stage != .awaitingPubcomp && !mayRead($0.payload.message.topic) }
+        for (_, entry) in unreadable {
+            inflightBytes -= entry.payload.message.payload.readableBytes
+            if let id = entry.payload.storeID { storeEffects.append(.discarded(storeID: id)) }
             dropped(.notAuthorized)
         }
-        return inflight.sorted { $0.value.sequence < $1.value.sequence }.map { packetIdentifier, entry in
-            switch entry.state {
+        return inflight.inSendingOrder.map { packetIdentifier, entry in
+            switch entry.stage {
             case .awaitingPuback, .awaitingPubrec:
-                return .publish(entry.delivery.publish(packetIdentifier: packetIdentifier, dup: true, now: now))
+                return .publish(entry.payload.publish(packetIdentifier: packetIdentifier, dup: true, now: now))
             case .awaitingPubcomp:
                 return .pubrel(MQTTAck(packetIdentifier: packetIdentifier))
             }
@@ -343,14 +316,9 @@ public struct OutboundFlow: Sendable {
     /// received (queued, or QoS 1 in flight without PUBACK), for redelivery to another member.
     /// QoS 2 messages already sent stay: their flow must complete with this client (MQTT 5 section 4.8.2).
     public mutating func takeSharedUnacknowledged() -> [Delivery] {
-        let taken = inflight
-            .filter { $0.value.state == .awaitingPuback && $0.value.delivery.sharedFilter != nil }
-            .sorted { $0.value.sequence < $1.value.sequence }
-        for (id, entry) in taken {
-            inflight[id] = nil
-            inflightBytes -= entry.delivery.message.payload.readableBytes
-        }
-        var result = taken.map { $0.value.delivery }
+        let taken = inflight.removeAll { $0.stage == .awaitingPuback && $0.payload.sharedFilter != nil }
+        for (_, entry) in taken { inflightBytes -= entry.payload.message.payload.readableBytes }
+        var result = taken.map(\.entry.payload)
         if queue.contains(where: { $0.sharedFilter != nil }) {
             result += queue.filter { $0.sharedFilter != nil }
             let kept = queue.filter { $0.sharedFilter == nil }

@@ -4,38 +4,17 @@ import MeridianStore
 import NIOCore
 
 extension MQTTConnectionHandler {
-    /// Answers a malformed packet or protocol violation as the specification says, then closes:
-    /// MQTT 5 gets CONNACK (during CONNECT) or DISCONNECT with the reason code; 3.1.1 is just closed.
+    /// Answers a malformed packet or protocol violation as the specification says, then closes
+    /// (``ConnectionMachine/violation(_:announcedVersion:)``).
     func protocolViolation(_ error: Error) {
         let codecError = error as? MQTTCodecError ?? MQTTCodecError(.malformedPacket, "\(error)")
         logger.notice("protocol violation, closing: \(codecError)")
-        switch phase {
-        case .awaitingConnect, .admitting:
-            suppressWill = true
-            if codecError.code == .unsupportedProtocolVersion {
-                // Answer in the 3.1.1 format, which every client version can read (3.1.2.2).
-                version = .v3_1_1
-                write(.connack(MQTTConnack(sessionPresent: false, reasonCode: .v3UnacceptableProtocolVersion)))
-            } else if reader.parser.protocolVersion == .v5 || version == .v5 {
-                version = .v5
-                write(.connack(MQTTConnack(sessionPresent: false, reasonCode: codecError.reasonCode)))
-            }
-            closeConnection()
-        case .connected:
-            disconnect(reason: codecError.reasonCode, publishWill: true)
-        case .closing:
-            break
-        }
+        carryOut(machine.violation(codecError, announcedVersion: reader.parser.protocolVersion))
     }
 
     /// Server-initiated disconnect: MQTT 5 clients get DISCONNECT with `reason` first.
     func disconnect(reason: MQTTReasonCode, publishWill: Bool) {
-        guard phase == .connected else { return closeConnection() }
-        if !publishWill { suppressWill = true }
-        if version == .v5 {
-            write(.disconnect(MQTTDisconnect(reasonCode: reason)))
-        }
-        closeConnection()
+        carryOut(machine.disconnect(reason: reason, publishWill: publishWill))
     }
 
     /// The client sent DISCONNECT.
@@ -57,31 +36,24 @@ extension MQTTConnectionHandler {
                     identity: identity.stored))])
             }
         }
-        // 0x04 asks for the will to be published; every other client reason discards it (3.14.2.1).
-        suppressWill = disconnect.reasonCode != .disconnectWithWillMessage
-        phase = .closing
-        closeConnection()
+        carryOut(machine.clientDisconnected(disconnect))
     }
 
     /// Another connection took this session over (3.1.4): tell MQTT 5 clients why, then close.
     func sessionTakenOver() {
-        takenOver = true
-        guard phase == .connected else { return closeConnection() }
-        // The new connection arrived within any will delay, so a delayed will is not sent, unless
-        // the new connection's Clean Start ended the session, which makes the will due now (3.1.3.2.2).
-        if let handle = session, SessionEnd.takeoverCancelsWill(
-            willDelay: will?.properties.willDelayInterval ?? 0, sessionStillLive: handle.lock.withLock { handle.isLive }) {
-            suppressWill = true
-        }
-        disconnect(reason: .sessionTakenOver, publishWill: true)
+        let willCancelled = session.map { handle in
+            SessionEnd.takeoverCancelsWill(
+                willDelay: will?.properties.willDelayInterval ?? 0, sessionStillLive: handle.lock.withLock { handle.isLive })
+        } ?? false
+        carryOut(machine.takeOver(willCancelled: willCancelled))
     }
 
     /// The channel closed, for whatever reason: publish or schedule the will, detach the session.
     func connectionClosed() {
         connectTimeout?.cancel()
-        if keepAlive != nil { loopContext.keepAliveTimers.unwatch(self) }
+        if machine.keepAlive != nil { loopContext.keepAliveTimers.unwatch(self) }
         let wasConnected = clientIdentifier != nil && session != nil
-        phase = .closing
+        machine.closed()
         transport = nil
         guard wasConnected, let handle = session else { return }
         session = nil
@@ -92,11 +64,11 @@ extension MQTTConnectionHandler {
             broker.redistributeShared(detached.unacknowledgedShared, from: handle, via: loopContext, now: now)
         }
         if broker.settings.connectionMessages {
-            logger.info("client disconnected", metadata: ["taken_over": "\(takenOver)"])
+            logger.info("client disconnected", metadata: ["taken_over": "\(machine.takenOver)"])
         }
         let decision = SessionEnd.decide(SessionEnd.Facts(
-            willDue: will != nil && !suppressWill, willDelay: will?.properties.willDelayInterval ?? 0,
-            shuttingDown: shuttingDown, takenOver: takenOver, wasAttached: detached.wasAttached,
+            willDue: will != nil && !machine.willSuppressed, willDelay: will?.properties.willDelayInterval ?? 0,
+            shuttingDown: shuttingDown, takenOver: machine.takenOver, wasAttached: detached.wasAttached,
             sessionEnded: detached.ended, sessionExpiry: detached.expiry))
         if let will { carryOut(decision.will, will: will, handle: handle, generation: detached.generation, now: now) }
         if let expiry = decision.expireAfter {

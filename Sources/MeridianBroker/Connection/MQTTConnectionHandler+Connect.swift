@@ -7,7 +7,6 @@ extension MQTTConnectionHandler {
     func handleConnect(_ connect: MQTTConnect) {
         connectTimeout?.cancel()
         connectTimeout = nil
-        version = connect.protocolVersion
         let settings = broker.settings
         let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
@@ -60,7 +59,7 @@ extension MQTTConnectionHandler {
         let request = AdmissionRequest(
             clientIdentifier: negotiation.clientIdentifier, username: username, cleanStart: connect.cleanStart,
             protocolVersion: version)
-        phase = .admitting
+        machine.admitting()
         setReading(false)
         let loop = loopContext.eventLoop
         // The edge answers at once, inside this call: then the read loop goes on with the packets
@@ -71,7 +70,6 @@ extension MQTTConnectionHandler {
             guard phase == .admitting else { return }  // closed meanwhile
             switch result {
             case .success(.admit):
-                phase = .awaitingConnect
                 attachSession(connect, negotiation: negotiation, username: username)
             case .success(.refuse(let reason)):
                 logger.notice("connection refused by admission", metadata: ["reason": "\(reason.rawValue)"])
@@ -125,7 +123,7 @@ extension MQTTConnectionHandler {
         }
         session = attachment.handle
         access = attachment.access
-        phase = .connected
+        let firstKeepAliveCheck = machine.accepted(keepAlive: negotiation.keepAlive, now: now)
         if let previous = attachment.previous {
             previous.loopContext.eventLoop.execute { previous.sessionTakenOver() }
         }
@@ -157,38 +155,27 @@ extension MQTTConnectionHandler {
                 "remote": "\(remoteAddressDescription)",
             ])
         }
-        scheduleKeepAlive(negotiation.keepAlive)
+        // The client must send something within 1.5 times its keep-alive (3.1.2.10), checked on
+        // the loop's shared keep-alive timer.
+        if let firstKeepAliveCheck { loopContext.keepAliveTimers.watch(self, checkAt: firstKeepAliveCheck) }
     }
 
-    /// Refuses the CONNECT with `reason`: an MQTT 5 code, mapped to the nearest 3.1.1 return code
-    /// for older clients unless it is one already (a value below 0x80).
+    /// Refuses the CONNECT with `reason` (``ConnectionMachine/refused(_:serverReference:)``).
     func refuseConnect(_ reason: MQTTReasonCode, serverReference: String? = nil) {
-        suppressWill = true
-        let code = version == .v5 || !reason.isFailure ? reason : reason.v3ConnackReturnCode
-        var properties = MQTTProperties()
-        if version == .v5, let serverReference { properties.append(.serverReference(serverReference)) }
-        write(.connack(MQTTConnack(sessionPresent: false, reasonCode: code, properties: properties)))
-        closeConnection()
-    }
-
-    /// Checks keep-alive: the client must send something within 1.5 times its keep-alive (3.1.2.10),
-    /// on the loop's shared keep-alive timer.
-    private func scheduleKeepAlive(_ seconds: UInt16) {
-        keepAlive = KeepAliveWatchdog(keepAlive: Int(seconds), now: loopContext.now)
-        guard let watchdog = keepAlive, case .alive(let first) = watchdog.check(now: loopContext.now) else { return }
-        loopContext.keepAliveTimers.watch(self, checkAt: first)
+        carryOut(machine.refused(reason, serverReference: serverReference))
     }
 
     func checkKeepAlive(now: NIODeadline) -> NIODeadline? {
-        guard phase == .connected, let watchdog = keepAlive else { return nil }
-        switch watchdog.check(now: now) {
-        case .expired:
+        switch machine.checkKeepAlive(now: now) {
+        case .unwatched:
+            return nil
+        case .checkAgain(let next):
+            return next
+        case .expired(let action):
             logger.notice("keep-alive timeout, closing")
-            disconnect(reason: .keepAliveTimeout, publishWill: true)
+            carryOut(action)
             loopContext.flush()
             return nil
-        case .alive(let next):
-            return next
         }
     }
 }

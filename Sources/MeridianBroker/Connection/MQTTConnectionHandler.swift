@@ -4,19 +4,12 @@ import MeridianMQTT
 import MeridianSecurity
 import NIOCore
 
-/// The one handler of a client connection: parses packets from the socket, executes the broker's
-/// decisions and writes the answers. Confined to its channel's event loop.
+/// The one handler of a client connection: reads packets from the socket, feeds them to its
+/// ``ConnectionMachine`` and to the session's machines, and carries out what they decide.
+/// Confined to its channel's event loop.
 final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, PausedPublisher, KeepAliveChecked, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    enum Phase {
-        case awaitingConnect
-        /// CONNECT passed authentication and waits for the admission seam; nothing more is read.
-        case admitting
-        case connected
-        case closing
-    }
 
     let broker: Broker
     let loopContext: LoopContext
@@ -47,9 +40,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
         if case .inProcess(let client) = transport { return client }
         return nil
     }
-    var phase = Phase.awaitingConnect
+    /// Phase, protocol version, keep-alive and will decisions of the connection.
+    var machine = ConnectionMachine()
+    var phase: ConnectionMachine.Phase { machine.phase }
+    var version: MQTTProtocolVersion { machine.version }
     var reader: MQTTPacketReader
-    var version: MQTTProtocolVersion = .v3_1_1
     var session: SessionHandle?
     /// The client identifier in force (assigned if the client sent none); nil before CONNECT.
     /// Only this survives the negotiation: an idle connection keeps nothing else of its CONNECT.
@@ -57,17 +52,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     var will: MQTTWill?
     var inboundAliases = InboundTopicAliases(maximum: 0)
     var outboundAliases = OutboundTopicAliases(maximum: 0)
-    /// The client's keep-alive (nil for 0, or before CONNECT).
-    var keepAlive: KeepAliveWatchdog?
     /// The CONNECT timeout, until CONNECT (keep-alive is checked on the loop's shared timer).
     var connectTimeout: Scheduled<Void>?
     private var needsFlush = false
-    /// Set when the connection ends in a way that must not publish the will.
-    var suppressWill = false
-    /// The client is a 3.1/3.1.1 bridge that announced itself with `try_private`.
+    /// The client is a bridge (3.1.1 `try_private`, or Meridian's MQTT 5 CONNECT user property).
     var isBridge = false
-    /// Set when another connection took the session over.
-    var takenOver = false
     /// The commit the latest acknowledgement waits for; later ones queue behind it.
     var pendingAcknowledgement: EventLoopFuture<Void>?
     /// Sessions whose full queue paused reading from this publisher (backpressure policy).
@@ -108,10 +97,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     func channelActive(context: ChannelHandlerContext) {
         let timeout = broker.settings.connectTimeout
         connectTimeout = context.eventLoop.scheduleTask(in: .seconds(timeout)) { [self] in
-            guard phase == .awaitingConnect else { return }
+            guard let action = machine.connectTimedOut() else { return }
             broker.recordRefusal(ConnectionRefusal.connectTimeout)
             logger.notice("no CONNECT within \(timeout) s, closing")
-            closeConnection()
+            carryOut(action)
         }
         context.fireChannelActive()
     }
@@ -120,7 +109,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
         let buffer = unwrapInboundIn(data)
         loopContext.counters.bytesReceived += buffer.readableBytes
         guard phase != .closing else { return }
-        if keepAlive != nil { keepAlive!.heard(at: loopContext.now) }
+        machine.heard(at: loopContext.now)
         reader.append(buffer)
         handleReadPackets()
     }
@@ -170,32 +159,40 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
 
     /// Whether the next packet may be handled now: not while a CONNECT waits for admission, nor
     /// once the connection is closing.
-    var isReceiving: Bool { phase != .closing && phase != .admitting }
+    var isReceiving: Bool { machine.isReceiving }
 
     func handle(_ packet: MQTTPacket) {
         loopContext.counters.messagesReceived += 1
-        if phase == .awaitingConnect {
-            guard case .connect(let connect) = packet else {
-                return protocolViolation(MQTTCodecError(.protocolError, "first packet is not CONNECT", packetType: packet.type))
+        switch machine.received(packet) {
+        case .session(let packet):
+            switch packet {
+            case .publish(let publish): handlePublish(publish)
+            case .puback(let ack): handlePuback(ack)
+            case .pubrec(let ack): handlePubrec(ack)
+            case .pubrel(let ack): handlePubrel(ack)
+            case .pubcomp(let ack): handlePubcomp(ack)
+            case .subscribe(let subscribe): handleSubscribe(subscribe)
+            case .unsubscribe(let unsubscribe): handleUnsubscribe(unsubscribe)
+            default: break  // the machine hands over session packets only
             }
-            return handleConnect(connect)
+        case .connect(let connect): handleConnect(connect)
+        case .clientDisconnect(let disconnect): handleDisconnect(disconnect)
+        case let action: carryOut(action)
         }
-        switch packet {
-        case .publish(let publish): handlePublish(publish)
-        case .puback(let ack): handlePuback(ack)
-        case .pubrec(let ack): handlePubrec(ack)
-        case .pubrel(let ack): handlePubrel(ack)
-        case .pubcomp(let ack): handlePubcomp(ack)
-        case .subscribe(let subscribe): handleSubscribe(subscribe)
-        case .unsubscribe(let unsubscribe): handleUnsubscribe(unsubscribe)
-        case .pingreq: write(.pingresp)
-        case .disconnect(let disconnect): handleDisconnect(disconnect)
-        case .connect:
-            protocolViolation(MQTTCodecError(.protocolError, "second CONNECT", packetType: .connect))
-        case .auth:
-            protocolViolation(MQTTCodecError(.protocolError, "AUTH without an authentication method", packetType: .auth))
-        case .connack, .suback, .unsuback, .pingresp:
-            protocolViolation(MQTTCodecError(.protocolError, "\(packet.type) is sent by servers only", packetType: packet.type))
+    }
+
+    /// Carries out a ``ConnectionMachine`` action that writes or closes.
+    func carryOut(_ action: ConnectionMachine.Action) {
+        switch action {
+        case .send(let packet):
+            write(packet)
+        case .close(let answer):
+            if let answer { write(answer) }
+            closeConnection()
+        case .none:
+            break
+        case .connect, .session, .clientDisconnect:
+            assertionFailure("\(action) is handled by its own path")
         }
     }
 
@@ -266,7 +263,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, DeliveryTarget, Paused
     /// Closes the connection after flushing what was written.
     func closeConnection() {
         guard let transport else { return }
-        if phase != .closing { phase = .closing }
+        machine.closed()
         flushIfNeeded()
         switch transport {
         case .channel(let context): context.close(promise: nil)

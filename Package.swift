@@ -99,6 +99,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The cluster's pure decisions: membership from etcd events, lease fencing deadlines.
+        .target(
+            name: "MeridianClusterCore",
+            dependencies: ["MeridianBrokerCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // One broker process as services (store, broker, bridges, operations endpoint, reloads) in one
         // ServiceGroup: the wiring every executable shares.
         .target(
@@ -165,6 +170,10 @@ let package = Package(
         .testTarget(
             name: "MeridianBridgeCoreTests",
             dependencies: ["MeridianBridgeCore", "MeridianMQTT", "MeridianTestSupport", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "MeridianClusterCoreTests",
+            dependencies: ["MeridianClusterCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "MeridianConfigTests",

@@ -1,0 +1,56 @@
+import MeridianConfig
+import Testing
+
+@Suite struct RegionConfigTests {
+    private let minimal = """
+        listener 1883
+        allow_anonymous true
+        cluster_name eu-west
+        node_name node-1
+        cluster_listener 7883 127.0.0.1
+        etcd_endpoints http://127.0.0.1:2379 http://127.0.0.1:22379
+        """
+
+    @Test func clusterDirectivesBesideTheEdgeOnes() throws {
+        let config = try RegionConfigParser.parse(text: minimal + "\netcd_prefix /prod/\nmembership_ttl 5\ncluster_advertise 10.0.0.1:7883\n", file: "r.conf")
+        #expect(config.edge.listeners.map(\.port) == [1883])
+        #expect(config.cluster.clusterName == "eu-west" && config.cluster.nodeName == "node-1")
+        #expect(config.cluster.listenerPort == 7883 && config.cluster.listenerAddress == "127.0.0.1")
+        #expect(config.cluster.etcdEndpoints == ["http://127.0.0.1:2379", "http://127.0.0.1:22379"])
+        #expect(config.cluster.etcdPrefix == "/prod" && config.cluster.membershipTTL == 5)
+        #expect(config.cluster.advertisedEndpoint == .init(host: "10.0.0.1", port: 7883))
+        #expect(config.cluster.memberPrefix == "/prod/clusters/eu-west/members/")
+    }
+
+    @Test func defaults() throws {
+        let config = try RegionConfigParser.parse(text: minimal, file: "r.conf")
+        #expect(config.cluster.etcdPrefix == "/meridian" && config.cluster.membershipTTL == 10)
+        #expect(config.cluster.advertisedEndpoint == .init(host: "127.0.0.1", port: 7883))
+    }
+
+    @Test func mistakesNameTheFileAndLine() {
+        func error(_ text: String) -> String? {
+            do {
+                _ = try RegionConfigParser.parse(text: text, file: "r.conf")
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error(minimal + "\nmembership_ttl 1") == "r.conf:7: membership_ttl: 1 is out of range 2...3600 (the lease TTL must leave time for renewals)"
+            || error(minimal + "\nmembership_ttl 1")?.hasPrefix("r.conf:7: membership_ttl") == true)
+        #expect(error(minimal + "\netcd_endpoints 127.0.0.1:2379")?.hasPrefix("r.conf:7: etcd_endpoints: expects URLs like http://host:port") == true)
+        #expect(error(minimal + "\nnode_name a/b")?.hasPrefix("r.conf:7: node_name: 'a/b' may hold only") == true)
+        #expect(error(minimal + "\ncluster_advertise nowhere")?.hasPrefix("r.conf:7: cluster_advertise: expects HOST:PORT") == true)
+        // An edge mistake after the cluster lines keeps its own line number.
+        #expect(error(minimal + "\nmax_queud_messages 5")?.hasPrefix("r.conf:7: ") == true)
+        #expect(error("cluster_name x\nnode_name y\netcd_endpoints http://h:1\n")?.contains("cluster_listener is required") == true)
+    }
+
+    @Test func clusterDirectivesInAnIncludedFile() throws {
+        let main = "listener 1883\nallow_anonymous true\ninclude_dir /etc/meridian/conf.d\n"
+        let included = "cluster_name eu\nnode_name n1\ncluster_listener 7883\netcd_endpoints http://127.0.0.1:2379\n"
+        let config = try RegionConfigParser.parse(text: main, file: "r.conf") { _ in [("/etc/meridian/conf.d/cluster.conf", included)] }
+        #expect(config.cluster.clusterName == "eu" && config.cluster.nodeName == "n1")
+    }
+}

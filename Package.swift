@@ -104,6 +104,19 @@ let package = Package(
             name: "MeridianClusterCore",
             dependencies: ["MeridianBrokerCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The cluster's I/O: the etcd client (v3 JSON gateway) and the membership service.
+        .target(
+            name: "MeridianCluster",
+            dependencies: [
+                "MeridianClusterCore", "MeridianBrokerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // One broker process as services (store, broker, bridges, operations endpoint, reloads) in one
         // ServiceGroup: the wiring every executable shares.
         .target(
@@ -174,6 +187,15 @@ let package = Package(
         .testTarget(
             name: "MeridianClusterCoreTests",
             dependencies: ["MeridianClusterCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "MeridianClusterTests",
+            dependencies: [
+                "MeridianCluster", "MeridianClusterCore", "MeridianBrokerCore", "MeridianTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "MeridianConfigTests",

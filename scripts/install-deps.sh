@@ -6,7 +6,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libssl-dev openssl python3-pip curl)
+packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libssl-dev openssl python3-pip curl etcd-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

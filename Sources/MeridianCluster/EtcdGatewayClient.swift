@@ -1,0 +1,333 @@
+import FoundationEssentials
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// etcd 3.4's v3 JSON gateway over HTTP/1.1: keys and values are base64, 64-bit numbers are
+/// strings, and fields with zero values are left out (a missing `TTL` means the lease is gone, a
+/// missing `succeeded` means false). Each call tries the endpoints in turn from the last one
+/// that answered, so any member may be down.
+public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
+    private let endpoints: [(host: String, port: Int)]
+    private let group: EventLoopGroup
+    private let timeout: TimeAmount
+    /// The endpoint that answered last: tried first.
+    private let preferred = NIOLockedValueBox(0)
+
+    /// - Parameter endpoints: `http://host:port` URLs.
+    public init(endpoints: [String], group: EventLoopGroup, timeout: TimeAmount = .seconds(2)) throws {
+        self.endpoints = try endpoints.map { url in
+            guard url.hasPrefix("http://") else { throw EtcdError("only http:// etcd endpoints are supported yet: \(url)") }
+            let rest = url.dropFirst("http://".count)
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
+                throw EtcdError("not an http://host:port URL: \(url)")
+            }
+            return (String(rest[..<colon]), port)
+        }
+        self.group = group
+        self.timeout = timeout
+    }
+
+    // MARK: EtcdClient
+
+    public func grantLease(ttl: Int) async throws -> EtcdLease {
+        let answer: LeaseAnswer = try await call("/v3/lease/grant", ["TTL": "\(ttl)"])
+        guard let id = answer.ID.flatMap(Int64.init), let granted = answer.TTL.flatMap(Int.init) else {
+            throw EtcdError("lease grant answered without a lease: \(answer.error ?? "")")
+        }
+        return EtcdLease(id: id, ttl: granted)
+    }
+
+    public func keepAlive(lease: Int64) async throws -> Int {
+        let answer: StreamAnswer<LeaseAnswer> = try await call("/v3/lease/keepalive", ["ID": "\(lease)"])
+        return answer.result?.TTL.flatMap(Int.init) ?? 0
+    }
+
+    public func revoke(lease: Int64) async throws {
+        let _: Header = try await call("/v3/lease/revoke", ["ID": "\(lease)"])
+    }
+
+    public func create(key: String, value: String, lease: Int64) async throws -> Int64? {
+        let body = TxnRequest(
+            compare: [.init(target: "CREATE", key: Self.base64(key), create_revision: "0")],
+            success: [.init(request_put: .init(key: Self.base64(key), value: Self.base64(value), lease: "\(lease)"))])
+        let answer: TxnAnswer = try await call("/v3/kv/txn", body)
+        guard answer.succeeded == true else { return nil }
+        guard let revision = answer.header?.revision.flatMap(Int64.init) else { throw EtcdError("txn answered without a revision") }
+        return revision
+    }
+
+    public func range(prefix: String) async throws -> (kvs: [EtcdKeyValue], revision: Int64) {
+        let answer: RangeAnswer = try await call("/v3/kv/range", ["key": Self.base64(prefix), "range_end": Self.base64(Self.prefixEnd(prefix))])
+        let revision = answer.header?.revision.flatMap(Int64.init) ?? 0
+        return (try (answer.kvs ?? []).map { try $0.decoded() }, revision)
+    }
+
+    public func watch(prefix: String, startRevision: Int64, onEvents: @escaping @Sendable ([EtcdEvent]) -> Void) async throws {
+        let body = ["create_request": WatchCreate(key: Self.base64(prefix), range_end: Self.base64(Self.prefixEnd(prefix)), start_revision: "\(startRevision)")]
+        let request = try JSONEncoder().encode(body)
+        try await stream("/v3/watch", body: Array(request)) { line in
+            guard let answer = try? JSONDecoder().decode(StreamAnswer<WatchAnswer>.self, from: Data(line)) else { return }
+            if let error = answer.error { throw EtcdError("watch: \(error.message ?? "error")") }
+            guard let result = answer.result else { return }
+            if result.canceled == true { throw EtcdError("watch canceled: \(result.cancel_reason ?? "")") }
+            let events = try (result.events ?? []).map { event in
+                EtcdEvent(kind: event.type == "DELETE" ? .delete : .put, kv: try event.kv.decoded())
+            }
+            if !events.isEmpty { onEvents(events) }
+        }
+    }
+
+    // MARK: HTTP
+
+    private func call<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body) async throws -> Answer {
+        let request = Array(try JSONEncoder().encode(body))
+        var lastError: Error = EtcdError("no etcd endpoint")
+        let first = preferred.withLockedValue { $0 }
+        for step in 0..<endpoints.count {
+            let index = (first + step) % endpoints.count
+            do {
+                let (status, data) = try await exchange(endpoints[index], path: path, body: request)
+                guard status == .ok else {
+                    let message = (try? JSONDecoder().decode(ErrorAnswer.self, from: Data(data)))?.message ?? "HTTP \(status.code)"
+                    throw EtcdError("\(path): \(message)")
+                }
+                preferred.withLockedValue { $0 = index }
+                return try JSONDecoder().decode(Answer.self, from: Data(data))
+            } catch let error as EtcdError where error.description.hasPrefix(path) {
+                throw error  // etcd answered: another member would answer the same
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    /// One request on its own connection; the whole answer.
+    private func exchange(_ endpoint: (host: String, port: Int), path: String, body: [UInt8]) async throws -> (HTTPResponseStatus, [UInt8]) {
+        let collector = ResponseCollector(loop: group.next(), onLine: nil)
+        let channel = try await connect(endpoint, collector: collector)
+        defer { channel.close(promise: nil) }
+        try await send(channel, endpoint: endpoint, path: path, body: body)
+        let scheduled = channel.eventLoop.scheduleTask(in: timeout) { collector.fail(EtcdError("\(endpoint.host):\(endpoint.port) did not answer in time")) }
+        defer { scheduled.cancel() }
+        return try await collector.done.futureResult.get()
+    }
+
+    /// A streaming request (watch): each newline-separated JSON message goes to `onLine` until the
+    /// server ends the stream or the connection fails.
+    private func stream(_ path: String, body: [UInt8], onLine: @escaping @Sendable ([UInt8]) throws -> Void) async throws {
+        var lastError: Error = EtcdError("no etcd endpoint")
+        let first = preferred.withLockedValue { $0 }
+        for step in 0..<endpoints.count {
+            let endpoint = endpoints[(first + step) % endpoints.count]
+            let collector = ResponseCollector(loop: group.next(), onLine: onLine)
+            do {
+                let channel = try await connect(endpoint, collector: collector)
+                defer { channel.close(promise: nil) }
+                try await send(channel, endpoint: endpoint, path: path, body: body)
+                // Cancelling the watching task closes the stream.
+                _ = try await withTaskCancellationHandler {
+                    try await collector.done.futureResult.get()
+                } onCancel: {
+                    channel.close(promise: nil)
+                }
+                return
+            } catch {
+                lastError = error
+                if collector.receivedAny { throw error }  // it was serving: let the caller re-read and resume
+            }
+        }
+        throw lastError
+    }
+
+    private func connect(_ endpoint: (host: String, port: Int), collector: ResponseCollector) async throws -> Channel {
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+        return try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+    }
+
+    private func send(_ channel: Channel, endpoint: (host: String, port: Int), path: String, body: [UInt8]) async throws {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: "\(body.count)")
+        head.headers.add(name: "Connection", value: "close")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+    }
+
+    // MARK: Encoding
+
+    static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+
+    static func unbase64(_ text: String?) throws -> String {
+        guard let text else { return "" }
+        guard let data = Data(base64Encoded: text) else { throw EtcdError("etcd sent bad base64") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The end of the key range that holds every key starting with `prefix`.
+    static func prefixEnd(_ prefix: String) -> String {
+        var bytes = Array(prefix.utf8)
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes.removeLast()
+        }
+        return "\0"
+    }
+}
+
+/// Collects one HTTP response; for a stream, hands each complete line of its body to `onLine`.
+private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let done: EventLoopPromise<(HTTPResponseStatus, [UInt8])>
+    private let onLine: (@Sendable ([UInt8]) throws -> Void)?
+    private var status = HTTPResponseStatus.ok
+    private var body: [UInt8] = []
+    private var finished = false
+    /// Whether the server had begun to answer (read once the exchange is over).
+    private(set) var receivedAny = false
+
+    init(loop: EventLoop, onLine: (@Sendable ([UInt8]) throws -> Void)?) {
+        self.onLine = onLine
+        self.done = loop.makePromise()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = head.status
+        case .body(var buffer):
+            receivedAny = true
+            body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            guard let onLine, status == .ok else { return }
+            while let newline = body.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(body[..<newline])
+                body.removeSubrange(...newline)
+                do { try onLine(line) } catch {
+                    fail(error)
+                    context.close(promise: nil)
+                    return
+                }
+            }
+        case .end:
+            if let onLine, status == .ok, !body.isEmpty { try? onLine(body) }
+            complete()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(EtcdError("connection closed"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail(error)
+        context.close(promise: nil)
+    }
+
+    func fail(_ error: Error) {
+        guard !finished else { return }
+        finished = true
+        done.fail(error)
+    }
+
+    private func complete() {
+        guard !finished else { return }
+        finished = true
+        done.succeed((status, body))
+    }
+}
+
+// MARK: - Gateway JSON
+
+private struct Header: Decodable {
+    var revision: String?
+}
+
+private struct ErrorAnswer: Decodable {
+    var message: String?
+    var error: String?
+}
+
+private struct LeaseAnswer: Decodable {
+    var ID: String?
+    var TTL: String?
+    var error: String?
+}
+
+private struct StreamAnswer<Result: Decodable>: Decodable {
+    var result: Result?
+    var error: ErrorAnswer?
+}
+
+private struct TxnRequest: Encodable {
+    struct Compare: Encodable {
+        var target: String
+        var key: String
+        var create_revision: String
+    }
+    struct Put: Encodable {
+        var key: String
+        var value: String
+        var lease: String
+    }
+    struct Operation: Encodable {
+        var request_put: Put
+    }
+    var compare: [Compare]
+    var success: [Operation]
+}
+
+private struct TxnAnswer: Decodable {
+    var header: Header?
+    var succeeded: Bool?
+}
+
+private struct RawKeyValue: Decodable {
+    var key: String?
+    var value: String?
+    var create_revision: String?
+    var mod_revision: String?
+
+    func decoded() throws -> EtcdKeyValue {
+        EtcdKeyValue(
+            key: try EtcdGatewayClient.unbase64(key), value: try EtcdGatewayClient.unbase64(value),
+            createRevision: create_revision.flatMap(Int64.init) ?? 0, modRevision: mod_revision.flatMap(Int64.init) ?? 0)
+    }
+}
+
+private struct RangeAnswer: Decodable {
+    var header: Header?
+    var kvs: [RawKeyValue]?
+}
+
+private struct WatchCreate: Encodable {
+    var key: String
+    var range_end: String
+    var start_revision: String
+}
+
+private struct WatchAnswer: Decodable {
+    struct Event: Decodable {
+        var type: String?
+        var kv: RawKeyValue
+    }
+    var header: Header?
+    var created: Bool?
+    var canceled: Bool?
+    var cancel_reason: String?
+    var events: [Event]?
+}

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "meridian-edge", targets: ["meridian-edge"]),
+        .executable(name: "meridian-region", targets: ["meridian-region"]),
         .executable(name: "meridian-bench", targets: ["meridian-bench"]),
     ],
     dependencies: [
@@ -137,6 +138,14 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "meridian-region",
+            dependencies: [
+                "MeridianServices", "MeridianCluster", "MeridianClusterCore", "MeridianConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
             name: "meridian-bench",
             dependencies: []
         ),
@@ -210,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MeridianTestSupport", "MeridianMQTT", "meridian-edge"],
+            dependencies: ["MeridianTestSupport", "MeridianMQTT", "meridian-edge", "meridian-region"],
             resources: [.copy("Scripts")]
         ),
     ],

@@ -216,6 +216,12 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Puts a reloaded password file, ACL and `allow_anonymous` in force; disconnects the clients
     /// whose credential no longer lets them in (see ``Broker/applySecurity(_:)``).
+    /// Closes every client connection with `reason` and, for MQTT 5, a Server Reference (a fenced
+    /// region node); bridges of this node stay up.
+    public func sendClientsElsewhere(reason: MQTTReasonCode, serverReference: String?) {
+        broker.sendClientsElsewhere(reason: reason, serverReference: serverReference)
+    }
+
     public func updateSecurity(_ policy: SecurityPolicy) {
         broker.applySecurity(policy)
     }

@@ -151,7 +151,12 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }
             }
-        return try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        do {
+            return try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            collector.fail(error)  // no channel will ever complete it
+            throw error
+        }
     }
 
     private func send(_ channel: Channel, endpoint: (host: String, port: Int), path: String, body: [UInt8]) async throws {
@@ -230,6 +235,10 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        fail(EtcdError("connection closed"))
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
         fail(EtcdError("connection closed"))
     }
 

@@ -88,3 +88,32 @@ public struct Membership: Sendable {
         return []
     }
 }
+
+/// What a member key holds: where peers reach the node (`cluster=HOST:PORT`) and where clients
+/// reach its MQTT listener (`mqtt=HOST:PORT`), the Server Reference a fenced node names.
+public struct MemberAddresses: Sendable, Hashable {
+    public var cluster: String
+    public var mqtt: String?
+
+    public init(cluster: String, mqtt: String?) {
+        self.cluster = cluster
+        self.mqtt = mqtt
+    }
+
+    /// Reads a member key's value; a bare `HOST:PORT` is the cluster address alone.
+    public init(value: String) {
+        var cluster = value
+        var mqtt: String?
+        for field in value.split(separator: " ") {
+            if field.hasPrefix("cluster=") { cluster = String(field.dropFirst("cluster=".count)) }
+            if field.hasPrefix("mqtt=") { mqtt = String(field.dropFirst("mqtt=".count)) }
+        }
+        self.init(cluster: cluster, mqtt: mqtt)
+    }
+
+    public var value: String { "cluster=\(cluster)" + (mqtt.map { " mqtt=\($0)" } ?? "") }
+}
+
+extension Member {
+    public var addresses: MemberAddresses { MemberAddresses(value: advertise) }
+}

@@ -20,16 +20,23 @@ public final class OperationsEndpoint: @unchecked Sendable {
         public var store: SQLiteStore?
         public var storeDirectory: String?
         public var readyRequiresBridge: Bool
+        /// Further readiness checks (a region node: not fenced): each says whether it passes, and its line.
+        public var readinessChecks: [@Sendable () -> (ok: Bool, line: String)]
+        /// Further `GET` paths answered with JSON (a region node: `/cluster`).
+        public var jsonRoutes: [String: @Sendable () -> String]
 
         public init(
             server: BrokerServer, bridges: BridgeSupervisor, store: SQLiteStore?, storeDirectory: String?,
-            readyRequiresBridge: Bool
+            readyRequiresBridge: Bool, readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [],
+            jsonRoutes: [String: @Sendable () -> String] = [:]
         ) {
             self.server = server
             self.bridges = bridges
             self.store = store
             self.storeDirectory = storeDirectory
             self.readyRequiresBridge = readyRequiresBridge
+            self.readinessChecks = readinessChecks
+            self.jsonRoutes = jsonRoutes
         }
     }
 
@@ -58,13 +65,16 @@ public final class OperationsEndpoint: @unchecked Sendable {
     /// - Returns: the port bound (useful with port 0).
     @discardableResult
     public func start(sources: Sources, host: String, port: Int) throws -> Int {
-        let routes: [String: OperationsHTTPHandler.Route] = [
+        var routes: [String: OperationsHTTPHandler.Route] = [
             "/metrics": { [self] _ in
                 scrape(sources).map { .init(status: .ok, contentType: Self.prometheusTextFormat, body: $0) }
             },
             "/healthz": { [self] loop in loop.makeSucceededFuture(Self.response(health(sources))) },
             "/readyz": { [self] _ in readiness(sources).map { Self.response($0) } },
         ]
+        for (path, body) in sources.jsonRoutes {
+            routes[path] = { loop in loop.makeSucceededFuture(.init(status: .ok, contentType: "application/json", body: body())) }
+        }
         let bootstrap = ServerBootstrap(group: sources.server.eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -76,7 +86,8 @@ public final class OperationsEndpoint: @unchecked Sendable {
         let channel = try bootstrap.bind(host: host, port: port).wait()
         self.channel = channel
         let bound = channel.localAddress?.port ?? port
-        logger.notice("operations endpoint listening", metadata: ["address": "\(host):\(bound)", "paths": "/metrics /healthz /readyz"])
+        let paths = (["/metrics", "/healthz", "/readyz"] + sources.jsonRoutes.keys.sorted()).joined(separator: " ")
+        logger.notice("operations endpoint listening", metadata: ["address": "\(host):\(bound)", "paths": "\(paths)"])
         return bound
     }
 
@@ -106,11 +117,17 @@ public final class OperationsEndpoint: @unchecked Sendable {
     /// after a reload (SIGHUP) the reloaded set.
     func readiness(_ sources: Sources) -> EventLoopFuture<HealthReport> {
         sources.bridges.statuses().map { statuses in
-            HealthCheck.readiness(
+            var report = HealthCheck.readiness(
                 listening: sources.server.isListening, store: Self.storeState(sources),
                 diskLow: sources.server.storeDiskLow, requireBridges: sources.readyRequiresBridge,
                 bridgeNames: statuses.map(\.name), bridges: statuses
             )
+            for check in sources.readinessChecks {
+                let (ok, line) = check()
+                report.ok = report.ok && ok
+                report.lines.append(line)
+            }
+            return report
         }
     }
 

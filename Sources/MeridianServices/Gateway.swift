@@ -1,6 +1,7 @@
 import Logging
 import MeridianBridge
 import MeridianBroker
+import MeridianBrokerCore
 import MeridianConfig
 import MeridianOps
 import MeridianSecurity
@@ -29,6 +30,7 @@ public final class Gateway: @unchecked Sendable {
 
     public struct StartupFailure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Prints `PROGRAM: message` on stderr and exits 1.
@@ -50,12 +52,32 @@ public final class Gateway: @unchecked Sendable {
         public var configPath: String?
         /// Listen on this port on all interfaces instead of the configured listeners.
         public var portOverride: Int?
+        /// Reads the configuration file (at start-up and on SIGHUP): the edge's parser, or the
+        /// region node's, which takes its cluster directives out first.
+        public typealias Parse = @Sendable (_ text: String, _ file: String, _ includeDir: EdgeConfigParser.IncludeDirectoryReader) throws -> EdgeConfiguration
+        public var parse: Parse
+        /// The seam every CONNECT passes (the region node: its cluster's answer).
+        public var admission: any SessionAdmission
+        /// Further `/readyz` checks and JSON paths of the operations endpoint.
+        public var readinessChecks: [@Sendable () -> (ok: Bool, line: String)]
+        public var jsonRoutes: [String: @Sendable () -> String]
 
-        public init(program: String, version: String, configPath: String?, portOverride: Int?) {
+        public init(
+            program: String, version: String, configPath: String?, portOverride: Int?,
+            parse: @escaping @Sendable (String, String, EdgeConfigParser.IncludeDirectoryReader) throws -> EdgeConfiguration = {
+                try EdgeConfigParser.parse(text: $0, file: $1, includeDir: $2)
+            },
+            admission: any SessionAdmission = LocalAdmission(),
+            readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [], jsonRoutes: [String: @Sendable () -> String] = [:]
+        ) {
             self.program = program
             self.version = version
             self.configPath = configPath
             self.portOverride = portOverride
+            self.parse = parse
+            self.admission = admission
+            self.readinessChecks = readinessChecks
+            self.jsonRoutes = jsonRoutes
         }
     }
 
@@ -93,7 +115,7 @@ public final class Gateway: @unchecked Sendable {
         // trapped before the listeners open, so an early SIGTERM or SIGHUP is acted on, not fatal.
         for number in [SIGHUP, SIGTERM, SIGINT] { signal(number, SIG_IGN) }
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
-        let configuration = try loadConfiguration(options.configPath)
+        let configuration = try loadConfiguration(options.configPath, parse: options.parse)
         try checkSupported(configuration)
         let security: SecurityPolicy
         do {
@@ -118,7 +140,7 @@ public final class Gateway: @unchecked Sendable {
                 sysInterval: configuration.sysInterval, tcpNoDelay: configuration.setTCPNoDelay,
                 version: options.version, storeDirectory: opened?.directory, security: security
             ),
-            logger: logger, store: opened?.store, recovered: opened?.recovered
+            logger: logger, store: opened?.store, recovered: opened?.recovered, admission: options.admission
         )
         do {
             try server.start()
@@ -143,7 +165,8 @@ public final class Gateway: @unchecked Sendable {
                 try operations.start(
                     sources: .init(
                         server: server, bridges: bridges, store: opened?.store, storeDirectory: opened?.directory,
-                        readyRequiresBridge: configuration.readyRequiresBridge
+                        readyRequiresBridge: configuration.readyRequiresBridge,
+                        readinessChecks: options.readinessChecks, jsonRoutes: options.jsonRoutes
                     ),
                     host: http.bindAddress ?? "0.0.0.0", port: http.port
                 )
@@ -180,11 +203,11 @@ public final class Gateway: @unchecked Sendable {
 
     // MARK: - Start-up steps
 
-    static func loadConfiguration(_ path: String?) throws(StartupFailure) -> EdgeConfiguration {
+    static func loadConfiguration(_ path: String?, parse: Options.Parse) throws(StartupFailure) -> EdgeConfiguration {
         guard let path else { return EdgeConfiguration() }
         do {
             let text = try FileReading.readText(path)
-            return try EdgeConfigParser.parse(text: text, file: path, includeDir: FileReading.confFiles(in:))
+            return try parse(text, path, FileReading.confFiles(in:))
         } catch {
             throw StartupFailure(description: "\(error)")
         }
@@ -264,7 +287,7 @@ public final class Gateway: @unchecked Sendable {
         }
         do {
             let text = try FileReading.readText(path)
-            let reloaded = try EdgeConfigParser.parse(text: text, file: path, includeDir: FileReading.confFiles(in:))
+            let reloaded = try options.parse(text, path, FileReading.confFiles(in:))
             do {
                 let policy = try SecurityFiles.policy(for: reloaded)
                 server.updateSecurity(policy)

@@ -36,6 +36,12 @@ public enum TestPaths {
         return directory.appendingPathComponent("meridian-edge").path
     }
 
+    /// `meridian-region`, next to `meridian-edge`.
+    public static func meridianRegion() throws -> String {
+        let edge = URL(fileURLWithPath: try meridianEdge())
+        return edge.deletingLastPathComponent().appendingPathComponent("meridian-region").path
+    }
+
     /// Looks `name` up in `PATH` (and the usual system directories).
     public static func executable(_ name: String) throws -> String {
         if name.contains("/") { return name }

@@ -110,6 +110,17 @@ import Testing
         #expect(!withWill.willSuppressed)
     }
 
+    @Test func aFencedNodeSendsItsClientsElsewhere() {
+        var v5 = connected(.v5)
+        var properties = MQTTProperties()
+        properties.append(.serverReference("127.0.0.1:1884"))
+        #expect(v5.redirect(reason: .useAnotherServer, serverReference: "127.0.0.1:1884")
+            == .close(answer: .disconnect(MQTTDisconnect(reasonCode: .useAnotherServer, properties: properties))))
+        #expect(!v5.willSuppressed)
+        var v3 = connected(.v3_1_1)
+        #expect(v3.redirect(reason: .useAnotherServer, serverReference: "127.0.0.1:1884") == .close(answer: nil))
+    }
+
     @Test func takeoverSaysWhyAndKeepsOrCancelsTheWill() {
         var v5 = connected(.v5)
         #expect(v5.takeOver(willCancelled: true) == .close(answer: .disconnect(MQTTDisconnect(reasonCode: .sessionTakenOver))))

@@ -17,6 +17,12 @@ extension MQTTConnectionHandler {
         carryOut(machine.disconnect(reason: reason, publishWill: publishWill))
     }
 
+    func sendElsewhere(reason: MQTTReasonCode, serverReference: String?) {
+        guard inProcessClient == nil else { return }  // the node's own bridges stay
+        logger.notice("node not serving: client sent elsewhere", metadata: ["server_reference": "\(serverReference ?? "")"])
+        carryOut(machine.redirect(reason: reason, serverReference: serverReference))
+    }
+
     /// The client sent DISCONNECT.
     func handleDisconnect(_ disconnect: MQTTDisconnect) {
         if version == .v5, let expiry = disconnect.properties.sessionExpiryInterval, let handle = session {

@@ -1,3 +1,4 @@
+import MeridianMQTT
 import MeridianSecurity
 import NIOCore
 
@@ -25,6 +26,18 @@ extension Broker {
         for (target, access) in updates {
             target.loopContext.eventLoop.execute {
                 target.securityChanged(access: access, policy: policy)
+                target.loopContext.flush()
+            }
+        }
+    }
+
+    /// Closes every client connection with `reason` and a Server Reference (MQTT 5), each on its
+    /// own loop: a region node that fenced itself sends its clients to the nodes still serving.
+    func sendClientsElsewhere(reason: MQTTReasonCode, serverReference: String?) {
+        let targets = lock.withLock { sessions.values.compactMap { handle in handle.lock.withLock { handle.target } } }
+        for target in targets {
+            target.loopContext.eventLoop.execute {
+                target.sendElsewhere(reason: reason, serverReference: serverReference)
                 target.loopContext.flush()
             }
         }

@@ -22,6 +22,8 @@ protocol DeliveryTarget: AnyObject {
     func sessionTakenOver()
     /// A security reload: the target's publish and subscribe decisions, and a re-check of how it was let in.
     func securityChanged(access: CachedClientAccess?, policy: SecurityPolicy)
+    /// This node stops serving clients (fenced): a client connection is told where to go and closed.
+    func sendElsewhere(reason: MQTTReasonCode, serverReference: String?)
 }
 
 /// A publisher whose reading paused because a session it published to had a full queue

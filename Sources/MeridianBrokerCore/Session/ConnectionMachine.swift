@@ -185,6 +185,17 @@ public struct ConnectionMachine: Sendable {
         return .close(answer: version == .v5 ? .disconnect(MQTTDisconnect(reasonCode: reason)) : nil)
     }
 
+    /// The node stops serving (a region node that fenced itself): MQTT 5 clients get DISCONNECT with
+    /// `reason` (0x9C Use another server, 0x9D Server moved) and a Server Reference to go to;
+    /// 3.1.1 clients are closed and find another address themselves. The will is published.
+    public mutating func redirect(reason: MQTTReasonCode, serverReference: String?) -> Action {
+        guard phase == .connected, version == .v5 else { return disconnect(reason: reason, publishWill: true) }
+        phase = .closing
+        var properties = MQTTProperties()
+        if let serverReference { properties.append(.serverReference(serverReference)) }
+        return .close(answer: .disconnect(MQTTDisconnect(reasonCode: reason, properties: properties)))
+    }
+
     /// Another connection took the session over (3.1.4). The new connection arrived within any will
     /// delay, so a delayed will is not sent, unless its Clean Start ended the session, which makes
     /// the will due now (3.1.3.2.2).

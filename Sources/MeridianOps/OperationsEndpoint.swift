@@ -24,11 +24,13 @@ public final class OperationsEndpoint: @unchecked Sendable {
         public var readinessChecks: [@Sendable () -> (ok: Bool, line: String)]
         /// Further `GET` paths answered with JSON (a region node: `/cluster`).
         public var jsonRoutes: [String: @Sendable () -> String]
+        /// Further gauges, read at each scrape (a region node: members alive, fenced).
+        public var gauges: [ExtraGauge]
 
         public init(
             server: BrokerServer, bridges: BridgeSupervisor, store: SQLiteStore?, storeDirectory: String?,
             readyRequiresBridge: Bool, readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [],
-            jsonRoutes: [String: @Sendable () -> String] = [:]
+            jsonRoutes: [String: @Sendable () -> String] = [:], gauges: [ExtraGauge] = []
         ) {
             self.server = server
             self.bridges = bridges
@@ -37,6 +39,20 @@ public final class OperationsEndpoint: @unchecked Sendable {
             self.readyRequiresBridge = readyRequiresBridge
             self.readinessChecks = readinessChecks
             self.jsonRoutes = jsonRoutes
+            self.gauges = gauges
+        }
+    }
+
+    /// A gauge another tier adds to `/metrics`.
+    public struct ExtraGauge: Sendable {
+        public var name: String
+        public var help: String
+        public var value: @Sendable () -> Double
+
+        public init(name: String, help: String, value: @escaping @Sendable () -> Double) {
+            self.name = name
+            self.help = help
+            self.value = value
         }
     }
 
@@ -65,9 +81,10 @@ public final class OperationsEndpoint: @unchecked Sendable {
     /// - Returns: the port bound (useful with port 0).
     @discardableResult
     public func start(sources: Sources, host: String, port: Int) throws -> Int {
+        let extraGauges = sources.gauges.map { (registry.gauge($0.name, $0.help), $0.value) }
         var routes: [String: OperationsHTTPHandler.Route] = [
             "/metrics": { [self] _ in
-                scrape(sources).map { .init(status: .ok, contentType: Self.prometheusTextFormat, body: $0) }
+                scrape(sources, extraGauges: extraGauges).map { .init(status: .ok, contentType: Self.prometheusTextFormat, body: $0) }
             },
             "/healthz": { [self] loop in loop.makeSucceededFuture(Self.response(health(sources))) },
             "/readyz": { [self] _ in readiness(sources).map { Self.response($0) } },
@@ -133,13 +150,14 @@ public final class OperationsEndpoint: @unchecked Sendable {
 
     /// Reads every figure and renders the registry. Updates and rendering run in one callback
     /// on the first event loop, so concurrent scrapes never interleave.
-    func scrape(_ sources: Sources) -> EventLoopFuture<String> {
+    func scrape(_ sources: Sources, extraGauges: [(Gauge, @Sendable () -> Double)] = []) -> EventLoopFuture<String> {
         sources.bridges.statuses().flatMap { [self] statuses in
             let bridgeClients = Set(statuses.map(\.localClientID))
             return sources.server.metrics(bridgeClients: bridgeClients).map { [self] metrics in
                 brokerFamilies.update(metrics)
                 bridgeFamilies.update(statuses)
                 storeFamilies.update(statistics: sources.store?.statistics, directory: sources.storeDirectory)
+                for (gauge, value) in extraGauges { gauge.set(to: value()) }
                 return registry.emitToString()
             }
         }

@@ -61,6 +61,7 @@ public final class Gateway: @unchecked Sendable {
         /// Further `/readyz` checks and JSON paths of the operations endpoint.
         public var readinessChecks: [@Sendable () -> (ok: Bool, line: String)]
         public var jsonRoutes: [String: @Sendable () -> String]
+        public var gauges: [OperationsEndpoint.ExtraGauge]
 
         public init(
             program: String, version: String, configPath: String?, portOverride: Int?,
@@ -68,7 +69,8 @@ public final class Gateway: @unchecked Sendable {
                 try EdgeConfigParser.parse(text: $0, file: $1, includeDir: $2)
             },
             admission: any SessionAdmission = LocalAdmission(),
-            readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [], jsonRoutes: [String: @Sendable () -> String] = [:]
+            readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [], jsonRoutes: [String: @Sendable () -> String] = [:],
+            gauges: [OperationsEndpoint.ExtraGauge] = []
         ) {
             self.program = program
             self.version = version
@@ -78,6 +80,7 @@ public final class Gateway: @unchecked Sendable {
             self.admission = admission
             self.readinessChecks = readinessChecks
             self.jsonRoutes = jsonRoutes
+            self.gauges = gauges
         }
     }
 
@@ -166,7 +169,7 @@ public final class Gateway: @unchecked Sendable {
                     sources: .init(
                         server: server, bridges: bridges, store: opened?.store, storeDirectory: opened?.directory,
                         readyRequiresBridge: configuration.readyRequiresBridge,
-                        readinessChecks: options.readinessChecks, jsonRoutes: options.jsonRoutes
+                        readinessChecks: options.readinessChecks, jsonRoutes: options.jsonRoutes, gauges: options.gauges
                     ),
                     host: http.bindAddress ?? "0.0.0.0", port: http.port
                 )

@@ -34,7 +34,15 @@ struct MeridianRegion: AsyncParsableCommand {
                 },
                 admission: admission,
                 readinessChecks: [{ ClusterStatus.readiness(admission) }],
-                jsonRoutes: ["/cluster": { ClusterStatus.json(admission) }]
+                jsonRoutes: ["/cluster": { ClusterStatus.json(admission) }],
+                gauges: [
+                    .init(name: "meridian_cluster_nodes_alive", help: "Members of this node's cluster in etcd, this node included.") {
+                        Double(admission.current?.members.count ?? 0)
+                    },
+                    .init(name: "meridian_cluster_fenced", help: "1 while this node is fenced (no lease within its fencing deadline), else 0.") {
+                        admission.isServing ? 0 : 1
+                    },
+                ]
             ))
         } catch {
             Gateway.exit(program: program, failure: error)

@@ -72,6 +72,8 @@ extension BrokerIntegration {
             #expect(await eventually(.seconds(15)) { await a.memberNames() == ["node-a", "node-b"] })
             #expect(await eventually(.seconds(2)) { await b.memberNames() == ["node-a", "node-b"] })
             #expect(await b.get("/readyz").ok)
+            let metrics = await a.get("/metrics").body
+            #expect(metrics.contains("meridian_cluster_nodes_alive 2") && metrics.contains("meridian_cluster_fenced 0"), "\(metrics)")
             let publish = try await ProcessRunner.run("mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(a.mqttPort)", "-V", "5", "-t", "t", "-m", "m"])
             #expect(publish.succeeded, "\(publish)")
 
@@ -121,6 +123,7 @@ extension BrokerIntegration {
             #expect(await eventually(.seconds(4)) { !(await a.get("/readyz").ok) })
             #expect(ContinuousClock.now - lost < .seconds(3))
             #expect(await a.get("/readyz").body.contains("cluster: fenced"))
+            #expect(await a.get("/metrics").body.contains("meridian_cluster_fenced 1"))
             _ = try await subscriber.waitForStdout("DISCONNECT 0x9C") { $0.contains("Received DISCONNECT (156)") }
             // The Server Reference names the MQTT listener of the node it last saw alive.
             #expect(a.process.stderr.contains("server_reference=127.0.0.1:\(b.mqttPort)"), "\(a.process.stderr)")

@@ -14,7 +14,8 @@ stop() {
   wait 2>/dev/null || true
   echo "stopped; logs and data in $work"
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 cluster="e0=http://127.0.0.1:12380,e1=http://127.0.0.1:12381,e2=http://127.0.0.1:12382"
 for i in 0 1 2; do

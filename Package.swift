@@ -103,13 +103,16 @@ let package = Package(
         // The cluster's pure decisions: membership from etcd events, lease fencing deadlines.
         .target(
             name: "MeridianClusterCore",
-            dependencies: ["MeridianBrokerCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "MeridianBrokerCore", "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
         ),
         // The cluster's I/O: the etcd client (v3 JSON gateway) and the membership service.
         .target(
             name: "MeridianCluster",
             dependencies: [
-                "MeridianClusterCore", "MeridianBrokerCore",
+                "MeridianClusterCore", "MeridianBrokerCore", "MeridianBroker", "MeridianMQTT",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -140,9 +143,10 @@ let package = Package(
         .executableTarget(
             name: "meridian-region",
             dependencies: [
-                "MeridianServices", "MeridianCluster", "MeridianClusterCore", "MeridianConfig",
+                "MeridianServices", "MeridianCluster", "MeridianClusterCore", "MeridianConfig", "MeridianBroker", "MeridianBrokerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -195,7 +199,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeridianClusterCoreTests",
-            dependencies: ["MeridianClusterCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["MeridianClusterCore", "MeridianBrokerCore", "MeridianMQTT", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "MeridianClusterTests",

@@ -34,6 +34,7 @@ http_listener 989$i 127.0.0.1
 cluster_name try
 node_name node-$i
 cluster_listener 789$i 127.0.0.1
+cluster_secret try-this-cluster-secret
 etcd_endpoints http://127.0.0.1:12370 http://127.0.0.1:12371 http://127.0.0.1:12372
 membership_ttl 5
 CONF
@@ -41,5 +42,6 @@ CONF
   pids+=($!)
 done
 echo "etcd on 12370-12372; nodes: MQTT 1891-1893, HTTP 9891-9893 (try: curl 127.0.0.1:9891/cluster)"
+echo "cross-node: mosquitto_sub -p 1892 -t demo/# -v   and   mosquitto_pub -p 1891 -t demo/1 -m hello"
 echo "logs in $work; Ctrl-C stops everything"
 wait

@@ -99,7 +99,7 @@ public final class BrokerServer: @unchecked Sendable {
     public init(
         configuration: Configuration, logger: Logger, threads: Int = System.coreCount,
         store: DurableStore? = nil, recovered: RecoveredState? = nil, admission: SessionAdmission = LocalAdmission(),
-        clock: any MonotonicClock = SystemClock()
+        cluster: ClusterRouting? = nil, clock: any MonotonicClock = SystemClock()
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -107,7 +107,7 @@ public final class BrokerServer: @unchecked Sendable {
         let node = recovered?.node.map { NodeIdentity(id: $0.id, incarnation: $0.incarnation) } ?? .ephemeral()
         self.broker = Broker(
             settings: configuration.broker, logger: logger, store: store, security: configuration.security,
-            admission: admission, node: node, clock: clock)
+            admission: admission, cluster: cluster, node: node, clock: clock)
         let loops = Array(group.makeIterator())
         let contexts = loops.enumerated().map { LoopContext(eventLoop: $1, index: $0, loopCount: loops.count, clock: clock) }
         for context in contexts { context.peers = contexts }
@@ -272,6 +272,30 @@ public final class BrokerServer: @unchecked Sendable {
             server: handler, loop: context.eventLoop, sessionLimits: sessionLimits, onPacket: onPacket, onClose: onClose)
         handler.transport = .inProcess(client)
         return client
+    }
+
+    /// What routing a message from another node did.
+    public enum PeerRouteResult: Sendable {
+        /// Routed, and what it left in the store committed: the peer may forget it.
+        case routed
+        /// Not taken (a full queue with the refuse policy, the disk floor, or a failed commit).
+        case refused
+    }
+
+    /// Routes a message that arrived from another node (``BrokerMessage/fromPeer``) to this node's
+    /// sessions only. Call on one of the broker's event loops; completes when what the message left
+    /// in the store is committed (the link acknowledges it then).
+    public func routeFromPeer(_ message: BrokerMessage, on eventLoop: EventLoop) -> EventLoopFuture<PeerRouteResult> {
+        let context = contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
+        precondition(context.eventLoop.inEventLoop, "routeFromPeer off its event loop")
+        let now = context.now
+        let outcome = broker.route(message, via: context, now: now)
+        context.flush()
+        if outcome.refused { return eventLoop.makeSucceededFuture(.refused) }
+        if outcome.commits.isEmpty { return eventLoop.makeSucceededFuture(.routed) }
+        return EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in
+            results.allSatisfy { if case .success = $0 { return true } else { return false } } ? .routed : .refused
+        }
     }
 
     private func startTimers() {

@@ -18,6 +18,9 @@ public struct BrokerMessage: Sendable {
     public var origin: String?
     /// Bridge links crossed to get here (``MeshTrace``); 0 for a message published by a local client.
     public var hops = 0
+    /// Arrived from another node of the cluster over an inter-node link: routed to this node's
+    /// sessions only, never forwarded again (the publishing node forwards to every node that wants it).
+    public var fromPeer = false
     /// This broker's number for the message, unique while it runs; 0 until routed. Names the message
     /// to the brokers it is bridged to (``MeshTrace/identity(node:sequence:)``).
     public var sequence: UInt64 = 0

@@ -154,8 +154,11 @@ public struct LocalRoutes: Sendable {
         return next(.remove(filter))
     }
 
-    /// Everything, for a link that just came up or a peer that saw a gap.
-    public mutating func snapshot() -> RouteUpdate { next(.snapshot(filters)) }
+    /// Everything, for a link that just came up or a peer that saw a gap: stamped with the last
+    /// sequence, not a new one, so that the peers that got every update see no gap.
+    public func snapshot() -> RouteUpdate {
+        RouteUpdate(node: node, incarnation: incarnation, sequence: sequence, change: .snapshot(filters))
+    }
 
     /// The node joined again with a new incarnation: its sequence starts over.
     public mutating func rejoined(incarnation: Int64) {

@@ -4,7 +4,7 @@
 public enum RegionConfigParser {
     public static let directives: Set<String> = [
         "cluster_name", "node_name", "cluster_listener", "cluster_advertise", "etcd_endpoints", "etcd_prefix",
-        "etcd_cafile", "etcd_certfile", "etcd_keyfile", "membership_ttl",
+        "etcd_cafile", "etcd_certfile", "etcd_keyfile", "membership_ttl", "cluster_secret",
     ]
 
     public static func parse(
@@ -32,6 +32,7 @@ public enum RegionConfigParser {
         var certFile: String?
         var keyFile: String?
         var ttl: Int?
+        var secret: String?
 
         func settings(file: String, lastLine: Int) throws -> ClusterSettings {
             func missing(_ option: String, _ example: String) -> ConfigError {
@@ -41,6 +42,9 @@ public enum RegionConfigParser {
             guard let nodeName else { throw missing("node_name", "node_name node-1") }
             guard let listener else { throw missing("cluster_listener", "cluster_listener 7883") }
             guard let endpoints else { throw missing("etcd_endpoints", "etcd_endpoints http://127.0.0.1:2379") }
+            guard let secret else {
+                throw missing("cluster_secret", "cluster_secret a-long-random-string, the same on every node; mTLS between nodes is not built yet")
+            }
             var settings = ClusterSettings(clusterName: clusterName, nodeName: nodeName, listenerPort: listener.port, etcdEndpoints: endpoints)
             settings.listenerAddress = listener.address
             settings.advertise = advertise
@@ -49,6 +53,7 @@ public enum RegionConfigParser {
             settings.etcdCertFile = certFile
             settings.etcdKeyFile = keyFile
             if let ttl { settings.membershipTTL = ttl }
+            settings.clusterSecret = secret
             return settings
         }
     }
@@ -111,6 +116,10 @@ public enum RegionConfigParser {
         case "membership_ttl":
             collected.ttl = try line.integer("seconds", in: 2...3_600, note: "the lease TTL must leave time for renewals")
             try line.end()
+        case "cluster_secret":
+            let secret = try line.rest("secret")
+            guard secret.utf8.count >= 16 else { throw line.error("must be at least 16 characters (every node of the cluster shares it)") }
+            collected.secret = secret
         default:
             throw line.error("unknown option '\(line.option)'")
         }

@@ -43,6 +43,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var etcdKeyFile: String?
     /// `membership_ttl` in seconds (default 10, at least 2).
     public var membershipTTL = 10
+    /// `cluster_secret` (required): what a node proves on an inter-node link; every node shares it.
+    public var clusterSecret = ""
 
     public init(clusterName: String, nodeName: String, listenerPort: Int, etcdEndpoints: [String]) {
         self.clusterName = clusterName

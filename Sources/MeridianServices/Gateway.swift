@@ -58,6 +58,8 @@ public final class Gateway: @unchecked Sendable {
         public var parse: Parse
         /// The seam every CONNECT passes (the region node: its cluster's answer).
         public var admission: any SessionAdmission
+        /// The other nodes of a cluster (the region node's inter-node links); nil on the edge.
+        public var cluster: (any ClusterRouting)?
         /// Further `/readyz` checks and JSON paths of the operations endpoint.
         public var readinessChecks: [@Sendable () -> (ok: Bool, line: String)]
         public var jsonRoutes: [String: @Sendable () -> String]
@@ -68,7 +70,7 @@ public final class Gateway: @unchecked Sendable {
             parse: @escaping @Sendable (String, String, EdgeConfigParser.IncludeDirectoryReader) throws -> EdgeConfiguration = {
                 try EdgeConfigParser.parse(text: $0, file: $1, includeDir: $2)
             },
-            admission: any SessionAdmission = LocalAdmission(),
+            admission: any SessionAdmission = LocalAdmission(), cluster: (any ClusterRouting)? = nil,
             readinessChecks: [@Sendable () -> (ok: Bool, line: String)] = [], jsonRoutes: [String: @Sendable () -> String] = [:],
             gauges: [OperationsEndpoint.ExtraGauge] = []
         ) {
@@ -78,6 +80,7 @@ public final class Gateway: @unchecked Sendable {
             self.portOverride = portOverride
             self.parse = parse
             self.admission = admission
+            self.cluster = cluster
             self.readinessChecks = readinessChecks
             self.jsonRoutes = jsonRoutes
             self.gauges = gauges
@@ -143,7 +146,8 @@ public final class Gateway: @unchecked Sendable {
                 sysInterval: configuration.sysInterval, tcpNoDelay: configuration.setTCPNoDelay,
                 version: options.version, storeDirectory: opened?.directory, security: security
             ),
-            logger: logger, store: opened?.store, recovered: opened?.recovered, admission: options.admission
+            logger: logger, store: opened?.store, recovered: opened?.recovered, admission: options.admission,
+            cluster: options.cluster
         )
         do {
             try server.start()

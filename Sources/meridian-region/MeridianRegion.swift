@@ -1,9 +1,12 @@
 import ArgumentParser
 import MeridianCluster
 import MeridianClusterCore
+import MeridianBroker
+import MeridianBrokerCore
 import MeridianConfig
 import MeridianServices
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// `meridian-region`: a node of a regional cluster, composition only: the edge's services
 /// (``Gateway``) with the cluster's admission, membership and status added.
@@ -23,6 +26,7 @@ struct MeridianRegion: AsyncParsableCommand {
         // The cluster directives of the file as read at start-up (a SIGHUP re-reads the edge part only).
         let cluster = NIOLockedValueBox<ClusterSettings?>(nil)
         let admission = ClusterAdmission()
+        let routing = LateClusterRouting()
         let gateway: Gateway
         do {
             gateway = try await Gateway.start(.init(
@@ -33,14 +37,30 @@ struct MeridianRegion: AsyncParsableCommand {
                     return region.edge
                 },
                 admission: admission,
+                cluster: routing,
                 readinessChecks: [{ ClusterStatus.readiness(admission) }],
-                jsonRoutes: ["/cluster": { ClusterStatus.json(admission) }],
+                jsonRoutes: ["/cluster": { ClusterStatus.json(admission, links: routing.links) }],
                 gauges: [
                     .init(name: "meridian_cluster_nodes_alive", help: "Members of this node's cluster in etcd, this node included.") {
                         Double(admission.current?.members.count ?? 0)
                     },
                     .init(name: "meridian_cluster_fenced", help: "1 while this node is fenced (no lease within its fencing deadline), else 0.") {
                         admission.isServing ? 0 : 1
+                    },
+                    .init(name: "meridian_cluster_links_up", help: "Inter-node links open now.") {
+                        Double(routing.links?.linkStatus.filter(\.up).count ?? 0)
+                    },
+                    .init(name: "meridian_cluster_routes", help: "Routes held for the other nodes (filters with subscribers there).") {
+                        Double(routing.links?.routeCount ?? 0)
+                    },
+                    .init(name: "meridian_cluster_forward_queued_messages", help: "Forwarded QoS 1/2 messages waiting for a link, over every peer.") {
+                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.queued } ?? 0)
+                    },
+                    .init(name: "meridian_cluster_forwarded_messages_total", help: "Messages forwarded to other nodes.") {
+                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.forwarded } ?? 0)
+                    },
+                    .init(name: "meridian_cluster_forward_dropped_messages_total", help: "Messages for other nodes dropped (link down at QoS 0, queue full, peer left, refused by the peer).") {
+                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.drops.values.reduce(0, +) } ?? 0)
                     },
                 ]
             ))
@@ -53,6 +73,17 @@ struct MeridianRegion: AsyncParsableCommand {
         if settings.etcdCAFile != nil || settings.etcdCertFile != nil || settings.etcdKeyFile != nil {
             Gateway.exit(program: program, failure: .init(description: "etcd_cafile/etcd_certfile/etcd_keyfile: TLS to etcd is not supported yet"))
         }
+        let peerLinks = PeerLinks(
+            settings: .init(
+                cluster: settings.clusterName, node: settings.nodeName, secret: settings.clusterSecret,
+                listenHost: settings.listenerAddress ?? "0.0.0.0", listenPort: settings.listenerPort),
+            logger: gateway.logger)
+        do {
+            try await peerLinks.start(server: gateway.server)
+        } catch {
+            Gateway.exit(program: program, failure: .init(description: "cluster_listener \(settings.listenerPort): cannot listen: \(error)"))
+        }
+        routing.install(peerLinks)
         let membership: ClusterMembership
         do {
             let etcd = try EtcdGatewayClient(endpoints: settings.etcdEndpoints, group: gateway.server.eventLoopGroup)
@@ -65,7 +96,11 @@ struct MeridianRegion: AsyncParsableCommand {
                 settings: .init(nodeName: settings.nodeName, memberPrefix: settings.memberPrefix, advertise: addresses.value, ttl: settings.membershipTTL),
                 etcd: etcd, clock: server.clock, logger: gateway.logger,
                 onEvent: { event in
-                    guard case .fenced = event else { return }
+                    switch event {
+                    case .change(let change): return peerLinks.membershipChanged(change)
+                    case .serving(let incarnation): return peerLinks.serving(incarnation: incarnation)
+                    case .fenced: break
+                    }
                     // The clients go to a node that is still serving (the last ones this node saw alive).
                     let elsewhere = admission.current?.members.first { $0.name != settings.nodeName && $0.addresses.mqtt != nil }
                     server.sendClientsElsewhere(reason: .useAnotherServer, serverReference: elsewhere?.addresses.mqtt)
@@ -75,7 +110,7 @@ struct MeridianRegion: AsyncParsableCommand {
         } catch {
             Gateway.exit(program: program, failure: .init(description: "cannot join cluster \(settings.clusterName) through etcd (\(settings.etcdEndpoints.joined(separator: " "))): \(error)"))
         }
-        try await gateway.run(adding: [membership])
+        try await gateway.run(adding: [membership, peerLinks])
     }
 }
 
@@ -90,13 +125,17 @@ enum ClusterStatus {
             : (false, "cluster: fenced (no lease renewal within the fencing deadline)")
     }
 
-    static func json(_ admission: ClusterAdmission) -> String {
-        guard let membership = admission.current else { return #"{"joined":false,"serving":false,"members":[]}"# + "\n" }
+    static func json(_ admission: ClusterAdmission, links: PeerLinks?) -> String {
+        guard let membership = admission.current else { return #"{"joined":false,"serving":false,"members":[],"links":[]}"# + "\n" }
+        let linkStatus = (links?.linkStatus ?? []).map { link in
+            let drops = link.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(quoted($0.key.rawValue)):\($0.value)" }
+            return #"{"peer":\#(quoted(link.peer)),"up":\#(link.up),"queued":\#(link.queued),"queued_bytes":\#(link.queuedBytes),"inflight":\#(link.inflight),"forwarded":\#(link.forwarded),"received":\#(link.received),"dropped":{\#(drops.joined(separator: ","))}}"#
+        }
         let members = membership.members.map { member in
             let addresses = member.addresses
             return #"{"name":\#(quoted(member.name)),"incarnation":\#(member.incarnation),"cluster":\#(quoted(addresses.cluster)),"mqtt":\#(addresses.mqtt.map(quoted) ?? "null")}"#
         }
-        return #"{"joined":true,"serving":\#(membership.isServing),"incarnation":\#(membership.incarnation.map { "\($0)" } ?? "null"),"members":[\#(members.joined(separator: ","))]}"# + "\n"
+        return #"{"joined":true,"serving":\#(membership.isServing),"incarnation":\#(membership.incarnation.map { "\($0)" } ?? "null"),"members":[\#(members.joined(separator: ","))],"routes":\#(links?.routeCount ?? 0),"links":[\#(linkStatus.joined(separator: ","))]}"# + "\n"
     }
 
     /// A JSON string literal.
@@ -117,5 +156,41 @@ enum ClusterStatus {
             }
         }
         return out + "\""
+    }
+}
+
+/// The broker's ``ClusterRouting`` before the links exist (they need the cluster directives,
+/// which the gateway's start reads): nothing is forwarded until ``install(_:)``, and the
+/// subscriptions restored from the store meanwhile are handed over then.
+final class LateClusterRouting: ClusterRouting, @unchecked Sendable {
+    private struct State {
+        var links: PeerLinks?
+        var early: [(filter: String, added: Bool)] = []
+    }
+    private let state = NIOLockedValueBox(State())
+
+    var links: PeerLinks? { state.withLockedValue { $0.links } }
+
+    func install(_ links: PeerLinks) {
+        state.withLockedValue { state in
+            for event in state.early {
+                if event.added { links.localSubscriptionAdded(event.filter) } else { links.localSubscriptionRemoved(event.filter) }
+            }
+            state.early = []
+            state.links = links
+        }
+    }
+
+    func forward(_ message: BrokerMessage, now: NIODeadline) -> Int { links?.forward(message, now: now) ?? 0 }
+
+    func localSubscriptionAdded(_ filter: String) { record(filter, added: true) }
+
+    func localSubscriptionRemoved(_ filter: String) { record(filter, added: false) }
+
+    private func record(_ filter: String, added: Bool) {
+        state.withLockedValue { state in
+            guard let links = state.links else { return state.early.append((filter, added)) }
+            if added { links.localSubscriptionAdded(filter) } else { links.localSubscriptionRemoved(filter) }
+        }
     }
 }

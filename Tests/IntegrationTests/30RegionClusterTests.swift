@@ -12,13 +12,21 @@ extension BrokerIntegration {
             let name: String
             let mqttPort: Int
             let httpPort: Int
-            let process: RunningProcess
+            let clusterPort: Int
+            let configPath: String
+            let directory: URL
+            private(set) var process: RunningProcess
 
-            init(name: String, etcd: EtcdCluster, directory: URL, ttl: Int = 3) throws {
+            /// - Parameter extra: further configuration lines (persistence, say).
+            init(
+                name: String, etcd: EtcdCluster, directory: URL, ttl: Int = 3, secret: String = "integration-cluster-secret",
+                extra: String = ""
+            ) throws {
                 self.name = name
+                self.directory = directory
                 mqttPort = try FreePort.allocate()
                 httpPort = try FreePort.allocate()
-                let clusterPort = try FreePort.allocate()
+                clusterPort = try FreePort.allocate()
                 let config = """
                     listener \(mqttPort) 127.0.0.1
                     allow_anonymous true
@@ -26,14 +34,24 @@ extension BrokerIntegration {
                     cluster_name test
                     node_name \(name)
                     cluster_listener \(clusterPort) 127.0.0.1
+                    cluster_secret \(secret)
                     etcd_endpoints \(etcd.clientURLs.joined(separator: " "))
                     etcd_prefix /meridian-it
                     membership_ttl \(ttl)
+                    \(extra)
 
                     """
                 let path = directory.appendingPathComponent("\(name)-\(mqttPort).conf")
                 try config.write(to: path, atomically: true, encoding: .utf8)
+                configPath = path.path
                 process = try RunningProcess(try TestPaths.meridianRegion(), ["--config", path.path], outputDirectory: directory, outputName: "\(name)-\(mqttPort)")
+            }
+
+            /// Starts the node again with the same configuration (after it stopped).
+            func restart() throws {
+                process.cleanup()
+                process = try RunningProcess(
+                    try TestPaths.meridianRegion(), ["--config", configPath], outputDirectory: directory, outputName: "\(name)-\(mqttPort)-again")
             }
 
             func get(_ path: String) async -> (ok: Bool, body: String) {
@@ -43,6 +61,18 @@ extension BrokerIntegration {
                 return (lines.last == "200", lines.dropLast().joined(separator: "\n"))
             }
 
+            /// The number of routes this node holds for other nodes (`GET /cluster`), or nil.
+            func routes() async -> Int? {
+                let body = await get("/cluster").body
+                guard let range = body.range(of: #""routes":"#) else { return nil }
+                return Int(body[range.upperBound...].prefix { $0.isNumber })
+            }
+
+            /// Whether this node's link to `peer` is up (`GET /cluster`).
+            func linkUp(to peer: String) async -> Bool {
+                await get("/cluster").body.contains(#"{"peer":"\#(peer)","up":true"#)
+            }
+
             /// The member names in this node's `GET /cluster`.
             func memberNames() async -> [String] {
                 let body = await get("/cluster").body
@@ -50,7 +80,7 @@ extension BrokerIntegration {
             }
         }
 
-        private func eventually(_ timeout: Duration, _ condition: () async -> Bool) async -> Bool {
+        static func eventually(_ timeout: Duration, _ condition: () async -> Bool) async -> Bool {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if await condition() { return true }
@@ -69,8 +99,8 @@ extension BrokerIntegration {
             defer { a.process.cleanup() }
             let b = try Node(name: "node-b", etcd: etcd, directory: directory)
             defer { b.process.cleanup() }
-            #expect(await eventually(.seconds(15)) { await a.memberNames() == ["node-a", "node-b"] })
-            #expect(await eventually(.seconds(2)) { await b.memberNames() == ["node-a", "node-b"] })
+            #expect(await Self.eventually(.seconds(15)) { await a.memberNames() == ["node-a", "node-b"] })
+            #expect(await Self.eventually(.seconds(2)) { await b.memberNames() == ["node-a", "node-b"] })
             #expect(await b.get("/readyz").ok)
             let metrics = await a.get("/metrics").body
             #expect(metrics.contains("meridian_cluster_nodes_alive 2") && metrics.contains("meridian_cluster_fenced 0"), "\(metrics)")
@@ -86,15 +116,15 @@ extension BrokerIntegration {
 
             // SIGTERM: the node revokes its lease, and the other sees it leave within a second.
             _ = b.process.stop()
-            #expect(await eventually(.seconds(1)) { await a.memberNames() == ["node-a"] })
+            #expect(await Self.eventually(.seconds(1)) { await a.memberNames() == ["node-a"] })
 
             // kill -9: its lease expires (TTL 3 s) and it leaves every view within TTL + 1 s.
             let c = try Node(name: "node-c", etcd: etcd, directory: directory)
             defer { c.process.cleanup() }
-            #expect(await eventually(.seconds(15)) { await a.memberNames() == ["node-a", "node-c"] })
+            #expect(await Self.eventually(.seconds(15)) { await a.memberNames() == ["node-a", "node-c"] })
             _ = c.process.kill9()
             let killed = ContinuousClock.now
-            #expect(await eventually(.seconds(5)) { await a.memberNames() == ["node-a"] })
+            #expect(await Self.eventually(.seconds(5)) { await a.memberNames() == ["node-a"] })
             #expect(ContinuousClock.now - killed < .seconds(4))
         }
 
@@ -108,7 +138,7 @@ extension BrokerIntegration {
             defer { a.process.cleanup() }
             let b = try Node(name: "node-b", etcd: etcd, directory: directory)
             defer { b.process.cleanup() }
-            #expect(await eventually(.seconds(15)) {
+            #expect(await Self.eventually(.seconds(15)) {
                 let members = await a.memberNames()
                 let ready = await a.get("/readyz").ok
                 return members == ["node-a", "node-b"] && ready
@@ -120,7 +150,7 @@ extension BrokerIntegration {
             etcd.stop(member: 1)
             etcd.stop(member: 2)
             let lost = ContinuousClock.now
-            #expect(await eventually(.seconds(4)) { !(await a.get("/readyz").ok) })
+            #expect(await Self.eventually(.seconds(4)) { !(await a.get("/readyz").ok) })
             #expect(ContinuousClock.now - lost < .seconds(3))
             #expect(await a.get("/readyz").body.contains("cluster: fenced"))
             #expect(await a.get("/metrics").body.contains("meridian_cluster_fenced 1"))
@@ -134,7 +164,7 @@ extension BrokerIntegration {
 
             try etcd.start(member: 1)
             try etcd.start(member: 2)
-            #expect(await eventually(.seconds(30)) { await a.get("/readyz").ok })
+            #expect(await Self.eventually(.seconds(30)) { await a.get("/readyz").ok })
             let accepted = try await ProcessRunner.run("mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(a.mqttPort)", "-V", "5", "-t", "t", "-m", "m"])
             #expect(accepted.succeeded, "\(accepted)")
         }

@@ -64,7 +64,7 @@ import Testing
         _ = local.subscribed("u")
         local.rejoined(incarnation: 8)
         let snapshot = local.snapshot()
-        #expect(snapshot == RouteUpdate(node: "a", incarnation: 8, sequence: 1, change: .snapshot(["u"])))
+        #expect(snapshot == RouteUpdate(node: "a", incarnation: 8, sequence: 0, change: .snapshot(["u"])))
 
         // What one node announces, another applies, in order.
         var table = RouteTable()

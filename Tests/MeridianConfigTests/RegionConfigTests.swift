@@ -9,6 +9,7 @@ import Testing
         node_name node-1
         cluster_listener 7883 127.0.0.1
         etcd_endpoints http://127.0.0.1:2379 http://127.0.0.1:22379
+        cluster_secret correct-horse-battery-staple
         """
 
     @Test func clusterDirectivesBesideTheEdgeOnes() throws {
@@ -25,6 +26,7 @@ import Testing
     @Test func defaults() throws {
         let config = try RegionConfigParser.parse(text: minimal, file: "r.conf")
         #expect(config.cluster.etcdPrefix == "/meridian" && config.cluster.membershipTTL == 10)
+        #expect(config.cluster.clusterSecret == "correct-horse-battery-staple")
         #expect(config.cluster.advertisedEndpoint == .init(host: "127.0.0.1", port: 7883))
     }
 
@@ -37,19 +39,22 @@ import Testing
                 return "\(error)"
             }
         }
-        #expect(error(minimal + "\nmembership_ttl 1") == "r.conf:7: membership_ttl: 1 is out of range 2...3600 (the lease TTL must leave time for renewals)"
-            || error(minimal + "\nmembership_ttl 1")?.hasPrefix("r.conf:7: membership_ttl") == true)
-        #expect(error(minimal + "\netcd_endpoints 127.0.0.1:2379")?.hasPrefix("r.conf:7: etcd_endpoints: expects URLs like http://host:port") == true)
-        #expect(error(minimal + "\nnode_name a/b")?.hasPrefix("r.conf:7: node_name: 'a/b' may hold only") == true)
-        #expect(error(minimal + "\ncluster_advertise nowhere")?.hasPrefix("r.conf:7: cluster_advertise: expects HOST:PORT") == true)
+        #expect(error(minimal + "\nmembership_ttl 1") == "r.conf:8: membership_ttl: 1 is out of range 2...3600 (the lease TTL must leave time for renewals)"
+            || error(minimal + "\nmembership_ttl 1")?.hasPrefix("r.conf:8: membership_ttl") == true)
+        #expect(error(minimal + "\netcd_endpoints 127.0.0.1:2379")?.hasPrefix("r.conf:8: etcd_endpoints: expects URLs like http://host:port") == true)
+        #expect(error(minimal + "\nnode_name a/b")?.hasPrefix("r.conf:8: node_name: 'a/b' may hold only") == true)
+        #expect(error(minimal + "\ncluster_advertise nowhere")?.hasPrefix("r.conf:8: cluster_advertise: expects HOST:PORT") == true)
         // An edge mistake after the cluster lines keeps its own line number.
-        #expect(error(minimal + "\nmax_queud_messages 5")?.hasPrefix("r.conf:7: ") == true)
+        #expect(error(minimal + "\nmax_queud_messages 5")?.hasPrefix("r.conf:8: ") == true)
         #expect(error("cluster_name x\nnode_name y\netcd_endpoints http://h:1\n")?.contains("cluster_listener is required") == true)
+        #expect(error(minimal + "\ncluster_secret short")?.hasPrefix("r.conf:8: cluster_secret: must be at least 16 characters") == true)
+        let withoutSecret = minimal.split(separator: "\n").filter { !$0.hasPrefix("cluster_secret") }.joined(separator: "\n")
+        #expect(error(withoutSecret)?.contains("cluster_secret is required") == true)
     }
 
     @Test func clusterDirectivesInAnIncludedFile() throws {
         let main = "listener 1883\nallow_anonymous true\ninclude_dir /etc/meridian/conf.d\n"
-        let included = "cluster_name eu\nnode_name n1\ncluster_listener 7883\netcd_endpoints http://127.0.0.1:2379\n"
+        let included = "cluster_name eu\nnode_name n1\ncluster_listener 7883\netcd_endpoints http://127.0.0.1:2379\ncluster_secret 0123456789abcdef\n"
         let config = try RegionConfigParser.parse(text: main, file: "r.conf") { _ in [("/etc/meridian/conf.d/cluster.conf", included)] }
         #expect(config.cluster.clusterName == "eu" && config.cluster.nodeName == "n1")
     }

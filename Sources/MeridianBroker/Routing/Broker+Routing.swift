@@ -30,6 +30,9 @@ extension Broker {
             return route(numbered, via: context, now: now)
         }
         var outcome = RouteOutcome()
+        if let cluster, !message.fromPeer, !message.topic.hasPrefix("$SYS/") {
+            outcome.count = cluster.forward(message, now: now)
+        }
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         // The common case, one plain subscriber, goes without building the target list.
         var single: SubscriptionEntry<SessionHandle>?
@@ -65,11 +68,11 @@ extension Broker {
             }
         }
         if let single {
-            outcome.count = 1
+            outcome.count += 1
             deliver(message, entry: single, identifiers: nil, shared: nil, via: context, now: now, outcome: &outcome)
             return outcome
         }
-        outcome.count = targets.count
+        outcome.count += targets.count
         if targets.isEmpty { return outcome }
         if targets.count == 1 {
             deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now, outcome: &outcome)

@@ -68,12 +68,15 @@ final class Broker: @unchecked Sendable {
 
     /// Whether a CONNECT may have its session here (``SessionAdmission``): always, on the edge.
     let admission: SessionAdmission
+    /// The other nodes of the cluster (``ClusterRouting``); nil on the edge.
+    let cluster: ClusterRouting?
 
     init(
         settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init(),
-        admission: SessionAdmission = LocalAdmission(), node: NodeIdentity = .ephemeral(),
+        admission: SessionAdmission = LocalAdmission(), cluster: ClusterRouting? = nil, node: NodeIdentity = .ephemeral(),
         clock: any MonotonicClock = SystemClock()
     ) {
+        self.cluster = cluster
         self.clock = clock
         self.startedAt = clock.now
         self.admission = admission
@@ -124,7 +127,9 @@ final class Broker: @unchecked Sendable {
                 let subscriptions = handle.lock.withLock { handle.subscriptions }
                 subscriptionsLock.withWriteLock {
                     for (filter, subscription) in subscriptions {
-                        tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                        if !tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier) {
+                            cluster?.localSubscriptionAdded(filter)
+                        }
                     }
                 }
             }
@@ -296,7 +301,9 @@ final class Broker: @unchecked Sendable {
             return Array(handle.subscriptions.keys)
         }
         if !filters.isEmpty {
-            subscriptionsLock.withWriteLock { for filter in filters { tree.unsubscribe(handle, filter: filter) } }
+            subscriptionsLock.withWriteLock {
+                for filter in filters where tree.unsubscribe(handle, filter: filter) { cluster?.localSubscriptionRemoved(filter) }
+            }
         }
         if sessions[handle.clientIdentifier] === handle {
             sessions[handle.clientIdentifier] = nil
@@ -350,6 +357,7 @@ final class Broker: @unchecked Sendable {
             // meanwhile arrives either live or as retained, not both.
             return subscriptionsLock.withWriteLock {
                 let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
+                if !existed { cluster?.localSubscriptionAdded(filter) }
                 guard sendsRetained, !(existed && options.retainHandling == .sendOnNewSubscribe) else { return (existed, []) }
                 return (existed, retainedLock.withLock { retained.matching(filter: filter, now: now) })
             }
@@ -359,6 +367,7 @@ final class Broker: @unchecked Sendable {
     func unsubscribe(_ handle: SessionHandle, filter: String) -> Bool {
         lock.withLock {
             let existed = subscriptionsLock.withWriteLock { tree.unsubscribe(handle, filter: filter) }
+            if existed { cluster?.localSubscriptionRemoved(filter) }
             let persistent = handle.lock.withLock {
                 _ = handle.subscriptions.removeValue(forKey: filter)
                 return handle.isPersistent

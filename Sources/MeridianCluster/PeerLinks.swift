@@ -1,0 +1,274 @@
+import Logging
+import MeridianBroker
+import MeridianBrokerCore
+import MeridianClusterCore
+import MeridianMQTT
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The inter-node links of this node (DESIGN.md §8): the cluster listener, one link per other
+/// member, this node's routes announced on every link and the other nodes' routes learned from
+/// them, and the broker's ``ClusterRouting`` seam: a message published here is forwarded to each
+/// node that has a matching subscriber (and, when retained, to every node, which stores it too).
+///
+/// Which members exist comes from etcd (``membershipChanged(_:)``), never from whether a socket
+/// works: a member whose key goes loses its routes and its link at once.
+///
+/// Not built yet: `$share` subscriptions stay node-local (not announced), mTLS between nodes,
+/// the durable outbox for forwarded QoS 1/2 messages (held in memory, ``PeerOutbox``).
+public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var cluster: String
+        public var node: String
+        public var secret: String
+        public var listenHost: String
+        public var listenPort: Int
+        public var limits: PeerOutbox.Limits
+
+        public init(cluster: String, node: String, secret: String, listenHost: String, listenPort: Int, limits: PeerOutbox.Limits = .init()) {
+            self.cluster = cluster
+            self.node = node
+            self.secret = secret
+            self.listenHost = listenHost
+            self.listenPort = listenPort
+            self.limits = limits
+        }
+    }
+
+    let settings: Settings
+    private let logger: Logger
+    /// Guards the fields below (never held while calling the broker or writing to a socket).
+    private let lock = NIOLock()
+    private var routes = RouteTable()
+    private var local: LocalRoutes
+    private var links: [String: PeerLink] = [:]
+    /// Links that are open and have had this node's snapshot: route updates go to them.
+    private var openLinks: [String: PeerLink] = [:]
+    private var server: BrokerServer?
+    private var storeIncarnation: UInt64 = 0
+    private var listener: Channel?
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.local = LocalRoutes(node: settings.node, incarnation: 0)
+    }
+
+    var hello: PeerHandshake.Hello {
+        lock.withLock { PeerHandshake.Hello(cluster: settings.cluster, node: settings.node, incarnation: local.incarnation) }
+    }
+
+    var now: NIODeadline { lock.withLock { server }?.clock.now ?? .now() }
+
+    /// Binds the cluster listener on the broker's event loops; links carry messages from now on.
+    public func start(server: BrokerServer) async throws {
+        lock.withLock {
+            self.server = server
+            storeIncarnation = server.node.incarnation
+        }
+        let channel = try await ServerBootstrap(group: server.eventLoopGroup)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                let remote = channel.remoteAddress?.description ?? "?"
+                let connection = PeerConnection(role: .server, remote: remote)
+                connection.onPackets = { [weak self, weak connection] packets in
+                    guard let self, let connection else { return }
+                    self.handshake(packets, on: connection)
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                    // A socket that proves nothing within five seconds is closed.
+                    channel.eventLoop.scheduleTask(in: .seconds(5)) { if connection.onClose == nil { connection.close() } }
+                }
+            }
+            .bind(host: settings.listenHost, port: settings.listenPort)
+            .get()
+        lock.withLock { listener = channel }
+        logger.notice("cluster listener on \(settings.listenHost):\(channel.localAddress?.port ?? settings.listenPort)")
+    }
+
+    /// The port the cluster listener is bound to.
+    public var boundPort: Int? { lock.withLock { listener?.localAddress?.port } }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        let (listener, links) = lock.withLock { () -> (Channel?, [PeerLink]) in
+            defer { self.links = [:]; openLinks = [:] }
+            return (self.listener, Array(self.links.values))
+        }
+        try? await listener?.close()
+        for link in links { link.stop() }
+    }
+
+    // MARK: - Membership (from etcd)
+
+    public func membershipChanged(_ change: Membership.Change) {
+        switch change {
+        case .joined(let member):
+            link(to: member)
+        case .left(let member):
+            let link = lock.withLock { () -> PeerLink? in
+                routes.drop(node: member.name)
+                openLinks[member.name] = nil
+                return links.removeValue(forKey: member.name)
+            }
+            if let link {
+                logger.notice("node left the cluster: its routes and link are dropped", metadata: ["peer": "\(member.name)"])
+                link.stop()
+            }
+        case .restarted(let old, let new):
+            // Everything of the old incarnation is void; the new one announces its routes on its link.
+            lock.withLock { routes.drop(node: old.name) }
+            link(to: new)
+        }
+    }
+
+    /// This node joined with `incarnation` (again, after a lost lease): its routes start a new sequence.
+    public func serving(incarnation: Int64) {
+        let (snapshot, open) = lock.withLock { () -> (RouteUpdate?, [PeerLink]) in
+            guard local.incarnation != incarnation else { return (nil, []) }
+            local.rejoined(incarnation: incarnation)
+            return (local.snapshot(), Array(openLinks.values))
+        }
+        guard let snapshot else { return }
+        for link in open { link.submit(.control(PeerWire.publish(snapshot))) }
+    }
+
+    private func link(to member: Member) {
+        guard member.name != settings.node else { return }
+        let link = lock.withLock { existingOrNewLink(member.name) }
+        guard let link else { return }
+        // The node whose name sorts first dials; the other accepts.
+        guard settings.node < member.name else { return }
+        let address = member.addresses.cluster
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            logger.warning("member \(member.name) advertises no usable cluster address '\(address)'")
+            return
+        }
+        link.dial(host: String(address[..<colon]), port: port)
+    }
+
+    /// Called under `lock`.
+    private func existingOrNewLink(_ peer: String) -> PeerLink? {
+        if let link = links[peer] { return link }
+        guard let server else { return nil }
+        let loops = server.eventLoops
+        let loop = loops[Int(UInt(bitPattern: peer.hashValue) % UInt(loops.count))]
+        let link = PeerLink(peer: peer, loop: loop, owner: self, limits: settings.limits, logger: logger)
+        links[peer] = link
+        return link
+    }
+
+    // MARK: - Links
+
+    /// The first packets of an accepted socket: its CONNECT decides whether it is a link.
+    private func handshake(_ packets: [MQTTPacket], on connection: PeerConnection) {
+        guard case .connect(let connect) = packets.first else { return connection.close() }
+        switch PeerHandshake.verify(connect, cluster: settings.cluster, node: settings.node, secret: settings.secret) {
+        case .refuse(let reason, let why):
+            logger.warning("inter-node connection refused: \(why)", metadata: ["remote": "\(connection.remote)"])
+            connection.onPackets = nil
+            connection.send([.connack(MQTTConnack(sessionPresent: false, reasonCode: reason))])
+            connection.close()
+        case .accept(let peer):
+            guard let link = lock.withLock({ existingOrNewLink(peer.node) }) else { return connection.close() }
+            link.accepted(connection, hello: peer, answer: PeerHandshake.connack(hello), pending: Array(packets.dropFirst()))
+        }
+    }
+
+    /// A link opened: from now on it gets every route update; it starts with this snapshot.
+    func linkUp(_ link: PeerLink) -> RouteUpdate {
+        lock.withLock {
+            openLinks[link.peer] = link
+            return local.snapshot()
+        }
+    }
+
+    func linkDown(_ link: PeerLink) {
+        lock.withLock { if openLinks[link.peer] === link { openLinks[link.peer] = nil } }
+    }
+
+    func apply(_ update: RouteUpdate) -> RouteTable.Outcome {
+        lock.withLock {
+            // A node not (or no longer) a member: its routes would outlive it.
+            guard links[update.node] != nil else { return .stale }
+            return routes.apply(update)
+        }
+    }
+
+    func sendSnapshot(to link: PeerLink) {
+        let snapshot = lock.withLock { local.snapshot() }
+        link.submit(.control(PeerWire.publish(snapshot)))
+    }
+
+    func route(_ message: BrokerMessage, on loop: EventLoop) -> EventLoopFuture<BrokerServer.PeerRouteResult>? {
+        lock.withLock { server }?.routeFromPeer(message, on: loop)
+    }
+
+    // MARK: - ClusterRouting (called by the broker)
+
+    public func forward(_ message: BrokerMessage, now: NIODeadline) -> Int {
+        var matched = 0
+        let targets = lock.withLock { () -> [PeerLink] in
+            if links.isEmpty { return [] }
+            let wanted = routes.nodes(for: message.topic).nodes
+            matched = wanted.count
+            // A retained message goes to every node, which keeps it for its own new subscribers.
+            if message.retain { return Array(links.values) }
+            return wanted.compactMap { links[$0] }
+        }
+        guard !targets.isEmpty else { return matched }
+        let publish = PeerWire.forward(message, id: "\(storeIncarnation)-\(message.sequence)", now: now)
+        for link in targets { link.submit(.forward(publish)) }
+        return matched
+    }
+
+    public func localSubscriptionAdded(_ filter: String) {
+        guard MQTTSharedFilter(parsing: filter) == nil else { return }
+        announce { $0.subscribed(filter) }
+    }
+
+    public func localSubscriptionRemoved(_ filter: String) {
+        guard MQTTSharedFilter(parsing: filter) == nil else { return }
+        announce { $0.unsubscribed(filter) }
+    }
+
+    private func announce(_ change: (inout LocalRoutes) -> RouteUpdate?) {
+        // Under the lock, so that every open link sees the updates in sequence order.
+        lock.withLock {
+            guard let update = change(&local) else { return }
+            let publish = PeerWire.publish(update)
+            for link in openLinks.values { link.submit(.control(publish)) }
+        }
+    }
+
+    // MARK: - Status
+
+    public struct LinkStatus: Sendable {
+        public var peer: String
+        public var up: Bool
+        public var queued: Int
+        public var queuedBytes: Int
+        public var inflight: Int
+        public var forwarded: Int
+        public var received: Int
+        public var drops: [PeerOutbox.DropReason: Int]
+    }
+
+    public var linkStatus: [LinkStatus] {
+        let links = lock.withLock { Array(self.links.values) }
+        return links.map { link in
+            let status = link.status.withLockedValue { $0 }
+            return LinkStatus(
+                peer: link.peer, up: status.up, queued: status.queued, queuedBytes: status.queuedBytes, inflight: status.inflight,
+                forwarded: status.forwarded, received: status.received, drops: status.drops)
+        }.sorted { $0.peer < $1.peer }
+    }
+
+    /// Routes held for other nodes.
+    public var routeCount: Int { lock.withLock { routes.count } }
+}

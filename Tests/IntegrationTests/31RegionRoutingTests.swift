@@ -1,0 +1,188 @@
+import Foundation
+import MeridianTestSupport
+import Testing
+
+extension BrokerIntegration {
+    /// Routing between `meridian-region` nodes over their inter-node links, on a real 3-member
+    /// etcd, driven with `mosquitto_pub`/`mosquitto_sub`: a message published on one node reaches
+    /// the subscribers of every node once, at the QoS it was subscribed with.
+    @Suite(.enabled(if: BrokerIntegration.isMeridian, "meridian-region only"))
+    struct RegionRoutingTests {
+        typealias Node = RegionClusterTests.Node
+
+        private static func eventually(_ timeout: Duration, _ condition: () async -> Bool) async -> Bool {
+            await RegionClusterTests.eventually(timeout, condition)
+        }
+
+        /// Three nodes with their links up (the cluster as a newcomer starts it).
+        private static func cluster(_ etcd: EtcdCluster, in directory: URL, extra: (String) -> String = { _ in "" }) async throws -> [Node] {
+            var nodes: [Node] = []
+            for name in ["node-a", "node-b", "node-c"] {
+                nodes.append(try Node(name: name, etcd: etcd, directory: directory, extra: extra(name)))
+            }
+            let linked = await eventually(.seconds(20)) {
+                for node in nodes {
+                    for peer in nodes where peer !== node {
+                        let up = await node.linkUp(to: peer.name)
+                        if !up { return false }
+                    }
+                }
+                return true
+            }
+            #expect(linked, "links did not come up: \(nodes.map { "\($0.name): \($0.process.stderr)" })")
+            return nodes
+        }
+
+        @Test("cross-node delivery at QoS 0, 1 and 2: a message published on node A reaches subscribers on B and C once each; an unsubscribed filter stops crossing")
+        func crossNodeDelivery() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let nodes = try await Self.cluster(etcd, in: directory)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+
+            for qos in 0...2 {
+                let onB = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["plant/\(qos)/#"], qos: qos)
+                defer { onB.cleanup() }
+                let onC = try await MosquittoSub.start(port: c.mqttPort, version: .v311, topics: ["plant/\(qos)/+/temp"], qos: qos)
+                defer { onC.cleanup() }
+                // The two filters reach node A as routes (convergence is measured by the benchmark, not here).
+                let converged = await Self.eventually(.seconds(5)) { (await a.routes() ?? 0) >= 2 }
+                #expect(converged, "routes on A: \(a.process.stderr)")
+                for n in 1...5 {
+                    try await MosquittoPub.publish(port: a.mqttPort, version: .v5, topic: "plant/\(qos)/\(n)/temp", message: "t\(n)", qos: qos)
+                }
+                let gotB = try await onB.waitForMessages(count: 5)
+                let gotC = try await onC.waitForMessages(count: 5)
+                #expect(gotB.map(\.text) == ["t1", "t2", "t3", "t4", "t5"] && gotB.allSatisfy { $0.qos == qos })
+                #expect(gotC.map(\.text) == ["t1", "t2", "t3", "t4", "t5"] && gotC.allSatisfy { $0.qos == qos })
+                // Nothing arrives twice (a QoS 2 message is forwarded once, and not back).
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(onB.messages.count == 5 && onC.messages.count == 5)
+                onB.cleanup()
+                onC.cleanup()
+                let withdrawn = await Self.eventually(.seconds(5)) { await a.routes() == 0 }
+                #expect(withdrawn, "routes stayed on A")
+            }
+            // With no subscriber anywhere, an MQTT 5 publisher hears 0x10 No matching subscribers.
+            let nobody = try await ProcessRunner.run(
+                "mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(a.mqttPort)", "-V", "5", "-q", "1", "-t", "plant/none", "-m", "x", "-d"])
+            #expect(nobody.stdout.contains("PUBACK") && nobody.stdout.contains("RC:16"), "\(nobody)")
+
+            // A publisher on B and one on C reach a subscriber on A, both directions of each link.
+            let onA = try await MosquittoSub.start(port: a.mqttPort, version: .v5, topics: ["back/#"], qos: 1)
+            defer { onA.cleanup() }
+            #expect(await Self.eventually(.seconds(5)) {
+                let onB = await b.routes()
+                let onC = await c.routes()
+                return onB == 1 && onC == 1
+            })
+            try await MosquittoPub.publish(port: b.mqttPort, version: .v5, topic: "back/b", message: "from-b", qos: 1)
+            try await MosquittoPub.publish(port: c.mqttPort, version: .v311, topic: "back/c", message: "from-c", qos: 1)
+            let back = try await onA.waitForMessages(count: 2)
+            #expect(Set(back.map(\.text)) == ["from-b", "from-c"])
+            let status = await a.get("/cluster").body
+            #expect(status.contains(#""received":1"#), "\(status)")
+        }
+
+        @Test("retained messages are cluster-wide: set on one node, a new subscriber on another gets it, and after a full cluster restart too")
+        func retainedAcrossNodes() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let nodes = try await Self.cluster(etcd, in: directory) { name in
+                "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
+            }
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+
+            try await MosquittoPub.publish(port: a.mqttPort, version: .v5, topic: "state/valve", message: "open", qos: 1, retain: true)
+            let onC = try await MosquittoSub.start(port: c.mqttPort, version: .v5, topics: ["state/#"], qos: 1)
+            let retained = try await onC.waitForMessages(count: 1)
+            #expect(retained.first?.text == "open" && retained.first?.retain == true)
+            onC.cleanup()
+            // Changed on B, cleared on C: every node follows.
+            try await MosquittoPub.publish(port: b.mqttPort, version: .v311, topic: "state/valve", message: "closed", qos: 1, retain: true)
+            try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "state/pump", message: "on", qos: 0, retain: true)
+            try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "state/gone", message: "x", qos: 1, retain: true)
+            try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "state/gone", message: nil, qos: 1, retain: true)
+            for node in nodes {
+                let sub = try await MosquittoSub.start(port: node.mqttPort, version: .v5, topics: ["state/#"], qos: 1)
+                defer { sub.cleanup() }
+                let got = try await sub.waitForMessages(count: 2)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(Set(sub.messages.map { "\($0.topic)=\($0.text)" }) == ["state/valve=closed", "state/pump=on"], "\(node.name): \(got)")
+            }
+
+            // A full restart of the cluster: each node's store kept what it was told.
+            for node in nodes { _ = node.process.stop() }
+            for node in nodes { try node.restart() }
+            #expect(await Self.eventually(.seconds(20)) { await b.get("/readyz").ok })
+            let sub = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["state/#"], qos: 1, waitForSuback: false)
+            defer { sub.cleanup() }
+            let afterRestart = try await sub.waitForMessages(count: 2, timeout: .seconds(20))
+            #expect(Set(afterRestart.map { "\($0.topic)=\($0.text)" }) == ["state/valve=closed", "state/pump=on"])
+        }
+
+        @Test("a node with a wrong cluster_secret gets no link: its CONNECT is refused (0x86) and nothing crosses")
+        func wrongSecretIsRefused() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let good = try Node(name: "node-b", etcd: etcd, directory: directory)
+            defer { good.process.cleanup() }
+            // "node-a" sorts first, so it is the dialing end of the link.
+            let bad = try Node(name: "node-a", etcd: etcd, directory: directory, secret: "not-the-cluster-secret")
+            defer { bad.process.cleanup() }
+            #expect(await Self.eventually(.seconds(15)) { await good.memberNames() == ["node-a", "node-b"] })
+            #expect(await Self.eventually(.seconds(10)) { bad.process.stderr.contains("inter-node link refused by the peer (0x86)") }, "\(bad.process.stderr)")
+            #expect(await Self.eventually(.seconds(5)) { good.process.stderr.contains("inter-node connection refused: node node-a: wrong cluster_secret") }, "\(good.process.stderr)")
+            let badUp = await bad.linkUp(to: "node-b")
+            let goodUp = await good.linkUp(to: "node-a")
+            #expect(!badUp && !goodUp)
+
+            let onBad = try await MosquittoSub.start(port: bad.mqttPort, version: .v5, topics: ["#"], qos: 1)
+            defer { onBad.cleanup() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(await good.routes() == 0)
+            try await MosquittoPub.publish(port: good.mqttPort, version: .v5, topic: "secret/data", message: "x", qos: 1)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(onBad.messages.isEmpty)
+
+            // A raw socket that speaks plain MQTT to the cluster listener is refused as well.
+            let client = try RawMQTTClient(port: good.clusterPort)
+            defer { client.close() }
+            try client.send(RawPacket.connect(.v5, clientID: "meridian-node", username: "node-x", password: "guess"))
+            let answer = try await client.readPacket(timeout: .seconds(5))
+            #expect(answer?.header == 0x20 && answer?.body.dropFirst().first == 0x87, "\(String(describing: answer))")
+        }
+
+        @Test("a node that stops takes its routes with it: the others drop them at once and no longer forward to it")
+        func leavingNodeDropsItsRoutes() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let nodes = try await Self.cluster(etcd, in: directory)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            let onB = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["x/#"], qos: 1)
+            defer { onB.cleanup() }
+            let onC = try await MosquittoSub.start(port: c.mqttPort, version: .v5, topics: ["x/#"], qos: 1)
+            defer { onC.cleanup() }
+            #expect(await Self.eventually(.seconds(5)) { await a.routes() == 2 })
+            _ = b.process.stop()
+            let stopped = ContinuousClock.now
+            #expect(await Self.eventually(.seconds(3)) { await a.routes() == 1 })
+            #expect(ContinuousClock.now - stopped < .seconds(1) + .milliseconds(500))
+            try await MosquittoPub.publish(port: a.mqttPort, version: .v5, topic: "x/1", message: "still", qos: 1)
+            #expect(try await onC.waitForMessages(count: 1).first?.text == "still")
+            let status = await a.get("/cluster").body
+            #expect(!status.contains(#""peer":"node-b""#), "\(status)")
+        }
+    }
+}

@@ -243,7 +243,22 @@ public final class BrokerServer: @unchecked Sendable {
         broker.recordDrop(reason, clientIdentifier: clientIdentifier, now: clock.now)
     }
 
-    /// The messages dropped from a bridge session's queue (its outbox), by reason.
+    /// The filters a session subscribes to, or nil when there is no such session.
+    public func subscriptionFilters(clientIdentifier: String) -> Set<String>? {
+        broker.subscriptionFilters(clientIdentifier: clientIdentifier)
+    }
+
+    /// The client identifiers of the sessions held (connected or not) that start with `prefix`.
+    public func clientIdentifiers(withPrefix prefix: String) -> [String] {
+        broker.lock.withLock { broker.sessions.keys.filter { $0.hasPrefix(prefix) } }
+    }
+
+    /// Ends every subscription of a session, connected or not; its queue stays until it expires.
+    public func removeAllSubscriptions(clientIdentifier: String) {
+        broker.removeAllSubscriptions(clientIdentifier: clientIdentifier)
+    }
+
+    /// The messages dropped from a bridge's or a peer node's session queue (its outbox), by reason.
     public func bridgeDropCounts(clientIdentifier: String) -> [DropReason: Int] {
         broker.lock.withLock { broker.bridgeDrops[clientIdentifier] ?? [:] }
     }

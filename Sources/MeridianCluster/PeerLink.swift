@@ -7,30 +7,37 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// This node's link to one other node: its outbox (``PeerOutbox``), the open connection (dialed by
-/// the node whose name sorts first, accepted by the other), the de-duplication window of what the
-/// peer forwarded, and the redial schedule. Confined to `loop`, one of the broker's event loops;
+/// This node's link to one other node: the open connection (dialed by the node whose name sorts
+/// first, accepted by the other), the local side of this node's session of the peer
+/// (``PeerSession``: an in-process client, connected while the link is up), the QoS 2 exchanges
+/// the peer started, and the redial schedule. Confined to `loop`, one of the broker's event loops;
 /// ``submit(_:)`` may be called from any loop and hands over in batches.
+///
+/// Forwarding is the session's: routing puts a message for the peer in it (stored first, at QoS
+/// 1/2, when persistence is on), the session releases it within its window, the link writes it
+/// with the session's packet identifier, and the peer's PUBACK/PUBREC/PUBCOMP goes back to the
+/// session, which then forgets it. A link that drops leaves the rest in the session: sent again,
+/// in order, on the next link, after a restart of this node too.
 final class PeerLink: @unchecked Sendable {
-    enum Item {
-        /// A forwarded message (``PeerWire/forward(_:id:now:)``).
-        case forward(MQTTPublish)
-        /// A route update or snapshot request: sent only on an open link (a new link starts with a snapshot).
-        case control(MQTTPublish)
-    }
-
     let peer: String
     let loop: EventLoop
     private unowned let owner: PeerLinks
+    private let server: BrokerServer
     private let logger: Logger
+    private var sessionID: String { PeerSession.clientIdentifier(for: peer) }
 
-    private let inbox = NIOLockedValueBox<(items: [Item], scheduled: Bool)>(([], false))
+    /// Route updates for the peer, from any loop.
+    private let inbox = NIOLockedValueBox<(items: [MQTTPublish], scheduled: Bool)>(([], false))
 
     // Confined to `loop`.
-    private var outbox: PeerOutbox
     private var connection: PeerConnection?
     private var handshaking: PeerConnection?
-    private var recentIDs = RecentMessageIDs(capacity: 65_536)
+    private var session: InProcessClient?
+    /// The filters this node's session of the peer subscribes to, as last set (nil until read at the first link-up).
+    private var subscribed: Set<String>?
+    private var nextSubscribeID: UInt16 = 0
+    /// QoS 2 messages from the peer routed and not yet released: a resend after a reconnect is not routed twice.
+    private var inbound = InboundFlow(receiveMaximum: Int(UInt16.max))
     /// Where to dial, when this node is the dialing end; nil when it accepts.
     private var dialAddress: (host: String, port: Int)?
     private var redialDelay = TimeAmount.milliseconds(100)
@@ -38,24 +45,20 @@ final class PeerLink: @unchecked Sendable {
     private var refusedBefore = false
     private var lastRead: NIODeadline = .now()
     private var keepAliveTask: RepeatedTask?
-    /// Figures for `/metrics` and `GET /cluster` (read under a lock from other threads).
+    /// Figures for `/metrics` and `GET /cluster`.
     let status = NIOLockedValueBox(Status())
 
     struct Status: Sendable {
         var up = false
-        var queued = 0
-        var queuedBytes = 0
-        var inflight = 0
         var forwarded = 0
         var received = 0
-        var drops: [PeerOutbox.DropReason: Int] = [:]
     }
 
-    init(peer: String, loop: EventLoop, owner: PeerLinks, limits: PeerOutbox.Limits, logger: Logger) {
+    init(peer: String, loop: EventLoop, owner: PeerLinks, server: BrokerServer, logger: Logger) {
         self.peer = peer
         self.loop = loop
         self.owner = owner
-        self.outbox = PeerOutbox(limits: limits)
+        self.server = server
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
@@ -64,9 +67,10 @@ final class PeerLink: @unchecked Sendable {
 
     // MARK: - From any loop
 
-    func submit(_ item: Item) {
+    /// A route update or snapshot request for the peer: sent only on an open link (a new link starts with a snapshot).
+    func submit(_ publish: MQTTPublish) {
         let schedule = inbox.withLockedValue { inbox -> Bool in
-            inbox.items.append(item)
+            inbox.items.append(publish)
             defer { inbox.scheduled = true }
             return !inbox.scheduled
         }
@@ -82,22 +86,25 @@ final class PeerLink: @unchecked Sendable {
         }
     }
 
-    /// The peer left the cluster: the link closes, and what waited for it is dropped (counted).
+    /// The peer left the cluster: the link closes and the session's routes go (what waits in it
+    /// stays until the session expires, for a node that comes back).
     func stop() {
         loop.execute {
             self.stopped = true
             self.keepAliveTask?.cancel()
-            self.outbox.peerLeft()
             self.connection?.close()
             self.handshaking?.close()
             self.connection = nil
             self.handshaking = nil
+            self.closeSession()
+            self.server.removeAllSubscriptions(clientIdentifier: self.sessionID)
+            self.subscribed = nil
             self.updateStatus()
         }
     }
 
     /// An accepted connection whose CONNECT proved the peer: it becomes the link (replacing an older one).
-    func accepted(_ connection: PeerConnection, hello: PeerHandshake.Hello, answer: MQTTConnack, pending: [MQTTPacket]) {
+    func accepted(_ connection: PeerConnection, answer: MQTTConnack, pending: [MQTTPacket]) {
         connection.onPackets = { [weak self, weak connection] packets in
             guard let self, let connection else { return }
             self.loop.execute { self.received(packets, on: connection) }
@@ -111,6 +118,7 @@ final class PeerLink: @unchecked Sendable {
             guard !self.stopped else { return connection.close() }
             if let old = self.connection, old !== connection {
                 self.logger.notice("inter-node link replaced by a new connection from the peer")
+                self.connection = nil
                 old.close()
             }
             self.up(connection)
@@ -121,22 +129,12 @@ final class PeerLink: @unchecked Sendable {
     // MARK: - On the link's loop
 
     private func drainInbox() {
-        let items = inbox.withLockedValue { inbox -> [Item] in
+        let items = inbox.withLockedValue { inbox -> [MQTTPublish] in
             inbox.scheduled = false
             defer { inbox.items.removeAll(keepingCapacity: true) }
             return inbox.items
         }
-        var out: [MQTTPacket] = []
-        for item in items {
-            switch item {
-            case .forward(let publish):
-                for released in outbox.enqueue(publish) { out.append(.publish(released)) }
-            case .control(let publish):
-                if connection != nil { out.append(.publish(publish)) }
-            }
-        }
-        connection?.send(out)
-        updateStatus()
+        connection?.send(items.map { .publish($0) })
     }
 
     private func connect() {
@@ -178,14 +176,15 @@ final class PeerLink: @unchecked Sendable {
     private func received(_ packets: [MQTTPacket], on from: PeerConnection) {
         lastRead = .now()
         var out: [MQTTPacket] = []
+        var toSession: [MQTTPacket] = []
         for packet in packets {
-            switch packet {
-            case .connack(let connack) where from === handshaking:
+            if from === handshaking, case .connack(let connack) = packet {
                 switch PeerHandshake.answer(connack, expectedNode: peer) {
                 case .accepted:
                     handshaking = nil
                     refusedBefore = false
                     up(from)
+                    continue
                 case .refused(let reason):
                     // Logged once per run of refusals; dialed again slowly (the peer's configuration may be fixed).
                     if !refusedBefore {
@@ -196,49 +195,59 @@ final class PeerLink: @unchecked Sendable {
                     from.close()
                     return
                 }
-            case .publish(let publish) where from === connection:
-                handle(publish, out: &out)
-            case .puback(let ack) where from === connection:
-                for released in outbox.acknowledged(ack.packetIdentifier, reason: ack.reasonCode) { out.append(.publish(released)) }
-            case .pingreq where from === connection:
+            }
+            guard from === connection else { continue }
+            switch PeerWire.read(packet, from: peer, now: server.clock.now) {
+            case .routeUpdate(let update):
+                switch owner.apply(update) {
+                case .applied: followRoutes()
+                case .needsSnapshot: out.append(.publish(PeerWire.snapshotRequest))
+                case .stale: break
+                }
+            case .snapshotRequest:
+                out.append(.publish(PeerWire.publish(owner.snapshot())))
+            case .message(let message, let packetIdentifier):
+                routeFromPeer(message, packetIdentifier: packetIdentifier, out: &out)
+            case .release(let packetIdentifier):
+                _ = inbound.released(packetIdentifier)
+                out.append(.pubcomp(MQTTAck(packetIdentifier: packetIdentifier)))
+            case .acknowledgement(let ack):
+                toSession.append(ack)
+            case .ping:
                 out.append(.pingresp)
-            case .pingresp where from === connection:
+            case .pong:
                 break
-            default:
-                logger.warning("inter-node link: unexpected \(packet.type) packet, closing")
+            case .invalid(let why):
+                logger.warning("inter-node link: \(why), closing")
                 from.close()
                 return
             }
         }
         from.send(out)
-        updateStatus()
+        if let session, !toSession.isEmpty {
+            for ack in toSession { session.send(ack) }
+            session.flush()
+        }
     }
 
-    private func handle(_ publish: MQTTPublish, out: inout [MQTTPacket]) {
-        switch publish.topic {
-        case PeerWire.routesTopic:
-            guard let update = PeerWire.routeUpdate(from: publish.payload), update.node == peer else {
-                logger.warning("inter-node link: malformed route update, closing")
-                connection?.close()
+    private func routeFromPeer(_ message: BrokerMessage, packetIdentifier: UInt16?, out: inout [MQTTPacket]) {
+        status.withLockedValue { $0.received += 1 }
+        if message.qos == .exactlyOnce, let packetIdentifier {
+            guard inbound.received(packetIdentifier) == .route else {
+                // Routed already (a resend after a reconnect): acknowledged again, not routed again.
+                out.append(.pubrec(MQTTAck(packetIdentifier: packetIdentifier)))
                 return
             }
-            if owner.apply(update) == .needsSnapshot { out.append(.publish(PeerWire.snapshotRequest)) }
-        case PeerWire.snapshotRequestTopic:
-            owner.sendSnapshot(to: self)
-        default:
-            status.withLockedValue { $0.received += 1 }
-            let arrival = PeerWire.received(publish, now: owner.now)
-            let packetIdentifier = publish.packetIdentifier
-            if let id = arrival.id, !recentIDs.insert(id) {
-                // Sent again after a reconnect: routed already.
-                if let packetIdentifier { out.append(.puback(MQTTAck(packetIdentifier: packetIdentifier))) }
-                return
-            }
-            guard let future = owner.route(arrival.message, on: loop) else { return }
-            guard let packetIdentifier else { return }
-            let connection = self.connection
-            future.whenSuccess { result in
-                let reason: MQTTReasonCode = result == .routed ? .success : .quotaExceeded
+        }
+        let future = server.routeFromPeer(message, on: loop)
+        guard let packetIdentifier, message.qos != .atMostOnce else { return }
+        let connection = self.connection
+        future.whenSuccess { [self] result in
+            let reason: MQTTReasonCode = result == .routed ? .success : .quotaExceeded
+            if message.qos == .exactlyOnce {
+                if result != .routed { inbound.abandon(packetIdentifier) }
+                connection?.send([.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason))])
+            } else {
                 connection?.send([.puback(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason))])
             }
         }
@@ -249,17 +258,81 @@ final class PeerLink: @unchecked Sendable {
         redialDelay = .milliseconds(100)
         lastRead = .now()
         logger.notice("inter-node link up", metadata: ["remote": "\(connection.remote)"])
-        var out = outbox.linkUp().map { MQTTPacket.publish($0) }
-        out.insert(.publish(PeerWire.publish(owner.linkUp(self))), at: 0)
-        connection.send(out)
+        connection.send([.publish(PeerWire.publish(owner.linkUp(self)))])
+        openSession()
         updateStatus()
+    }
+
+    /// Connects this node's session of the peer: what it holds (sent and unacknowledged, then
+    /// queued) comes out now, in order, and goes to the peer.
+    private func openSession() {
+        closeSession()
+        if subscribed == nil { subscribed = server.subscriptionFilters(clientIdentifier: sessionID) ?? [] }
+        let limits = OutboundFlow.Limits(
+            maxQueuedMessages: 100_000, maxQueuedBytes: 64 << 20, queueQoS0Messages: false, maxInflightMessages: 1_024)
+        var client: InProcessClient?
+        client = server.openInProcessClient(
+            on: loop, sessionLimits: limits,
+            onPacket: { [weak self] packet in self?.fromSession(packet, client: client) },
+            onClose: { [weak self] in
+                guard let self, self.session === client else { return }
+                self.session = nil
+            })
+        session = client
+        client?.send(.connect(MQTTConnect(
+            protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: sessionID,
+            properties: [.sessionExpiryInterval(PeerSession.expiryInterval), .receiveMaximum(1_024)])))
+        client?.flush()
+        followRoutes()
+    }
+
+    private func closeSession() {
+        session?.close()
+        session = nil
+    }
+
+    private func fromSession(_ packet: MQTTPacket, client: InProcessClient?) {
+        guard let client, client === session else { return }
+        switch PeerWire.read(fromSession: packet) {
+        case .toPeer(let packet):
+            if case .publish(let publish) = packet, !publish.dup { status.withLockedValue { $0.forwarded += 1 } }
+            // Written at once: the session's packets arrive in batches, and the socket flushes each.
+            connection?.send([packet])
+        case .closed(let reason):
+            logger.warning("this node's session of the peer ended (0x\(String(reason.rawValue, radix: 16))): the link closes and is opened again")
+            session = nil
+            connection?.close()
+        case .none:
+            break
+        }
+    }
+
+    /// Makes the peer's session here subscribe to exactly the peer's routes.
+    private func followRoutes() {
+        guard let session, let current = subscribed else { return }
+        let changes = PeerWire.subscriptionChanges(from: current, to: owner.routes(of: peer))
+        if !changes.subscribe.isEmpty {
+            session.send(.subscribe(MQTTSubscribe(
+                packetIdentifier: nextPacketIdentifier(),
+                subscriptions: changes.subscribe.map { MQTTSubscription(topicFilter: $0, options: PeerSession.subscriptionOptions) })))
+        }
+        if !changes.unsubscribe.isEmpty {
+            session.send(.unsubscribe(MQTTUnsubscribe(packetIdentifier: nextPacketIdentifier(), topicFilters: changes.unsubscribe)))
+        }
+        subscribed = current.union(changes.subscribe).subtracting(changes.unsubscribe)
+        session.flush()
+    }
+
+    private func nextPacketIdentifier() -> UInt16 {
+        nextSubscribeID = nextSubscribeID == .max ? 1 : nextSubscribeID + 1
+        return nextSubscribeID
     }
 
     private func closed(_ closed: PeerConnection) {
         if closed === handshaking { handshaking = nil }
         if closed === connection {
             connection = nil
-            outbox.linkDown()
+            closeSession()
             owner.linkDown(self)
             logger.notice("inter-node link down")
             updateStatus()
@@ -287,15 +360,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func updateStatus() {
-        let outbox = self.outbox
         let up = connection != nil
-        status.withLockedValue {
-            $0.up = up
-            $0.queued = outbox.queuedCount
-            $0.queuedBytes = outbox.queuedBytes
-            $0.inflight = outbox.inflightCount
-            $0.forwarded = outbox.forwarded
-            $0.drops = outbox.drops
-        }
+        status.withLockedValue { $0.up = up }
     }
 }

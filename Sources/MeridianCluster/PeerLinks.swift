@@ -9,15 +9,14 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The inter-node links of this node (DESIGN.md §8): the cluster listener, one link per other
-/// member, this node's routes announced on every link and the other nodes' routes learned from
-/// them, and the broker's ``ClusterRouting`` seam: a message published here is forwarded to each
-/// node that has a matching subscriber (and, when retained, to every node, which stores it too).
+/// member, this node's routes announced on every link (the broker's ``ClusterRouting`` seam) and
+/// the other nodes' routes learned from them, which each link turns into the subscriptions of
+/// this node's session of that peer (``PeerSession``): routing a message to it forwards it.
 ///
 /// Which members exist comes from etcd (``membershipChanged(_:)``), never from whether a socket
 /// works: a member whose key goes loses its routes and its link at once.
 ///
-/// Not built yet: `$share` subscriptions stay node-local (not announced), mTLS between nodes,
-/// the durable outbox for forwarded QoS 1/2 messages (held in memory, ``PeerOutbox``).
+/// Not built yet: `$share` subscriptions stay node-local (not announced), mTLS between nodes.
 public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     public struct Settings: Sendable {
         public var cluster: String
@@ -25,15 +24,13 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         public var secret: String
         public var listenHost: String
         public var listenPort: Int
-        public var limits: PeerOutbox.Limits
 
-        public init(cluster: String, node: String, secret: String, listenHost: String, listenPort: Int, limits: PeerOutbox.Limits = .init()) {
+        public init(cluster: String, node: String, secret: String, listenHost: String, listenPort: Int) {
             self.cluster = cluster
             self.node = node
             self.secret = secret
             self.listenHost = listenHost
             self.listenPort = listenPort
-            self.limits = limits
         }
     }
 
@@ -47,7 +44,6 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     /// Links that are open and have had this node's snapshot: route updates go to them.
     private var openLinks: [String: PeerLink] = [:]
     private var server: BrokerServer?
-    private var storeIncarnation: UInt64 = 0
     private var listener: Channel?
 
     public init(settings: Settings, logger: Logger) {
@@ -60,14 +56,9 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         lock.withLock { PeerHandshake.Hello(cluster: settings.cluster, node: settings.node, incarnation: local.incarnation) }
     }
 
-    var now: NIODeadline { lock.withLock { server }?.clock.now ?? .now() }
-
     /// Binds the cluster listener on the broker's event loops; links carry messages from now on.
     public func start(server: BrokerServer) async throws {
-        lock.withLock {
-            self.server = server
-            storeIncarnation = server.node.incarnation
-        }
+        lock.withLock { self.server = server }
         let channel = try await ServerBootstrap(group: server.eventLoopGroup)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -129,13 +120,19 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
 
     /// This node joined with `incarnation` (again, after a lost lease): its routes start a new sequence.
     public func serving(incarnation: Int64) {
-        let (snapshot, open) = lock.withLock { () -> (RouteUpdate?, [PeerLink]) in
-            guard local.incarnation != incarnation else { return (nil, []) }
+        let (snapshot, open, members, broker) = lock.withLock { () -> (RouteUpdate?, [PeerLink], Set<String>, BrokerServer?) in
+            let members = Set(links.keys)
+            guard local.incarnation != incarnation else { return (nil, [], members, self.server) }
             local.rejoined(incarnation: incarnation)
-            return (local.snapshot(), Array(openLinks.values))
+            return (local.snapshot(), Array(openLinks.values), members, self.server)
+        }
+        // Sessions restored for nodes that are no longer members: their routes go (their queues expire).
+        for id in broker?.clientIdentifiers(withPrefix: PeerSession.clientIdentifierPrefix) ?? [] {
+            let node = String(id.dropFirst(PeerSession.clientIdentifierPrefix.count))
+            if !members.contains(node) { broker?.removeAllSubscriptions(clientIdentifier: id) }
         }
         guard let snapshot else { return }
-        for link in open { link.submit(.control(PeerWire.publish(snapshot))) }
+        for link in open { link.submit(PeerWire.publish(snapshot)) }
     }
 
     private func link(to member: Member) {
@@ -158,7 +155,7 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         guard let server else { return nil }
         let loops = server.eventLoops
         let loop = loops[Int(UInt(bitPattern: peer.hashValue) % UInt(loops.count))]
-        let link = PeerLink(peer: peer, loop: loop, owner: self, limits: settings.limits, logger: logger)
+        let link = PeerLink(peer: peer, loop: loop, owner: self, server: server, logger: logger)
         links[peer] = link
         return link
     }
@@ -176,7 +173,7 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
             connection.close()
         case .accept(let peer):
             guard let link = lock.withLock({ existingOrNewLink(peer.node) }) else { return connection.close() }
-            link.accepted(connection, hello: peer, answer: PeerHandshake.connack(hello), pending: Array(packets.dropFirst()))
+            link.accepted(connection, answer: PeerHandshake.connack(hello), pending: Array(packets.dropFirst()))
         }
     }
 
@@ -200,40 +197,26 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         }
     }
 
-    func sendSnapshot(to link: PeerLink) {
-        let snapshot = lock.withLock { local.snapshot() }
-        link.submit(.control(PeerWire.publish(snapshot)))
-    }
+    /// This node's routes now, for a peer that asked.
+    func snapshot() -> RouteUpdate { lock.withLock { local.snapshot() } }
 
-    func route(_ message: BrokerMessage, on loop: EventLoop) -> EventLoopFuture<BrokerServer.PeerRouteResult>? {
-        lock.withLock { server }?.routeFromPeer(message, on: loop)
-    }
+    /// The routes of `node` as applied.
+    func routes(of node: String) -> Set<String> { lock.withLock { routes.filters(of: node) } }
 
     // MARK: - ClusterRouting (called by the broker)
 
-    public func forward(_ message: BrokerMessage, now: NIODeadline) -> Int {
-        var matched = 0
-        let targets = lock.withLock { () -> [PeerLink] in
-            if links.isEmpty { return [] }
-            let wanted = routes.nodes(for: message.topic).nodes
-            matched = wanted.count
-            // A retained message goes to every node, which keeps it for its own new subscribers.
-            if message.retain { return Array(links.values) }
-            return wanted.compactMap { links[$0] }
-        }
-        guard !targets.isEmpty else { return matched }
-        let publish = PeerWire.forward(message, id: "\(storeIncarnation)-\(message.sequence)", now: now)
-        for link in targets { link.submit(.forward(publish)) }
-        return matched
+    /// Shared subscriptions stay on their node (not built cluster-wide yet), and `$SYS` is each node's own.
+    private static func announces(_ filter: String) -> Bool {
+        MQTTSharedFilter(parsing: filter) == nil && !filter.hasPrefix("$SYS")
     }
 
     public func localSubscriptionAdded(_ filter: String) {
-        guard MQTTSharedFilter(parsing: filter) == nil else { return }
+        guard Self.announces(filter) else { return }
         announce { $0.subscribed(filter) }
     }
 
     public func localSubscriptionRemoved(_ filter: String) {
-        guard MQTTSharedFilter(parsing: filter) == nil else { return }
+        guard Self.announces(filter) else { return }
         announce { $0.unsubscribed(filter) }
     }
 
@@ -242,7 +225,7 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         lock.withLock {
             guard let update = change(&local) else { return }
             let publish = PeerWire.publish(update)
-            for link in openLinks.values { link.submit(.control(publish)) }
+            for link in openLinks.values { link.submit(publish) }
         }
     }
 
@@ -251,21 +234,24 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     public struct LinkStatus: Sendable {
         public var peer: String
         public var up: Bool
+        /// This node's session of the peer: messages waiting, their bytes, and those sent and not acknowledged.
         public var queued: Int
         public var queuedBytes: Int
         public var inflight: Int
         public var forwarded: Int
         public var received: Int
-        public var drops: [PeerOutbox.DropReason: Int]
+        public var drops: [DropReason: Int]
     }
 
     public var linkStatus: [LinkStatus] {
-        let links = lock.withLock { Array(self.links.values) }
+        let (links, server) = lock.withLock { (Array(self.links.values), self.server) }
         return links.map { link in
             let status = link.status.withLockedValue { $0 }
+            let id = PeerSession.clientIdentifier(for: link.peer)
+            let queue = server?.queueStatistics(clientIdentifier: id) ?? (0, 0, 0)
             return LinkStatus(
-                peer: link.peer, up: status.up, queued: status.queued, queuedBytes: status.queuedBytes, inflight: status.inflight,
-                forwarded: status.forwarded, received: status.received, drops: status.drops)
+                peer: link.peer, up: status.up, queued: queue.queued, queuedBytes: queue.queuedBytes, inflight: queue.inflight,
+                forwarded: status.forwarded, received: status.received, drops: server?.bridgeDropCounts(clientIdentifier: id) ?? [:])
         }.sorted { $0.peer < $1.peer }
     }
 

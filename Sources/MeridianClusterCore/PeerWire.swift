@@ -2,18 +2,14 @@ import MeridianBrokerCore
 import MeridianMQTT
 import NIOCore
 
-/// What travels on an inter-node link once it is open, in MQTT 5 PUBLISH framing: route updates
-/// on ``routesTopic``, requests for a route snapshot on ``snapshotRequestTopic``, and forwarded
-/// messages under their own topic with an envelope of user properties. Pure: values in, packets out.
-///
-/// A forwarded message crosses the link at QoS 0 or 1: the link's PUBACK means the receiving node
-/// has routed it and committed what it stored. Its QoS 2 is carried in the envelope and restored on
-/// arrival; the envelope's identity lets the receiver drop a copy resent after a reconnect.
+/// What travels on an inter-node link once it is open, in MQTT 5 framing: route updates on
+/// ``routesTopic``, requests for a route snapshot on ``snapshotRequestTopic``, and forwarded
+/// messages under their own topic, exactly as this node's session of the peer (``PeerSession``)
+/// releases them, with its packet identifiers and QoS 1/2 exchanges: a PUBACK or PUBREC from the
+/// peer means it has routed the message and committed what it stored. Pure: packets in, meanings out.
 public enum PeerWire {
     public static let routesTopic = "$meridian/routes"
     public static let snapshotRequestTopic = "$meridian/routes/snapshot"
-    static let qosKey = "meridian-node-qos"
-    static let idKey = "meridian-node-id"
 
     // MARK: - Route updates
 
@@ -87,43 +83,77 @@ public enum PeerWire {
         return buffer.readString(length: Int(length))
     }
 
-    // MARK: - Forwarded messages
+    // MARK: - What a packet means
 
-    /// The PUBLISH that forwards `message` (without packet identifier): its topic, payload, retain
-    /// flag and properties, the remaining expiry, and the envelope (its QoS when 2, and `id`).
-    public static func forward(_ message: BrokerMessage, id: String, now: NIODeadline) -> MQTTPublish {
-        var properties = message.properties
-        if let remaining = message.remainingExpiry(at: now) { properties.append(.messageExpiryInterval(remaining)) }
-        if message.qos == .exactlyOnce { properties.append(.userProperty(qosKey, "2")) }
-        if message.qos != .atMostOnce { properties.append(.userProperty(idKey, id)) }
-        return MQTTPublish(
-            topic: message.topic, payload: message.payload, qos: min(message.qos, .atLeastOnce), retain: message.retain,
-            dup: false, packetIdentifier: nil, properties: properties)
+    /// A packet the peer sent, read.
+    public enum FromPeer: Sendable {
+        case routeUpdate(RouteUpdate)
+        case snapshotRequest
+        /// A message the peer forwarded: route it to this node's sessions only, then acknowledge it
+        /// (QoS 1: PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
+        case message(BrokerMessage, packetIdentifier: UInt16?)
+        /// PUBREL of a QoS 2 message the peer forwarded: answer PUBCOMP.
+        case release(UInt16)
+        /// PUBACK, PUBREC or PUBCOMP of a message this node forwarded: for this node's session of the peer.
+        case acknowledgement(MQTTPacket)
+        case ping
+        case pong
+        /// Close the link: the peer broke the link's protocol.
+        case invalid(String)
     }
 
-    /// A forwarded message as it arrived: the message to route on this node only (envelope removed,
-    /// QoS restored) and its identity, if it has one.
-    public static func received(_ publish: MQTTPublish, now: NIODeadline) -> (message: BrokerMessage, id: String?) {
-        var publish = publish
-        var id: String?
-        var qos = publish.qos
-        if !publish.properties.isEmpty {
-            publish.properties.list.removeAll { property in
-                guard case .userProperty(let key, let value) = property else { return false }
-                if key == qosKey {
-                    if value == "2" { qos = .exactlyOnce }
-                    return true
-                }
-                if key == idKey {
-                    id = value
-                    return true
-                }
-                return false
+    public static func read(_ packet: MQTTPacket, from peer: String, now: NIODeadline) -> FromPeer {
+        switch packet {
+        case .publish(let publish):
+            switch publish.topic {
+            case routesTopic:
+                guard let update = routeUpdate(from: publish.payload), update.node == peer else { return .invalid("malformed route update") }
+                return .routeUpdate(update)
+            case snapshotRequestTopic:
+                return .snapshotRequest
+            default:
+                var message = BrokerMessage(publish: publish, origin: nil, now: now)
+                message.fromPeer = true
+                return .message(message, packetIdentifier: publish.packetIdentifier)
             }
+        case .puback, .pubrec, .pubcomp:
+            return .acknowledgement(packet)
+        case .pubrel(let ack):
+            return .release(ack.packetIdentifier)
+        case .pingreq:
+            return .ping
+        case .pingresp:
+            return .pong
+        default:
+            return .invalid("unexpected \(packet.type) packet")
         }
-        publish.qos = qos
-        var message = BrokerMessage(publish: publish, origin: nil, now: now)
-        message.fromPeer = true
-        return (message, id)
+    }
+
+    /// What this node's session of the peer sends its link's local side: what goes to the peer.
+    public enum FromSession: Sendable, Equatable {
+        /// A forwarded message (its packet identifier is the session's) or a PUBREL: write it to the peer.
+        case toPeer(MQTTPacket)
+        /// The session refused the link's CONNECT (a fenced node, say) or ended it.
+        case closed(MQTTReasonCode)
+        /// SUBACK, UNSUBACK, CONNACK success, PINGRESP: nothing to do.
+        case none
+    }
+
+    public static func read(fromSession packet: MQTTPacket) -> FromSession {
+        switch packet {
+        case .publish, .pubrel:
+            return .toPeer(packet)
+        case .connack(let connack):
+            return connack.reasonCode == .success ? .none : .closed(connack.reasonCode)
+        case .disconnect(let disconnect):
+            return .closed(disconnect.reasonCode)
+        default:
+            return .none
+        }
+    }
+
+    /// The subscriptions that make this node's session of a peer follow the peer's routes.
+    public static func subscriptionChanges(from current: Set<String>, to wanted: Set<String>) -> (subscribe: [String], unsubscribe: [String]) {
+        (wanted.subtracting(current).sorted(), current.subtracting(wanted).sorted())
     }
 }

@@ -53,13 +53,13 @@ struct MeridianRegion: AsyncParsableCommand {
                     .init(name: "meridian_cluster_routes", help: "Routes held for the other nodes (filters with subscribers there).") {
                         Double(routing.links?.routeCount ?? 0)
                     },
-                    .init(name: "meridian_cluster_forward_queued_messages", help: "Forwarded QoS 1/2 messages waiting for a link, over every peer.") {
+                    .init(name: "meridian_cluster_forward_queued_messages", help: "Messages waiting in this node's sessions of the other nodes (for a link, or for the window).") {
                         Double(routing.links?.linkStatus.reduce(0) { $0 + $1.queued } ?? 0)
                     },
                     .init(name: "meridian_cluster_forwarded_messages_total", help: "Messages forwarded to other nodes.") {
                         Double(routing.links?.linkStatus.reduce(0) { $0 + $1.forwarded } ?? 0)
                     },
-                    .init(name: "meridian_cluster_forward_dropped_messages_total", help: "Messages for other nodes dropped (link down at QoS 0, queue full, peer left, refused by the peer).") {
+                    .init(name: "meridian_cluster_forward_dropped_messages_total", help: "Messages for other nodes dropped from their sessions here (QoS 0 while a link is down, queue full, ...).") {
                         Double(routing.links?.linkStatus.reduce(0) { $0 + $1.drops.values.reduce(0, +) } ?? 0)
                     },
                 ]
@@ -128,7 +128,7 @@ enum ClusterStatus {
     static func json(_ admission: ClusterAdmission, links: PeerLinks?) -> String {
         guard let membership = admission.current else { return #"{"joined":false,"serving":false,"members":[],"links":[]}"# + "\n" }
         let linkStatus = (links?.linkStatus ?? []).map { link in
-            let drops = link.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(quoted($0.key.rawValue)):\($0.value)" }
+            let drops = link.drops.map { ("\($0.key)", $0.value) }.sorted { $0.0 < $1.0 }.map { "\(quoted($0.0)):\($0.1)" }
             return #"{"peer":\#(quoted(link.peer)),"up":\#(link.up),"queued":\#(link.queued),"queued_bytes":\#(link.queuedBytes),"inflight":\#(link.inflight),"forwarded":\#(link.forwarded),"received":\#(link.received),"dropped":{\#(drops.joined(separator: ","))}}"#
         }
         let members = membership.members.map { member in
@@ -180,8 +180,6 @@ final class LateClusterRouting: ClusterRouting, @unchecked Sendable {
             state.links = links
         }
     }
-
-    func forward(_ message: BrokerMessage, now: NIODeadline) -> Int { links?.forward(message, now: now) ?? 0 }
 
     func localSubscriptionAdded(_ filter: String) { record(filter, added: true) }
 

@@ -20,22 +20,22 @@ extension BrokerIntegration {
             /// - Parameter extra: further configuration lines (persistence, say).
             init(
                 name: String, etcd: EtcdCluster, directory: URL, ttl: Int = 3, secret: String = "integration-cluster-secret",
-                extra: String = ""
+                clusterPort: Int? = nil, etcdEndpoints: [String]? = nil, extra: String = ""
             ) throws {
                 self.name = name
                 self.directory = directory
                 mqttPort = try FreePort.allocate()
                 httpPort = try FreePort.allocate()
-                clusterPort = try FreePort.allocate()
+                self.clusterPort = try clusterPort ?? FreePort.allocate()
                 let config = """
                     listener \(mqttPort) 127.0.0.1
                     allow_anonymous true
                     http_listener \(httpPort) 127.0.0.1
                     cluster_name test
                     node_name \(name)
-                    cluster_listener \(clusterPort) 127.0.0.1
+                    cluster_listener \(self.clusterPort) 127.0.0.1
                     cluster_secret \(secret)
-                    etcd_endpoints \(etcd.clientURLs.joined(separator: " "))
+                    etcd_endpoints \((etcdEndpoints ?? etcd.clientURLs).joined(separator: " "))
                     etcd_prefix /meridian-it
                     membership_ttl \(ttl)
                     \(extra)
@@ -66,6 +66,13 @@ extension BrokerIntegration {
                 let body = await get("/cluster").body
                 guard let range = body.range(of: #""routes":"#) else { return nil }
                 return Int(body[range.upperBound...].prefix { $0.isNumber })
+            }
+
+            /// This node's incarnation (`GET /cluster`), or nil before it joined.
+            func incarnation() async -> Int64? {
+                let body = await get("/cluster").body
+                guard let range = body.range(of: #""incarnation":"#) else { return nil }
+                return Int64(body[range.upperBound...].prefix { $0.isNumber })
             }
 
             /// Whether this node's link to `peer` is up (`GET /cluster`).

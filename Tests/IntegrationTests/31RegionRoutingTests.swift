@@ -184,5 +184,113 @@ extension BrokerIntegration {
             let status = await a.get("/cluster").body
             #expect(!status.contains(#""peer":"node-b""#), "\(status)")
         }
+
+        @Test("kill -9 of the forwarding node: every QoS 1 and 2 message it acknowledged reaches a persistent subscriber on another node once it is back (QoS 2 exactly once, no QoS 1 duplicate)")
+        func forwardingNodeKilled() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            func persistence(_ name: String) -> String {
+                "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
+            }
+            // node-a dials node-b through a proxy that can make the link go silent.
+            let bCluster = try FreePort.allocate()
+            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
+            defer { proxy.cleanup() }
+            let a = try Node(name: "node-a", etcd: etcd, directory: directory, extra: persistence("node-a"))
+            defer { a.process.cleanup() }
+            let b = try Node(
+                name: "node-b", etcd: etcd, directory: directory, clusterPort: bCluster,
+                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
+            defer { b.process.cleanup() }
+            let linked = await Self.eventually(.seconds(20)) { await a.linkUp(to: "node-b") }
+            try #require(linked, "\(a.process.stderr)\n\(b.process.stderr)")
+
+            // A persistent session on node-b, offline, whose route node-a holds.
+            let clientID = "durable-\(UInt32.random(in: 0...UInt32.max))"
+            let topic = "burst/\(clientID)"
+            let session = try await MosquittoSub.start(
+                port: b.mqttPort, version: .v5, topics: [topic], qos: 2, clientID: clientID, cleanSession: false, sessionExpiry: 300)
+            session.cleanup()
+            #expect(await Self.eventually(.seconds(5)) { await a.routes() == 1 })
+
+            // The link goes silent: what node-a forwards from now on is lost on the way. The publisher
+            // has every acknowledgement from node-a, and then node-a dies.
+            try await proxy.freeze()
+            let common = ["--client-id", clientID, "--topic", topic, "--count", "200", "--protocol", "5"]
+            let published = try await PahoScript.run(
+                "durable_burst.py", port: b.mqttPort, ["--phase", "publish", "--session-made", "--publish-port", "\(a.mqttPort)"] + common,
+                timeout: .seconds(60))
+            _ = a.process.kill9()
+            try #require(published.succeeded, "\(published)\n\(a.process.stderr)")
+            try await proxy.thaw()
+
+            // node-a comes back (with a new incarnation, once its old lease expired), redials, and
+            // sends what its session of node-b still holds.
+            try a.restart()
+            #expect(await Self.eventually(.seconds(30)) { await a.linkUp(to: "node-b") }, "\(a.process.stderr)")
+            let received = try await PahoScript.run(
+                "durable_burst.py", port: b.mqttPort, ["--phase", "receive", "--publish-port", "\(a.mqttPort)"] + common, timeout: .seconds(60))
+            #expect(received.succeeded, "\(received)\n\(a.process.stderr)\n\(b.process.stderr)")
+        }
+
+        @Test("a node cut off from etcd and from its peers fences itself within membership_ttl while the other two keep serving and delivering to each other; it serves again, with a new incarnation, when the cut heals")
+        func partitionedNodeFences() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            // node-c reaches etcd, and is reached by its peers, only through proxies that can go silent.
+            var proxies: [BridgeBehaviourTests.FreezeProxy] = []
+            defer { for proxy in proxies { proxy.cleanup() } }
+            for member in etcd.members { proxies.append(try await BridgeBehaviourTests.FreezeProxy(target: member.client)) }
+            let cCluster = try FreePort.allocate()
+            let linkProxy = try await BridgeBehaviourTests.FreezeProxy(target: cCluster)
+            proxies.append(linkProxy)
+            let a = try Node(name: "node-a", etcd: etcd, directory: directory)
+            defer { a.process.cleanup() }
+            let b = try Node(name: "node-b", etcd: etcd, directory: directory)
+            defer { b.process.cleanup() }
+            let c = try Node(
+                name: "node-c", etcd: etcd, directory: directory, clusterPort: cCluster,
+                etcdEndpoints: proxies.dropLast().map { "http://127.0.0.1:\($0.port)" },
+                extra: "cluster_advertise 127.0.0.1:\(linkProxy.port)")
+            defer { c.process.cleanup() }
+            let linked = await Self.eventually(.seconds(20)) {
+                let ab = await a.linkUp(to: "node-b")
+                let ac = await a.linkUp(to: "node-c")
+                let bc = await b.linkUp(to: "node-c")
+                return ab && ac && bc
+            }
+            try #require(linked, "\(c.process.stderr)")
+            let incarnation = await c.incarnation()
+            let onB = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["p/#"], qos: 1)
+            defer { onB.cleanup() }
+            #expect(await Self.eventually(.seconds(5)) { await a.routes() == 1 })
+
+            for proxy in proxies { try await proxy.freeze() }
+            let cut = ContinuousClock.now
+            #expect(await Self.eventually(.seconds(5)) { !(await c.get("/readyz").ok) })
+            #expect(ContinuousClock.now - cut < .seconds(3), "fenced after \(ContinuousClock.now - cut)")
+            let refused = try await ProcessRunner.run("mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(c.mqttPort)", "-V", "5", "-t", "p/c", "-m", "m"])
+            #expect(!refused.succeeded && refused.stderr.contains("Server unavailable"), "\(refused)")
+            // The majority side: node-c leaves its view when its lease expires; it serves and delivers throughout.
+            #expect(await Self.eventually(.seconds(6)) { await a.memberNames() == ["node-a", "node-b"] })
+            let aReady = await a.get("/readyz").ok
+            let bReady = await b.get("/readyz").ok
+            #expect(aReady && bReady)
+            try await MosquittoPub.publish(port: a.mqttPort, version: .v5, topic: "p/1", message: "majority", qos: 1)
+            #expect(try await onB.waitForMessages(count: 1).first?.text == "majority")
+
+            for proxy in proxies { try await proxy.thaw() }
+            #expect(await Self.eventually(.seconds(30)) { await c.get("/readyz").ok }, "\(c.process.stderr)")
+            let rejoined = await c.incarnation()
+            #expect(incarnation != nil && rejoined != nil && rejoined != incarnation)
+            #expect(await Self.eventually(.seconds(20)) { await b.linkUp(to: "node-c") }, "\(c.process.stderr)")
+            #expect(await Self.eventually(.seconds(5)) { await c.routes() == 1 })
+            try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "p/2", message: "healed", qos: 1)
+            #expect(try await onB.waitForMessages(count: 2).last?.text == "healed")
+        }
     }
 }

@@ -86,10 +86,15 @@ enum PahoScript {
 
     /// Runs `name` against the broker and returns its result; the test expects exit 0.
     static func run(_ name: String, broker: BrokerProcess, _ arguments: [String] = [], timeout: Duration = .seconds(30)) async throws -> ProcessResult {
+        try await run(name, port: broker.port, arguments, timeout: timeout)
+    }
+
+    /// Runs `name` against the broker (or cluster node) listening on `port`.
+    static func run(_ name: String, port: Int, _ arguments: [String] = [], timeout: Duration = .seconds(30)) async throws -> ProcessResult {
         let script = try directory.appendingPathComponent(name).path
         return try await ProcessRunner.run(
             "python3",
-            [script, "--host", "127.0.0.1", "--port", "\(broker.port)"] + arguments,
+            [script, "--host", "127.0.0.1", "--port", "\(port)"] + arguments,
             timeout: timeout
         )
     }

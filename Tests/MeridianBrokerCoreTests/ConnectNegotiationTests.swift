@@ -19,6 +19,16 @@ import Testing
         #expect(!v3.assignedIdentifier)
     }
 
+    @Test func onlyTheBrokersOwnClientsMayUseAPeerSessionIdentifier() {
+        let connect = MQTTConnect(protocolVersion: .v5, cleanStart: false, keepAlive: 0, clientIdentifier: PeerSession.clientIdentifier(for: "node-b"))
+        #expect(negotiate(connect) == .refuse(.clientIdentifierNotValid))
+        var settings = BrokerSettings()
+        settings.clientIdentifierPrefix = "dev-"
+        let inProcess = ConnectNegotiation.negotiate(connect, settings: settings, inProcess: true, assignIdentifier: { "x" })
+        guard case .accept(let n) = inProcess else { Issue.record("the link's own session was refused"); return }
+        #expect(n.clientIdentifier == "$meridian/peer/node-b")
+    }
+
     @Test func keepAliveIsCappedByMaxKeepalive() {
         var settings = BrokerSettings()
         settings.maxKeepalive = 30

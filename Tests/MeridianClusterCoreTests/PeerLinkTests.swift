@@ -4,8 +4,8 @@ import MeridianMQTT
 import NIOCore
 import Testing
 
-/// The inter-node link's pure parts: the handshake's verdicts, the wire form of route updates and
-/// forwarded messages, and the per-peer outbox's transcript.
+/// The inter-node link's pure parts: the handshake's verdicts, the wire form of route updates, what
+/// each packet from the peer and from this node's session of the peer means.
 @Suite struct PeerLinkTests {
     private let secret = "correct-horse-battery-staple"
     private let a = PeerHandshake.Hello(cluster: "eu", node: "node-a", incarnation: 7)
@@ -69,58 +69,63 @@ import Testing
         #expect(PeerWire.routeUpdate(from: ByteBuffer(bytes: huge)) == nil)
     }
 
-    @Test func aForwardedMessageArrivesAsPublishedWithoutTheEnvelope() {
+    @Test func whatThePeersPacketsMean() {
         let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
-        var message = BrokerMessage(
-            topic: "cmd/valve", payload: ByteBuffer(string: "open"), qos: .exactlyOnce, retain: true,
-            properties: [.userProperty("app", "1"), .contentType("text/plain")], expiresAt: now + .seconds(30), origin: "console")
-        message.sequence = 42
-        let publish = PeerWire.forward(message, id: "3-42", now: now)
-        // QoS 2 crosses the link as QoS 1 (the link's PUBACK follows the receiver's commit).
-        #expect(publish.qos == .atLeastOnce && publish.retain && publish.packetIdentifier == nil)
-        let arrival = PeerWire.received(publish, now: now)
-        #expect(arrival.id == "3-42")
-        #expect(arrival.message.qos == .exactlyOnce && arrival.message.retain && arrival.message.fromPeer)
-        #expect(arrival.message.properties == [.userProperty("app", "1"), .contentType("text/plain")])
-        #expect(arrival.message.remainingExpiry(at: now) == 30)
-        #expect(arrival.message.payload == ByteBuffer(string: "open"))
+        var publish = MQTTPublish(
+            topic: "cmd/valve", payload: ByteBuffer(string: "open"), qos: .exactlyOnce, retain: true, dup: false,
+            packetIdentifier: 7, properties: [.userProperty("app", "1"), .messageExpiryInterval(30)])
+        guard case .message(let message, let packetIdentifier) = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
+            Issue.record("a forwarded message was not read as one")
+            return
+        }
+        // Routed here only, as published: QoS, retain flag, properties, the remaining expiry.
+        #expect(message.fromPeer && message.qos == .exactlyOnce && message.retain && packetIdentifier == 7)
+        #expect(message.properties == [.userProperty("app", "1")] && message.remainingExpiry(at: now) == 30)
 
-        message.qos = .atMostOnce
-        let qos0 = PeerWire.received(PeerWire.forward(message, id: "3-43", now: now), now: now)
-        #expect(qos0.id == nil && qos0.message.qos == .atMostOnce)
+        let update = RouteUpdate(node: "node-a", incarnation: 3, sequence: 4, change: .add("x/#"))
+        guard case .routeUpdate(let read) = PeerWire.read(.publish(PeerWire.publish(update)), from: "node-a", now: now) else {
+            Issue.record("a route update was not read as one")
+            return
+        }
+        #expect(read == update)
+        // An update in another node's name, or a garbled one, closes the link.
+        guard case .invalid = PeerWire.read(.publish(PeerWire.publish(update)), from: "node-b", now: now) else {
+            Issue.record("an update for another node was accepted")
+            return
+        }
+        publish.topic = PeerWire.routesTopic
+        guard case .invalid = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
+            Issue.record("a garbled update was accepted")
+            return
+        }
+        guard case .snapshotRequest = PeerWire.read(.publish(PeerWire.snapshotRequest), from: "node-a", now: now),
+            case .acknowledgement(.puback) = PeerWire.read(.puback(MQTTAck(packetIdentifier: 1)), from: "node-a", now: now),
+            case .acknowledgement(.pubrec) = PeerWire.read(.pubrec(MQTTAck(packetIdentifier: 1)), from: "node-a", now: now),
+            case .release(9) = PeerWire.read(.pubrel(MQTTAck(packetIdentifier: 9)), from: "node-a", now: now),
+            case .ping = PeerWire.read(.pingreq, from: "node-a", now: now),
+            case .invalid = PeerWire.read(.subscribe(MQTTSubscribe(packetIdentifier: 1, subscriptions: [])), from: "node-a", now: now)
+        else {
+            Issue.record("a control packet was misread")
+            return
+        }
     }
 
-    private func publish(_ topic: String, _ qos: MQTTQoS) -> MQTTPublish {
-        MQTTPublish(topic: topic, payload: ByteBuffer(string: "x"), qos: qos, retain: false, dup: false, packetIdentifier: nil)
+    @Test func whatTheSessionOfThePeerSends() {
+        let publish = MQTTPublish(topic: "t", payload: ByteBuffer(), qos: .atLeastOnce, retain: false, dup: false, packetIdentifier: 3)
+        #expect(PeerWire.read(fromSession: .publish(publish)) == .toPeer(.publish(publish)))
+        #expect(PeerWire.read(fromSession: .pubrel(MQTTAck(packetIdentifier: 3))) == .toPeer(.pubrel(MQTTAck(packetIdentifier: 3))))
+        #expect(PeerWire.read(fromSession: .connack(MQTTConnack(sessionPresent: true, reasonCode: .success))) == PeerWire.FromSession.none)
+        #expect(PeerWire.read(fromSession: .connack(MQTTConnack(sessionPresent: false, reasonCode: .serverUnavailable))) == .closed(.serverUnavailable))
+        #expect(PeerWire.read(fromSession: .disconnect(MQTTDisconnect(reasonCode: .sessionTakenOver))) == .closed(.sessionTakenOver))
+        #expect(PeerWire.read(fromSession: .suback(MQTTSuback(packetIdentifier: 1, reasonCodes: [.grantedQoS2]))) == PeerWire.FromSession.none)
     }
 
-    @Test func outboxTranscript() {
-        var outbox = PeerOutbox(limits: .init(maxQueued: 3, maxQueuedBytes: 1 << 20, maxInflight: 2))
-        // Down: QoS 0 is dropped, QoS 1 waits within its bound.
-        #expect(outbox.enqueue(publish("t/0", .atMostOnce)).isEmpty)
-        for n in 1...4 { #expect(outbox.enqueue(publish("t/\(n)", .atLeastOnce)).isEmpty) }
-        #expect(outbox.drops == [.linkDown: 1, .queueFull: 1] && outbox.queuedCount == 3)
-
-        // Up: the window lets two out, each with its own packet identifier.
-        let first = outbox.linkUp()
-        #expect(first.map(\.topic) == ["t/1", "t/2"] && Set(first.compactMap(\.packetIdentifier)).count == 2)
-        #expect(outbox.enqueue(publish("live", .atMostOnce)).map(\.topic) == ["live"])
-        let released = outbox.acknowledged(first[0].packetIdentifier!, reason: .success)
-        #expect(released.map(\.topic) == ["t/3"])
-        #expect(outbox.acknowledged(first[0].packetIdentifier!, reason: .success).isEmpty)  // a repeated PUBACK
-
-        // The link drops with t/2 and t/3 in flight: they go again, DUP and in order, on the next link.
-        outbox.linkDown()
-        #expect(outbox.enqueue(publish("t/5", .atLeastOnce)).isEmpty)
-        let again = outbox.linkUp()
-        #expect(again.map(\.topic) == ["t/2", "t/3"] && again.allSatisfy(\.dup))
-        let refused = outbox.acknowledged(again[0].packetIdentifier!, reason: .quotaExceeded)
-        #expect(refused.map(\.topic) == ["t/5"] && outbox.drops[.refusedByPeer] == 1)
-
-        // The peer leaves: what was still here is counted as dropped.
-        outbox.peerLeft()
-        #expect(outbox.drops[.peerLeft] == 2 && outbox.queuedCount == 0 && outbox.inflightCount == 0 && !outbox.isUp)
-        // t/1, t/2, live, t/3, t/5: a message sent again is not counted twice.
-        #expect(outbox.forwarded == 5)
+    @Test func theSessionOfAPeerFollowsItsRoutes() {
+        let changes = PeerWire.subscriptionChanges(from: ["a", "b/#", "c"], to: ["b/#", "d", "e/+"])
+        #expect(changes.subscribe == ["d", "e/+"] && changes.unsubscribe == ["a", "c"])
+        let none = PeerWire.subscriptionChanges(from: ["x"], to: ["x"])
+        #expect(none.subscribe.isEmpty && none.unsubscribe.isEmpty)
+        #expect(PeerSession.isPeer(PeerSession.clientIdentifier(for: "node-a")) && !PeerSession.isPeer("node-a"))
+        #expect(PeerSession.subscriptionOptions.retainHandling == .doNotSend && PeerSession.subscriptionOptions.retainAsPublished)
     }
 }

@@ -8,7 +8,8 @@ extension MQTTConnectionHandler {
         connectTimeout?.cancel()
         connectTimeout = nil
         let settings = broker.settings
-        let result = ConnectNegotiation.negotiate(connect, settings: settings, assignIdentifier: broker.makeAssignedIdentifier)
+        let result = ConnectNegotiation.negotiate(
+            connect, settings: settings, inProcess: inProcessClient != nil, assignIdentifier: broker.makeAssignedIdentifier)
         guard case .accept(let negotiation) = result, !broker.isShuttingDown else {
             var reason = MQTTReasonCode.serverUnavailable
             var label = ConnectionRefusal.shuttingDown

@@ -30,9 +30,6 @@ extension Broker {
             return route(numbered, via: context, now: now)
         }
         var outcome = RouteOutcome()
-        if let cluster, !message.fromPeer, !message.topic.hasPrefix("$SYS/") {
-            outcome.count = cluster.forward(message, now: now)
-        }
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         // The common case, one plain subscriber, goes without building the target list.
         var single: SubscriptionEntry<SessionHandle>?
@@ -67,12 +64,18 @@ extension Broker {
                 }
             }
         }
-        if let single {
-            outcome.count += 1
+        // A retained message goes to every other node of a cluster, which keeps it for its own
+        // subscribers ($SYS excepted: each node has its own).
+        let broadcast = message.retain && cluster != nil && !message.fromPeer && !message.topic.hasPrefix("$SYS/")
+        let peers = broadcast ? peerSessions.withLockedValue { $0 } : []
+        if let single, peers.isEmpty {
+            outcome.count = 1
             deliver(message, entry: single, identifiers: nil, shared: nil, via: context, now: now, outcome: &outcome)
             return outcome
         }
-        outcome.count += targets.count
+        if let single { targets.append((single, nil)) }
+        outcome.count = targets.count
+        for peer in peers { targets.append((SubscriptionEntry(subscriber: peer, options: PeerSession.subscriptionOptions, identifier: nil), nil)) }
         if targets.isEmpty { return outcome }
         if targets.count == 1 {
             deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now, outcome: &outcome)
@@ -109,6 +112,11 @@ extension Broker {
         via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
     ) {
         if entry.options.noLocal, let origin = message.origin, origin == entry.subscriber.clientIdentifier { return }
+        // From another node: its publishing node forwarded it to every node that wants it.
+        if message.fromPeer && entry.subscriber.isPeer {
+            outcome.count -= 1
+            return
+        }
         var delivery = Delivery(
             message: message,
             qos: min(message.qos, entry.options.qos),
@@ -232,7 +240,7 @@ extension Broker {
     func recordDrop(_ reason: DropReason, clientIdentifier: String, now: NIODeadline) {
         let shouldLog: Bool = lock.withLock {
             drops[reason, default: 0] += 1
-            if let handle = sessions[clientIdentifier], handle.isBridge {
+            if let handle = sessions[clientIdentifier], handle.isBridge || handle.isPeer {
                 bridgeDrops[clientIdentifier, default: [:]][reason, default: 0] += 1
             }
             guard now - lastDropLog >= .seconds(1) else { return false }

@@ -70,6 +70,8 @@ final class Broker: @unchecked Sendable {
     let admission: SessionAdmission
     /// The other nodes of the cluster (``ClusterRouting``); nil on the edge.
     let cluster: ClusterRouting?
+    /// The sessions of the other nodes (``PeerSession``), which every retained message goes to.
+    let peerSessions = NIOLockedValueBox<[SessionHandle]>([])
 
     init(
         settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init(),
@@ -120,6 +122,7 @@ final class Broker: @unchecked Sendable {
         lock.withLock {
             for (clientID, handle) in restored {
                 sessions[clientID] = handle
+                if handle.isPeer { peerSessions.withLockedValue { $0.append(handle) } }
                 handle.lock.withLock {
                     // The identity stored with the session: the ACL applies before its client reconnects.
                     handle.access = handle.identity.access(under: security.acl, clientIdentifier: clientID)
@@ -127,9 +130,8 @@ final class Broker: @unchecked Sendable {
                 let subscriptions = handle.lock.withLock { handle.subscriptions }
                 subscriptionsLock.withWriteLock {
                     for (filter, subscription) in subscriptions {
-                        if !tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier) {
-                            cluster?.localSubscriptionAdded(filter)
-                        }
+                        let existed = tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                        if !existed && !handle.isPeer { cluster?.localSubscriptionAdded(filter) }
                     }
                 }
             }
@@ -187,6 +189,7 @@ final class Broker: @unchecked Sendable {
                 }
                 handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
                 sessions[clientIdentifier] = handle
+                if handle.isPeer { peerSessions.withLockedValue { $0.append(handle) } }
             }
             if let store {
                 // A pending delayed will is cancelled by the reconnect; the session row records the new expiry.
@@ -302,11 +305,12 @@ final class Broker: @unchecked Sendable {
         }
         if !filters.isEmpty {
             subscriptionsLock.withWriteLock {
-                for filter in filters where tree.unsubscribe(handle, filter: filter) { cluster?.localSubscriptionRemoved(filter) }
+                for filter in filters where tree.unsubscribe(handle, filter: filter) && !handle.isPeer { cluster?.localSubscriptionRemoved(filter) }
             }
         }
         if sessions[handle.clientIdentifier] === handle {
             sessions[handle.clientIdentifier] = nil
+            if handle.isPeer { peerSessions.withLockedValue { $0.removeAll { $0 === handle } } }
             store?.enqueue([.deleteSession(clientID: handle.clientIdentifier)])
         }
     }
@@ -357,7 +361,7 @@ final class Broker: @unchecked Sendable {
             // meanwhile arrives either live or as retained, not both.
             return subscriptionsLock.withWriteLock {
                 let existed = tree.subscribe(handle, filter: filter, options: options, identifier: identifier)
-                if !existed { cluster?.localSubscriptionAdded(filter) }
+                if !existed && !handle.isPeer { cluster?.localSubscriptionAdded(filter) }
                 guard sendsRetained, !(existed && options.retainHandling == .sendOnNewSubscribe) else { return (existed, []) }
                 return (existed, retainedLock.withLock { retained.matching(filter: filter, now: now) })
             }
@@ -367,7 +371,7 @@ final class Broker: @unchecked Sendable {
     func unsubscribe(_ handle: SessionHandle, filter: String) -> Bool {
         lock.withLock {
             let existed = subscriptionsLock.withWriteLock { tree.unsubscribe(handle, filter: filter) }
-            if existed { cluster?.localSubscriptionRemoved(filter) }
+            if existed && !handle.isPeer { cluster?.localSubscriptionRemoved(filter) }
             let persistent = handle.lock.withLock {
                 _ = handle.subscriptions.removeValue(forKey: filter)
                 return handle.isPersistent
@@ -375,6 +379,20 @@ final class Broker: @unchecked Sendable {
             if persistent && existed { store?.enqueue([.deleteSubscription(clientID: handle.clientIdentifier, filter: filter)]) }
             return existed
         }
+    }
+
+    /// The filters a session subscribes to (a peer session's routes as last set), or nil without the session.
+    func subscriptionFilters(clientIdentifier: String) -> Set<String>? {
+        guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return nil }
+        return handle.lock.withLock { Set(handle.subscriptions.keys) }
+    }
+
+    /// Ends every subscription of a session, connected or not (a peer that left the cluster: its
+    /// routes go, its queue stays until the session expires).
+    func removeAllSubscriptions(clientIdentifier: String) {
+        guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return }
+        let filters = handle.lock.withLock { Array(handle.subscriptions.keys) }
+        for filter in filters { _ = unsubscribe(handle, filter: filter) }
     }
 
     func removeExpiredRetained(now: NIODeadline) {

@@ -46,9 +46,12 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     /// Whether the connected client is a bridge: deliveries to it carry the loop trace (``MeshTrace``).
     /// Written at attach, before the connection subscribes; read when routing.
     var isBridge = false
+    /// Whether this is the session of another node of the cluster (``PeerSession``): fixed by its identifier.
+    let isPeer: Bool
 
     init(clientIdentifier: String, limits: OutboundFlow.Limits, receiveMaximum: UInt16, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier
+        self.isPeer = PeerSession.isPeer(clientIdentifier)
         self.flow = OutboundFlow(limits: limits)
         self.inbound = InboundFlow(receiveMaximum: Int(receiveMaximum))
         self.store = store

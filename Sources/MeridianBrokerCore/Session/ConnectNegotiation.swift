@@ -24,9 +24,12 @@ public struct ConnectNegotiation: Sendable, Equatable {
         case refuse(MQTTReasonCode)
     }
 
-    /// - Parameter assignIdentifier: makes a unique identifier for clients that sent none.
+    /// - Parameters:
+    ///   - assignIdentifier: makes a unique identifier for clients that sent none.
+    ///   - inProcess: the client is the broker's own (a bridge's or an inter-node link's local side),
+    ///     the only kind that may use a ``PeerSession`` identifier.
     public static func negotiate(
-        _ connect: MQTTConnect, settings: BrokerSettings, assignIdentifier: () -> String
+        _ connect: MQTTConnect, settings: BrokerSettings, inProcess: Bool = false, assignIdentifier: () -> String
     ) -> Result {
         var clientIdentifier = connect.clientIdentifier
         var assigned = false
@@ -37,7 +40,8 @@ public struct ConnectNegotiation: Sendable, Equatable {
             clientIdentifier = assignIdentifier()
             assigned = connect.protocolVersion == .v5
         }
-        if let prefix = settings.clientIdentifierPrefix, !clientIdentifier.hasPrefix(prefix) {
+        if PeerSession.isPeer(clientIdentifier) && !inProcess { return .refuse(.clientIdentifierNotValid) }
+        if !inProcess, let prefix = settings.clientIdentifierPrefix, !clientIdentifier.hasPrefix(prefix) {
             return .refuse(connect.protocolVersion == .v5 ? .notAuthorized : .clientIdentifierNotValid)
         }
         if connect.protocolVersion == .v3_1 && clientIdentifier.utf8.count > 23 {

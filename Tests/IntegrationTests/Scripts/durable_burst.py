@@ -13,6 +13,9 @@ receives until every payload arrived, then a sentinel is published and everythin
 received before it is counted by payload: each QoS 2 payload exactly once, each QoS 1
 payload at least once with at most --max-qos1-duplicates extra copies in total (only
 messages in flight to the subscriber may come twice; an offline subscriber has none).
+
+--publish-port: the publishers (of the burst and of the sentinel) use another node of a
+cluster than the subscriber (--port).
 """
 
 import threading
@@ -29,6 +32,9 @@ def extra(parser):
     parser.add_argument("--topic", required=True)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--max-qos1-duplicates", type=int, default=0)
+    parser.add_argument("--publish-port", type=int, default=None)
+    parser.add_argument("--session-made", action="store_true",
+                        help="publish phase: the persistent session exists already (made by the test)")
 
 
 args = parse_args(__doc__, extra)
@@ -44,11 +50,12 @@ def subscriber():
 
 
 def publish_phase():
-    sub, _ = subscriber()
-    sub.subscribe(args.topic, qos=2)
-    sub.disconnect()
+    if not args.session_made:
+        sub, _ = subscriber()
+        sub.subscribe(args.topic, qos=2)
+        sub.disconnect()
 
-    pub = Peer(args, client_id=unique("burst-pub"))
+    pub = Peer(args, client_id=unique("burst-pub"), port=args.publish_port)
     acks = {}
     lock = threading.Lock()
 
@@ -99,7 +106,7 @@ def receive_phase():
 
     # Anything still owed (a second copy) was queued before the sentinel.
     sentinel = unique("sentinel").encode()
-    pub = Peer(args, client_id=unique("sentinel-pub"))
+    pub = Peer(args, client_id=unique("sentinel-pub"), port=args.publish_port)
     pub.connect()
     pub.publish(args.topic, sentinel, qos=1)
     pub.disconnect()

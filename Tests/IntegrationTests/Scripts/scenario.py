@@ -58,10 +58,11 @@ def properties(packet_type, **values):
 class Peer:
     """One paho client on its own network thread, with bounded waits for every step."""
 
-    def __init__(self, args, client_id=None, protocol=None, clean_session=True):
+    def __init__(self, args, client_id=None, protocol=None, clean_session=True, port=None):
         """`clean_session` is the 3.1.1 flag; in 5.0 pass `clean_start` (and a Session
-        Expiry Interval) to `connect` instead."""
+        Expiry Interval) to `connect` instead. `port` overrides `--port` (another node)."""
         self.args = args
+        self.port = port or args.port
         self.client_id = client_id or unique("paho")
         version = protocol or args.protocol
         self.protocol = mqtt.MQTTv5 if version == "5" else mqtt.MQTTv311
@@ -94,10 +95,10 @@ class Peer:
 
     def connect(self, clean_start=True, props=None, keepalive=60):
         if self.protocol == mqtt.MQTTv5:
-            self.client.connect(self.args.host, self.args.port, keepalive=keepalive,
+            self.client.connect(self.args.host, self.port, keepalive=keepalive,
                                 clean_start=clean_start, properties=props)
         else:
-            self.client.connect(self.args.host, self.args.port, keepalive=keepalive)
+            self.client.connect(self.args.host, self.port, keepalive=keepalive)
         self.client.loop_start()
         try:
             flags, reason_code, props = self.connack.get(timeout=WAIT)

@@ -1,0 +1,28 @@
+import MeridianMQTT
+
+/// The sessions a region node keeps for the other nodes of its cluster: one per peer, named
+/// `$meridian/peer/<node>`, subscribed to the filters that node announced. Routing a message to
+/// such a session is forwarding it to that node, so a QoS 1/2 message waits in the session's
+/// store-backed queue (the edge's store-and-forward, reused) until the peer has committed it.
+///
+/// Only the node's own inter-node link may use these identifiers (a client that tries is refused),
+/// a message that came from another node is never routed to one (the publishing node forwards to
+/// every node that wants it), and their subscriptions are never announced as this node's routes.
+public enum PeerSession {
+    public static let clientIdentifierPrefix = "$meridian/peer/"
+
+    public static func clientIdentifier(for node: String) -> String { clientIdentifierPrefix + node }
+
+    @inlinable
+    public static func isPeer(_ clientIdentifier: String) -> Bool { clientIdentifier.hasPrefix(clientIdentifierPrefix) }
+
+    /// Every peer subscription: QoS 2, so a message crosses at the QoS it was published with (each
+    /// receiving subscriber's own maximum applies on its node); the retain flag as published, for the
+    /// receiver's retained store and Retain As Published; no retained messages on subscribe (the
+    /// peer has its own).
+    public static let subscriptionOptions = MQTTSubscriptionOptions(
+        qos: .exactlyOnce, noLocal: false, retainAsPublished: true, retainHandling: .doNotSend)
+
+    /// How long a peer session outlives its last link (seconds): a node gone for longer loses what waited for it.
+    public static let expiryInterval: UInt32 = 7 * 24 * 3600
+}

@@ -295,22 +295,32 @@ public final class BrokerServer: @unchecked Sendable {
         case routed
         /// Not taken (a full queue with the refuse policy, the disk floor, or a failed commit).
         case refused
+        /// Routed; the store commits what it left: routed or refused once they complete.
+        case committing(EventLoopFuture<Bool>)
     }
 
     /// Routes a message that arrived from another node (``BrokerMessage/fromPeer``) to this node's
-    /// sessions only. Call on one of the broker's event loops; completes when what the message left
-    /// in the store is committed (the link acknowledges it then).
-    public func routeFromPeer(_ message: BrokerMessage, on eventLoop: EventLoop) -> EventLoopFuture<PeerRouteResult> {
+    /// sessions only. Call on one of the broker's event loops, then ``flushPeerRoutes(on:)`` once
+    /// per batch; the link acknowledges the message when the result says it is committed.
+    public func routeFromPeer(_ message: BrokerMessage, on eventLoop: EventLoop) -> PeerRouteResult {
+        let context = self.context(of: eventLoop)
+        let outcome = broker.route(message, via: context, now: context.now)
+        if outcome.refused { return .refused }
+        if outcome.commits.isEmpty { return .routed }
+        return .committing(EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in
+            results.allSatisfy { if case .success = $0 { return true } else { return false } }
+        })
+    }
+
+    /// Hands the deliveries of a batch of ``routeFromPeer(_:on:)`` to their connections.
+    public func flushPeerRoutes(on eventLoop: EventLoop) {
+        context(of: eventLoop).flush()
+    }
+
+    private func context(of eventLoop: EventLoop) -> LoopContext {
         let context = contexts.first { $0.eventLoop === eventLoop } ?? contexts[0]
-        precondition(context.eventLoop.inEventLoop, "routeFromPeer off its event loop")
-        let now = context.now
-        let outcome = broker.route(message, via: context, now: now)
-        context.flush()
-        if outcome.refused { return eventLoop.makeSucceededFuture(.refused) }
-        if outcome.commits.isEmpty { return eventLoop.makeSucceededFuture(.routed) }
-        return EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in
-            results.allSatisfy { if case .success = $0 { return true } else { return false } } ? .routed : .refused
-        }
+        precondition(context.eventLoop.inEventLoop, "a peer's message routed off its event loop")
+        return context
     }
 
     private func startTimers() {

@@ -1,4 +1,5 @@
 import MeridianMQTT
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One inter-node link's socket: decodes what the peer sends and hands each packet to its
@@ -16,6 +17,9 @@ final class PeerConnection: ChannelInboundHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     private var received: [MQTTPacket] = []
     let remote: String
+    /// Whether the socket takes more writes now (below its high-water mark); read from any loop.
+    private let writable = NIOLockedValueBox(true)
+    var isWritable: Bool { writable.withLockedValue { $0 } }
 
     init(role: MQTTPacketParser.Role, remote: String) {
         reader = MQTTPacketReader(parser: MQTTPacketParser(role: role, protocolVersion: role == .client ? .v5 : nil))
@@ -40,6 +44,12 @@ final class PeerConnection: ChannelInboundHandler, @unchecked Sendable {
         let batch = received
         received.removeAll(keepingCapacity: true)
         onPackets(batch)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let isWritable = context.channel.isWritable
+        writable.withLockedValue { $0 = isWritable }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

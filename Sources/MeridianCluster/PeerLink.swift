@@ -45,6 +45,12 @@ final class PeerLink: @unchecked Sendable {
     private var refusedBefore = false
     private var lastRead: NIODeadline = .now()
     private var keepAliveTask: RepeatedTask?
+    /// Packets for the peer written at the end of the current event-loop task: one write and flush per batch.
+    private var pendingOut: [MQTTPacket] = []
+    private var flushScheduled = false
+    /// Messages handed to the link (not counting resends), published to ``status`` per batch.
+    private var forwardedCount = 0
+    private var receivedCount = 0
     /// Figures for `/metrics` and `GET /cluster`.
     let status = NIOLockedValueBox(Status())
 
@@ -134,7 +140,7 @@ final class PeerLink: @unchecked Sendable {
             defer { inbox.items.removeAll(keepingCapacity: true) }
             return inbox.items
         }
-        connection?.send(items.map { .publish($0) })
+        emit(items.map { .publish($0) })
     }
 
     private func connect() {
@@ -223,7 +229,10 @@ final class PeerLink: @unchecked Sendable {
                 return
             }
         }
-        from.send(out)
+        server.flushPeerRoutes(on: loop)
+        let received = receivedCount
+        status.withLockedValue { $0.received = received }
+        emit(out, to: from)
         if let session, !toSession.isEmpty {
             for ack in toSession { session.send(ack) }
             session.flush()
@@ -231,7 +240,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func routeFromPeer(_ message: BrokerMessage, packetIdentifier: UInt16?, out: inout [MQTTPacket]) {
-        status.withLockedValue { $0.received += 1 }
+        receivedCount += 1
         if message.qos == .exactlyOnce, let packetIdentifier {
             guard inbound.received(packetIdentifier) == .route else {
                 // Routed already (a resend after a reconnect): acknowledged again, not routed again.
@@ -239,17 +248,43 @@ final class PeerLink: @unchecked Sendable {
                 return
             }
         }
-        let future = server.routeFromPeer(message, on: loop)
+        let result = server.routeFromPeer(message, on: loop)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
-        let connection = self.connection
-        future.whenSuccess { [self] result in
-            let reason: MQTTReasonCode = result == .routed ? .success : .quotaExceeded
-            if message.qos == .exactlyOnce {
-                if result != .routed { inbound.abandon(packetIdentifier) }
-                connection?.send([.pubrec(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason))])
-            } else {
-                connection?.send([.puback(MQTTAck(packetIdentifier: packetIdentifier, reasonCode: reason))])
+        let qos = message.qos
+        switch result {
+        case .routed:
+            out.append(acknowledgement(qos, packetIdentifier, routed: true))
+        case .refused:
+            out.append(acknowledgement(qos, packetIdentifier, routed: false))
+        case .committing(let committed):
+            let connection = self.connection
+            committed.whenSuccess { [self] routed in
+                if let connection { emit([acknowledgement(qos, packetIdentifier, routed: routed)], to: connection) }
             }
+        }
+    }
+
+    /// PUBACK (QoS 1) or PUBREC (QoS 2) of a message the peer forwarded; a QoS 2 message not taken frees its identifier.
+    private func acknowledgement(_ qos: MQTTQoS, _ packetIdentifier: UInt16, routed: Bool) -> MQTTPacket {
+        let ack = MQTTAck(packetIdentifier: packetIdentifier, reasonCode: routed ? .success : .quotaExceeded)
+        guard qos == .exactlyOnce else { return .puback(ack) }
+        if !routed { inbound.abandon(packetIdentifier) }
+        return .pubrec(ack)
+    }
+
+    /// Queues packets for `connection` (the link's, if it still is) and writes them all at the end of this task.
+    private func emit(_ packets: [MQTTPacket], to connection: PeerConnection? = nil) {
+        guard !packets.isEmpty, connection == nil || connection === self.connection else { return }
+        pendingOut += packets
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.execute { [self] in
+            flushScheduled = false
+            let batch = pendingOut
+            pendingOut.removeAll(keepingCapacity: true)
+            self.connection?.send(batch)
+            let forwarded = forwardedCount
+            status.withLockedValue { $0.forwarded = forwarded }
         }
     }
 
@@ -295,9 +330,17 @@ final class PeerLink: @unchecked Sendable {
         guard let client, client === session else { return }
         switch PeerWire.read(fromSession: packet) {
         case .toPeer(let packet):
-            if case .publish(let publish) = packet, !publish.dup { status.withLockedValue { $0.forwarded += 1 } }
-            // Written at once: the session's packets arrive in batches, and the socket flushes each.
-            connection?.send([packet])
+            if case .publish(let publish) = packet {
+                guard let connection else { return }
+                if publish.qos == .atMostOnce && !connection.isWritable {
+                    // The peer cannot keep up and the link's buffer passed its high-water mark: QoS 0 is
+                    // dropped and counted rather than buffered without bound (QoS 1/2 wait in the window).
+                    server.recordDrop(.slowSubscriber, clientIdentifier: sessionID)
+                    return
+                }
+                if !publish.dup { forwardedCount += 1 }
+            }
+            emit([packet])
         case .closed(let reason):
             logger.warning("this node's session of the peer ended (0x\(String(reason.rawValue, radix: 16))): the link closes and is opened again")
             session = nil

@@ -100,7 +100,11 @@ final class Bench {
     /// A store- or bridge-scenario run on a broker of its own.
     private func measureStore(_ scenario: Scenario, spec: BrokerSpec, rep: Int) throws {
         try checkInterrupt()
-        let record = scenario.bridge != nil
+        let record = scenario.cluster != nil
+            ? try ClusterRun(
+                scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
+            ).run()
+            : scenario.bridge != nil
             ? try BridgeRun(
                 scenario: scenario, spec: spec, rep: rep, options: options, generator: generator, workDir: workDir
             ).run()

@@ -45,11 +45,18 @@ struct Scenario {
         var topicPrefix: String
     }
 
+    /// The cluster scenarios: each run starts a fresh region cluster of two nodes on a one-member
+    /// etcd (Meridian; ``ClusterRun``) or one fresh Mosquitto, the reference.
+    struct Cluster {
+        /// Subscribers on node B, publishers on node A (`mqttload -o`); else both on node A.
+        var crossNode: Bool
+    }
+
     let name: String
     let kind: Kind
     let title: String
     /// Load-generator arguments, without host, port, broker pid, time limit and MQTT version.
-    let arguments: [String]
+    var arguments: [String]
     /// `mqttload -T`: the run ends by itself after this many seconds.
     let timeLimit: Double
     /// Connections the scenario opens at once.
@@ -58,11 +65,16 @@ struct Scenario {
     var store: Store?
     /// Set for ``Kind/bridgeAppend`` and ``Kind/bridgeDrain``.
     var bridge: Bridge?
+    /// Set for the cluster scenarios (``Kind/throughput`` and ``Kind/latency`` loads).
+    var cluster: Cluster?
     /// Printed under the scenario's table.
     var note: String?
 
     /// Every scenario, in run order.
-    static let names = defaultNames + ["bridge-drain"]
+    static let names = defaultNames + ["bridge-drain"] + clusterNames
+
+    /// The cluster scenarios (not run by default: each run starts an etcd and two region nodes).
+    static let clusterNames = ["node-q0", "cross-q0", "node-q1", "cross-q1", "node-lat-q1", "cross-lat-q1"]
 
     /// The scenarios run without `--scenarios`: all but the bridge drain (a few minutes per run).
     static let defaultNames = [
@@ -80,7 +92,7 @@ struct Scenario {
     }
 
     /// Each run starts a broker of its own (store and bridge scenarios).
-    var freshBroker: Bool { store != nil || bridge != nil }
+    var freshBroker: Bool { store != nil || bridge != nil || cluster != nil }
 
     /// The scenarios in run order. Full counts give runs of a few seconds against
     /// Mosquitto on a 2-core machine; `quick` counts are a smoke run.
@@ -172,7 +184,25 @@ struct Scenario {
                     + "max_queued_messages 0, max_inflight_messages 0 (no limits).")
         }
 
+        func clustered(_ scenario: Scenario, _ name: String, crossNode: Bool) -> Scenario {
+            var scenario = scenario
+            scenario = Scenario(
+                name: name, kind: scenario.kind,
+                title: scenario.title + (crossNode
+                    ? "; Meridian: publisher on node A, subscriber on node B of a 2-node cluster"
+                    : "; Meridian: publisher and subscriber on node A of a 2-node cluster"),
+                arguments: scenario.arguments, timeLimit: scenario.timeLimit, connections: scenario.connections,
+                cluster: Cluster(crossNode: crossNode),
+                note: "fresh cluster (one-member etcd, two meridian-region nodes, link up) or fresh Mosquitto per run; "
+                    + "CPU-µs/msg: both nodes' CPU over the whole run (subscribe, 1 s route wait for cross-node, "
+                    + "publish, drain), etcd excluded; Mosquitto's over the same run.")
+            return scenario
+        }
+
         let connections = pick(10_000, 1_000)
+        let q0 = pubsub("q0-1to1", .throughput, qos: 0, pubs: 1, subs: 1, perPublisher: pick(500_000, 50_000))
+        let q1 = pubsub("q1-1to1", .throughput, qos: 1, pubs: 1, subs: 1, perPublisher: pick(150_000, 20_000))
+        let latQ1 = pubsub("lat-q1", .latency, qos: 1, pubs: 1, subs: 1, perPublisher: pick(15_000, 2_500), rate: 5_000)
         return [
             Scenario(
                 name: "idle", kind: .idle,
@@ -195,6 +225,12 @@ struct Scenario {
             bridgeAppend("bridge-append-4k", payload: 4096, messages: pick(20_000, 2_000), window: 20),
             bridgeAppend("bridge-append-4k-w100", payload: 4096, messages: pick(20_000, 2_000), window: 100),
             bridgeDrain(),
+            clustered(q0, "node-q0", crossNode: false),
+            clustered(q0, "cross-q0", crossNode: true),
+            clustered(q1, "node-q1", crossNode: false),
+            clustered(q1, "cross-q1", crossNode: true),
+            clustered(latQ1, "node-lat-q1", crossNode: false),
+            clustered(latQ1, "cross-lat-q1", crossNode: true),
         ]
     }
 }

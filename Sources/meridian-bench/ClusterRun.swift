@@ -1,0 +1,117 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One run of a cluster scenario (``Scenario/cluster``): for Meridian a fresh region cluster — a
+/// one-member etcd and two `meridian-region` nodes, A and B, with their inter-node link up — and
+/// the load with its publishers on A and its subscribers on A (same node) or on B (cross-node,
+/// `mqttload -o`); for Mosquitto the same load on one fresh broker. CPU per message counts both
+/// nodes (etcd excluded).
+struct ClusterRun {
+    let scenario: Scenario
+    let spec: BrokerSpec
+    let rep: Int
+    let options: Options
+    let generator: LoadGenerator
+    let workDir: String
+
+    private var cluster: Scenario.Cluster { scenario.cluster! }
+    private var name: String { "\(scenario.name).\(spec.id).\(rep)" }
+
+    func run() throws -> RunRecord {
+        guard spec.family == .meridian else {
+            let port = try Loopback.freePorts(1)[0]
+            let broker = try Broker.start(spec, port: port, workDir: workDir, name: name)
+            defer { broker.stop() }
+            var record = try measure(scenario, against: broker, nodes: [broker])
+            if !broker.process.isRunning { record.brokerDied = true }
+            return record
+        }
+        let ports = try Loopback.freePorts(6)
+        let etcd = try startEtcd(client: ports[0], peer: ports[1])
+        defer {
+            etcd.terminate(grace: 5)
+            if !options.keepWorkDir { try? FileManager.default.removeItem(atPath: "\(workDir)/\(name).etcd") }
+        }
+        let region = BrokerSpec(id: spec.id, label: spec.label, family: .meridian, executable: regionPath, tcpNoDelay: nil)
+        var nodes: [Broker] = []
+        defer { for node in nodes { node.stop() } }
+        for (index, node) in ["node-a", "node-b"].enumerated() {
+            let lines = [
+                "cluster_name bench",
+                "node_name \(node)",
+                "cluster_listener \(ports[4 + index]) 127.0.0.1",
+                "cluster_secret meridian-bench-cluster-secret",
+                "etcd_endpoints http://127.0.0.1:\(ports[0])",
+                "membership_ttl 5",
+            ]
+            nodes.append(try Broker.start(region, port: ports[2 + index], workDir: workDir, name: "\(name).\(node)", extraLines: lines))
+        }
+        if let problem = try awaitLinks(nodes) {
+            var record = RunRecord(scenario: scenario, broker: spec, rep: rep, run: .init(
+                arguments: [], result: [:], statusDescription: "not run", wallSeconds: 0, brokerCPUSeconds: nil,
+                generatorCPUSeconds: nil, machineBusySeconds: nil, outputTail: ""))
+            record.failure = problem
+            return record
+        }
+        var load = scenario
+        if cluster.crossNode { load.arguments += ["-o", "\(nodes[1].port)", "-G", "1"] }
+        var record = try measure(load, against: nodes[0], nodes: nodes)
+        if nodes.contains(where: { !$0.process.isRunning }) { record.brokerDied = true }
+        return record
+    }
+
+    /// The load against `broker`, with the CPU of every node.
+    private func measure(_ load: Scenario, against broker: Broker, nodes: [Broker]) throws -> RunRecord {
+        let before = nodes.map { ProcFS.cpuSeconds($0.pid) }
+        let run = try generator.run(load, against: broker, mqttVersion: options.mqttVersion, logPath: "\(workDir)/\(name).out")
+        if Interrupts.requested { throw Interrupted() }
+        let after = nodes.map { ProcFS.cpuSeconds($0.pid) }
+        var record = RunRecord(scenario: scenario, broker: spec, rep: rep, run: run)
+        let spent = zip(before, after).map { pair -> Double? in
+            guard let start = pair.0, let end = pair.1 else { return nil }
+            return end - start
+        }
+        if !spent.contains(where: { $0 == nil }) { record.measures["broker_cpu_s"] = spent.compactMap { $0 }.reduce(0, +) }
+        return record
+    }
+
+    /// `meridian-region` beside the edge binary under test.
+    private var regionPath: String {
+        (spec.executable as NSString).deletingLastPathComponent + "/meridian-region"
+    }
+
+    private func startEtcd(client: Int, peer: Int) throws -> ChildProcess {
+        let process = try ChildProcess(executable: "/usr/bin/etcd", arguments: [
+            "--name", "bench", "--data-dir", "\(workDir)/\(name).etcd",
+            "--listen-client-urls", "http://127.0.0.1:\(client)", "--advertise-client-urls", "http://127.0.0.1:\(client)",
+            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+            "--initial-cluster", "bench=http://127.0.0.1:\(peer)",
+        ], logPath: "\(workDir)/\(name).etcd.log")
+        let deadline = monotonicSeconds() + 20
+        while !Loopback.accepts(port: client) {
+            if Interrupts.requested || !process.isRunning || monotonicSeconds() > deadline {
+                process.terminate()
+                throw BenchError("etcd did not start on 127.0.0.1:\(client); see \(workDir)/\(name).etcd.log")
+            }
+            usleep(20_000)
+        }
+        return process
+    }
+
+    /// Both nodes log their link up. Nil, or a problem.
+    private func awaitLinks(_ nodes: [Broker]) throws -> String? {
+        let deadline = monotonicSeconds() + 30
+        while !nodes.allSatisfy({ (readTextFile($0.process.logPath) ?? "").contains("inter-node link up") }) {
+            if Interrupts.requested { throw Interrupted() }
+            if let dead = nodes.first(where: { !$0.process.isRunning }) { return "\(dead.process.logPath): the node \(dead.process.statusDescription)" }
+            if monotonicSeconds() > deadline { return "the inter-node link was not up within 30 s" }
+            sleepSeconds(0.05)
+        }
+        return nil
+    }
+}

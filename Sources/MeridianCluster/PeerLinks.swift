@@ -205,9 +205,10 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
 
     // MARK: - ClusterRouting (called by the broker)
 
-    /// Shared subscriptions stay on their node (not built cluster-wide yet), and `$SYS` is each node's own.
+    /// Every filter but `$SYS` (each node has its own); shared ones too, so that a publishing node
+    /// can choose another node for a group that has no member of its own.
     private static func announces(_ filter: String) -> Bool {
-        MQTTSharedFilter(parsing: filter) == nil && !filter.hasPrefix("$SYS")
+        !filter.hasPrefix("$SYS") && MQTTSharedFilter(parsing: filter).map { !$0.filter.hasPrefix("$SYS") } ?? true
     }
 
     public func localSubscriptionAdded(_ filter: String) {

@@ -112,8 +112,18 @@ public enum PeerWire {
             case snapshotRequestTopic:
                 return .snapshotRequest
             default:
+                var publish = publish
+                var group: String?
+                if !publish.properties.isEmpty {
+                    publish.properties.list.removeAll { property in
+                        guard case .userProperty(PeerSession.sharedGroupKey, let name) = property else { return false }
+                        group = name
+                        return true
+                    }
+                }
                 var message = BrokerMessage(publish: publish, origin: nil, now: now)
                 message.fromPeer = true
+                message.peerSharedGroup = group
                 return .message(message, packetIdentifier: publish.packetIdentifier)
             }
         case .puback, .pubrec, .pubcomp:

@@ -42,6 +42,11 @@ struct Options {
                              bridge-drain: a backlog queued while the remote is down, then drained
                              into a remote Mosquitto the bench starts (Meridian; not in the default
                              set: about a minute per run with the default backlog)
+                             node-q0, node-q1, node-lat-q1 / cross-q0, cross-q1, cross-lat-q1: a fresh
+                             region cluster per run (a one-member etcd and two meridian-region nodes
+                             beside the meridian-edge binary), publisher on node A and subscriber on A
+                             (node-*) or on B (cross-*); Mosquitto runs the same load alone (not in
+                             the default set; needs etcd, apt etcd-server)
           --backlog N        messages queued before bridge-drain (default \(grouped(Scenario.defaultBacklog));
                              20,000 with --quick)
           --meridian PATH    meridian-edge binary (default: .build/release/meridian-edge in the

@@ -292,5 +292,50 @@ extension BrokerIntegration {
             try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "p/2", message: "healed", qos: 1)
             #expect(try await onB.waitForMessages(count: 2).last?.text == "healed")
         }
+
+        @Test("a shared subscription spread over nodes: each message reaches one member cluster-wide, a member on the publisher's node first, and plain subscribers still get every message once")
+        func sharedSubscriptionAcrossNodes() async throws {
+            let etcd = try await EtcdCluster(size: 3)
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let nodes = try await Self.cluster(etcd, in: directory)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            let memberB = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["$share/workers/jobs/#"], qos: 1)
+            defer { memberB.cleanup() }
+            let memberC = try await MosquittoSub.start(port: c.mqttPort, version: .v311, topics: ["$share/workers/jobs/#"], qos: 1)
+            defer { memberC.cleanup() }
+            let plainB = try await MosquittoSub.start(port: b.mqttPort, version: .v5, topics: ["jobs/#"], qos: 1)
+            defer { plainB.cleanup() }
+            #expect(await Self.eventually(.seconds(5)) { await a.routes() == 3 }, "routes on A")
+
+            // No member on A: the group's messages go to B's and C's members, each message to one.
+            let first = (1...20).map { "job-\($0)" }
+            try await MosquittoPub.publishLines(port: a.mqttPort, version: .v5, topic: "jobs/x", lines: first, qos: 1)
+            _ = try await plainB.waitForMessages(count: 20)
+            #expect(await Self.eventually(.seconds(5)) { memberB.messages.count + memberC.messages.count >= 20 })
+            try await Task.sleep(for: .milliseconds(300))
+            let shared = memberB.messages.map(\.text) + memberC.messages.map(\.text)
+            #expect(shared.sorted() == first.sorted(), "each message once over the group: \(shared)")
+            #expect(!memberB.messages.isEmpty && !memberC.messages.isEmpty, "both nodes' members got some")
+            #expect(plainB.messages.map(\.text) == first, "the plain subscriber on B: every message once")
+
+            // A member on A: it takes the group's messages; the other nodes' members get none of them.
+            let memberA = try await MosquittoSub.start(port: a.mqttPort, version: .v5, topics: ["$share/workers/jobs/#"], qos: 1)
+            defer { memberA.cleanup() }
+            let second = (1...10).map { "local-\($0)" }
+            try await MosquittoPub.publishLines(port: a.mqttPort, version: .v5, topic: "jobs/y", lines: second, qos: 1)
+            #expect(try await memberA.waitForMessages(count: 10).map(\.text) == second)
+            _ = try await plainB.waitForMessages(count: 30)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(memberB.messages.count + memberC.messages.count == 20)
+            // And from B: B's own member first.
+            try await MosquittoPub.publish(port: b.mqttPort, version: .v5, topic: "jobs/z", message: "from-b", qos: 1)
+            let fromB = try await memberB.waitForMessage("from-b") { $0.text == "from-b" }
+            #expect(fromB.last?.text == "from-b")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(memberA.messages.count == 10 && !memberC.messages.contains { $0.text == "from-b" })
+        }
     }
 }

@@ -49,6 +49,10 @@ extension Broker {
             }
             let match = context.matchCache.match(message.topic, in: tree)
             if match.isEmpty { return }
+            if message.fromPeer {
+                // Another node chose: its plain subscriptions here, or one member of one shared group.
+                return routeFromPeer(message, match, into: &targets)
+            }
             if match.groups.isEmpty && match.entries.count == 1 {
                 single = match.entries[0]
                 return
@@ -58,7 +62,9 @@ extension Broker {
             if match.groups.isEmpty { return }
             sharedGroupLock.withLock {
                 for group in match.groups {
-                    if let member = group.next(where: { $0.isOnline }) {
+                    // A member on this node first; another node's session (one per node with members) else.
+                    let local = group.members.contains { $0.subscriber.isOnline && !$0.subscriber.isPeer }
+                    if let member = local ? group.next(where: { $0.isOnline && !$0.isPeer }) : group.next(where: { $0.isOnline }) {
                         targets.append((member, "$share/\(group.name)/"))
                     }
                 }
@@ -105,6 +111,21 @@ extension Broker {
             deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now, outcome: &outcome)
         }
         return outcome
+    }
+
+    /// The targets of a message another node forwarded (called under the tree's read lock): the plain
+    /// subscriptions, or with ``BrokerMessage/peerSharedGroup`` one local member of that group.
+    private func routeFromPeer(
+        _ message: BrokerMessage, _ match: MatchCache<SessionHandle>.Match, into targets: inout [(SubscriptionEntry<SessionHandle>, String?)]
+    ) {
+        guard let name = message.peerSharedGroup else {
+            for entry in match.entries { targets.append((entry, nil)) }
+            return
+        }
+        guard let group = match.groups.first(where: { $0.name == name }), group.members.contains(where: { !$0.subscriber.isPeer }) else { return }
+        if let member = sharedGroupLock.withLock({ group.next(where: { $0.isOnline && !$0.isPeer }) }), !member.subscriber.isPeer {
+            targets.append((member, "$share/\(name)/"))
+        }
     }
 
     private func deliver(
@@ -160,8 +181,15 @@ extension Broker {
     /// which is that second choice).
     @discardableResult
     func offer(
-        _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false
+        _ delivery: Delivery, to handle: SessionHandle, via context: LoopContext, now: NIODeadline, redistributing: Bool = false,
+        marked: Bool = false
     ) -> OfferOutcome {
+        if handle.isPeer, !marked, let shared = delivery.sharedFilter {
+            // For one member of the group on that node (the receiver reads and removes the mark).
+            var marked = delivery
+            marked.message.properties.append(.userProperty(PeerSession.sharedGroupKey, String(shared.dropFirst("$share/".count).dropLast())))
+            return offer(marked, to: handle, via: context, now: now, redistributing: redistributing, marked: true)
+        }
         var redirect = false
         var refusedForDisk = false
         var denied = false
@@ -265,9 +293,17 @@ extension Broker {
             }
             let departedIsLive = departed.lock.withLock { departed.isLive }
             if let choice, choice.subscriber !== departed, choice.subscriber.isOnline || !departedIsLive {
+                var message = delivery.message
+                if departed.isPeer {
+                    // Marked for the departed node's group member: the next choice marks it again if it is a node too.
+                    message.properties.list.removeAll {
+                        if case .userProperty(PeerSession.sharedGroupKey, _) = $0 { return true }
+                        return false
+                    }
+                }
                 // Granted QoS, identifier and Retain As Published are the new member's.
                 let rebuilt = Delivery(
-                    message: delivery.message,
+                    message: message,
                     qos: min(delivery.message.qos, choice.options.qos),
                     retain: choice.options.retainAsPublished ? delivery.message.retain : false,
                     subscriptionIdentifiers: choice.identifier.map { [$0] } ?? [],

@@ -23,6 +23,10 @@ public enum PeerSession {
     public static let subscriptionOptions = MQTTSubscriptionOptions(
         qos: .exactlyOnce, noLocal: false, retainAsPublished: true, retainHandling: .doNotSend)
 
+    /// The user property that marks a delivery to a peer session made for a shared group: the
+    /// receiving node gives it to one member of that group (and to nothing else).
+    public static let sharedGroupKey = "meridian-share"
+
     /// How long a peer session outlives its last link (seconds): a node gone for longer loses what waited for it.
     public static let expiryInterval: UInt32 = 7 * 24 * 3600
 }

@@ -16,7 +16,7 @@ import ServiceLifecycle
 /// Which members exist comes from etcd (``membershipChanged(_:)``), never from whether a socket
 /// works: a member whose key goes loses its routes and its link at once.
 ///
-/// Not built yet: `$share` subscriptions stay node-local (not announced), mTLS between nodes.
+/// Not built yet: mTLS between nodes.
 public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     public struct Settings: Sendable {
         public var cluster: String

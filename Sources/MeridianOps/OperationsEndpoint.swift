@@ -43,16 +43,29 @@ public final class OperationsEndpoint: @unchecked Sendable {
         }
     }
 
-    /// A gauge another tier adds to `/metrics`.
+    /// A gauge another tier adds to `/metrics`: one series, or one per value of a label.
     public struct ExtraGauge: Sendable {
         public var name: String
         public var help: String
-        public var value: @Sendable () -> Double
+        /// The label that tells the series apart (a region node: `peer`); nil for one series.
+        public var label: String?
+        /// Each series' value by label value (for one series: the value under "").
+        public var values: @Sendable () -> [String: Double]
 
         public init(name: String, help: String, value: @escaping @Sendable () -> Double) {
             self.name = name
             self.help = help
-            self.value = value
+            self.label = nil
+            self.values = { ["": value()] }
+        }
+
+        /// A family of series, one per label value `values` returns at each scrape (a series whose
+        /// label value is gone is removed).
+        public init(name: String, help: String, label: String, values: @escaping @Sendable () -> [String: Double]) {
+            self.name = name
+            self.help = help
+            self.label = label
+            self.values = values
         }
     }
 
@@ -81,7 +94,7 @@ public final class OperationsEndpoint: @unchecked Sendable {
     /// - Returns: the port bound (useful with port 0).
     @discardableResult
     public func start(sources: Sources, host: String, port: Int) throws -> Int {
-        let extraGauges = sources.gauges.map { (registry.gauge($0.name, $0.help), $0.value) }
+        let extraGauges = ExtraGaugeSeries(registry: registry, gauges: sources.gauges)
         var routes: [String: OperationsHTTPHandler.Route] = [
             "/metrics": { [self] _ in
                 scrape(sources, extraGauges: extraGauges).map { .init(status: .ok, contentType: Self.prometheusTextFormat, body: $0) }
@@ -150,15 +163,50 @@ public final class OperationsEndpoint: @unchecked Sendable {
 
     /// Reads every figure and renders the registry. Updates and rendering run in one callback
     /// on the first event loop, so concurrent scrapes never interleave.
-    func scrape(_ sources: Sources, extraGauges: [(Gauge, @Sendable () -> Double)] = []) -> EventLoopFuture<String> {
+    func scrape(_ sources: Sources, extraGauges: ExtraGaugeSeries? = nil) -> EventLoopFuture<String> {
         sources.bridges.statuses().flatMap { [self] statuses in
             let bridgeClients = Set(statuses.map(\.localClientID))
             return sources.server.metrics(bridgeClients: bridgeClients).map { [self] metrics in
                 brokerFamilies.update(metrics)
                 bridgeFamilies.update(statuses)
                 storeFamilies.update(statistics: sources.store?.statistics, directory: sources.storeDirectory)
-                for (gauge, value) in extraGauges { gauge.set(to: value()) }
+                extraGauges?.update()
                 return registry.emitToString()
+            }
+        }
+    }
+}
+
+/// The series of the extra gauges, created as their label values appear and removed when they go.
+/// Updated on the scrape loop only.
+final class ExtraGaugeSeries: @unchecked Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let gauges: [OperationsEndpoint.ExtraGauge]
+    private var series: [[String: Gauge]]
+
+    init(registry: PrometheusCollectorRegistry, gauges: [OperationsEndpoint.ExtraGauge]) {
+        self.registry = registry
+        self.gauges = gauges
+        self.series = gauges.map { gauge in
+            // A gauge of one series is there from the start, so a scrape before any update shows it.
+            gauge.label == nil ? ["": registry.gauge(gauge.name, gauge.help)] : [:]
+        }
+    }
+
+    func update() {
+        for (index, gauge) in gauges.enumerated() {
+            let values = gauge.values()
+            for (key, old) in series[index] where values[key] == nil {
+                registry.unregisterGauge(old)
+                series[index][key] = nil
+            }
+            for (key, value) in values {
+                let series = self.series[index][key] ?? {
+                    let made = gauge.label.map { registry.gauge(gauge.name, gauge.help, [($0, key)]) } ?? registry.gauge(gauge.name, gauge.help)
+                    self.series[index][key] = made
+                    return made
+                }()
+                series.set(to: value)
             }
         }
     }

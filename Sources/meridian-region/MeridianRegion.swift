@@ -53,14 +53,26 @@ struct MeridianRegion: AsyncParsableCommand {
                     .init(name: "meridian_cluster_routes", help: "Routes held for the other nodes (filters with subscribers there).") {
                         Double(routing.links?.routeCount ?? 0)
                     },
-                    .init(name: "meridian_cluster_forward_queued_messages", help: "Messages waiting in this node's sessions of the other nodes (for a link, or for the window).") {
-                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.queued } ?? 0)
+                    .init(name: "meridian_cluster_link_up", help: "1 while the inter-node link to the peer is open, else 0.", label: "peer") {
+                        PeerMetrics.values(routing.links) { $0.up ? 1 : 0 }
                     },
-                    .init(name: "meridian_cluster_forwarded_messages_total", help: "Messages forwarded to other nodes.") {
-                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.forwarded } ?? 0)
+                    .init(name: "meridian_cluster_peer_queued_messages", help: "Messages waiting in this node's session of the peer (for the link, or for its window).", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.queued) }
                     },
-                    .init(name: "meridian_cluster_forward_dropped_messages_total", help: "Messages for other nodes dropped from their sessions here (QoS 0 while a link is down, queue full, ...).") {
-                        Double(routing.links?.linkStatus.reduce(0) { $0 + $1.drops.values.reduce(0, +) } ?? 0)
+                    .init(name: "meridian_cluster_peer_queued_bytes", help: "Approximate bytes of the messages waiting in this node's session of the peer.", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.queuedBytes) }
+                    },
+                    .init(name: "meridian_cluster_peer_inflight_messages", help: "Messages forwarded to the peer and not yet acknowledged.", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.inflight) }
+                    },
+                    .init(name: "meridian_cluster_peer_forwarded_messages", help: "Messages forwarded to the peer since this node started (resends not counted).", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.forwarded) }
+                    },
+                    .init(name: "meridian_cluster_peer_received_messages", help: "Messages the peer forwarded to this node since it started.", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.received) }
+                    },
+                    .init(name: "meridian_cluster_peer_dropped_messages", help: "Messages for the peer dropped from its session here since this node started (GET /cluster has them by reason).", label: "peer") {
+                        PeerMetrics.values(routing.links) { Double($0.drops.values.reduce(0, +)) }
                     },
                 ]
             ))
@@ -156,6 +168,13 @@ enum ClusterStatus {
             }
         }
         return out + "\""
+    }
+}
+
+/// Per-peer series for `/metrics`.
+enum PeerMetrics {
+    static func values(_ links: PeerLinks?, _ value: (PeerLinks.LinkStatus) -> Double) -> [String: Double] {
+        Dictionary((links?.linkStatus ?? []).map { ($0.peer, value($0)) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

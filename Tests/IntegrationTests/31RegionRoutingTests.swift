@@ -85,6 +85,10 @@ extension BrokerIntegration {
             #expect(Set(back.map(\.text)) == ["from-b", "from-c"])
             let status = await a.get("/cluster").body
             #expect(status.contains(#""received":1"#), "\(status)")
+            let metrics = await a.get("/metrics").body
+            #expect(metrics.contains(#"meridian_cluster_link_up{peer="node-b"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"meridian_cluster_peer_forwarded_messages{peer="node-c"} 15"#), "\(metrics)")
+            #expect(metrics.contains(#"meridian_cluster_peer_received_messages{peer="node-c"} 1"#), "\(metrics)")
         }
 
         @Test("retained messages are cluster-wide: set on one node, a new subscriber on another gets it, and after a full cluster restart too")
@@ -183,6 +187,8 @@ extension BrokerIntegration {
             #expect(try await onC.waitForMessages(count: 1).first?.text == "still")
             let status = await a.get("/cluster").body
             #expect(!status.contains(#""peer":"node-b""#), "\(status)")
+            let metrics = await a.get("/metrics").body
+            #expect(!metrics.contains(#"peer="node-b""#) && metrics.contains(#"meridian_cluster_link_up{peer="node-c"} 1"#), "\(metrics)")
         }
 
         @Test("kill -9 of the forwarding node: every QoS 1 and 2 message it acknowledged reaches a persistent subscriber on another node once it is back (QoS 2 exactly once, no QoS 1 duplicate)")

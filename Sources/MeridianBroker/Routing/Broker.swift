@@ -152,7 +152,8 @@ final class Broker: @unchecked Sendable {
     func makeAssignedIdentifier() -> String {
         lock.withLock {
             assignedIdentifierCounter += 1
-            return "meridian-\(startedAt.uptimeNanoseconds % 1_000_000_007)-\(assignedIdentifierCounter)"
+            // The node's id and incarnation: unique across restarts and across the nodes of a cluster.
+            return "meridian-\(nodeName)-\(assignedIdentifierCounter)"
         }
     }
 

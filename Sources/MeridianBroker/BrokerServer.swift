@@ -300,11 +300,13 @@ public final class BrokerServer: @unchecked Sendable {
     }
 
     /// Routes a message that arrived from another node (``BrokerMessage/fromPeer``) to this node's
-    /// sessions only. Call on one of the broker's event loops, then ``flushPeerRoutes(on:)`` once
-    /// per batch; the link acknowledges the message when the result says it is committed.
-    public func routeFromPeer(_ message: BrokerMessage, on eventLoop: EventLoop) -> PeerRouteResult {
+    /// sessions only: to one member of `sharedGroup` (the node chose this one for that group), or
+    /// else to the plain subscriptions. Call on one of the broker's event loops, then
+    /// ``flushPeerRoutes(on:)`` once per batch; the link acknowledges the message when the result
+    /// says it is committed.
+    public func routeFromPeer(_ message: BrokerMessage, sharedGroup: String?, on eventLoop: EventLoop) -> PeerRouteResult {
         let context = self.context(of: eventLoop)
-        let outcome = broker.route(message, via: context, now: context.now)
+        let outcome = broker.route(message, via: context, now: context.now, peerSharedGroup: sharedGroup)
         if outcome.refused { return .refused }
         if outcome.commits.isEmpty { return .routed }
         return .committing(EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in

@@ -21,9 +21,6 @@ public struct BrokerMessage: Sendable {
     /// Arrived from another node of the cluster over an inter-node link: routed to this node's
     /// sessions only, never forwarded again (the publishing node forwards to every node that wants it).
     public var fromPeer = false
-    /// From another node, which chose this node for one member of this shared group: delivered to
-    /// one local member of the group only (nil: to the plain subscriptions only, no shared group).
-    public var peerSharedGroup: String?
     /// This broker's number for the message, unique while it runs; 0 until routed. Names the message
     /// to the brokers it is bridged to (``MeshTrace/identity(node:sequence:)``).
     public var sequence: UInt64 = 0

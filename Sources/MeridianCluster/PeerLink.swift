@@ -212,8 +212,8 @@ final class PeerLink: @unchecked Sendable {
                 }
             case .snapshotRequest:
                 out.append(.publish(PeerWire.publish(owner.snapshot())))
-            case .message(let message, let packetIdentifier):
-                routeFromPeer(message, packetIdentifier: packetIdentifier, out: &out)
+            case .message(let message, let packetIdentifier, let sharedGroup):
+                routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, out: &out)
             case .release(let packetIdentifier):
                 _ = inbound.released(packetIdentifier)
                 out.append(.pubcomp(MQTTAck(packetIdentifier: packetIdentifier)))
@@ -239,7 +239,7 @@ final class PeerLink: @unchecked Sendable {
         }
     }
 
-    private func routeFromPeer(_ message: BrokerMessage, packetIdentifier: UInt16?, out: inout [MQTTPacket]) {
+    private func routeFromPeer(_ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, out: inout [MQTTPacket]) {
         receivedCount += 1
         if message.qos == .exactlyOnce, let packetIdentifier {
             guard inbound.received(packetIdentifier) == .route else {
@@ -248,7 +248,7 @@ final class PeerLink: @unchecked Sendable {
                 return
             }
         }
-        let result = server.routeFromPeer(message, on: loop)
+        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, on: loop)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
         let qos = message.qos
         switch result {

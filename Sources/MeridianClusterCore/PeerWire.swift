@@ -89,9 +89,10 @@ public enum PeerWire {
     public enum FromPeer: Sendable {
         case routeUpdate(RouteUpdate)
         case snapshotRequest
-        /// A message the peer forwarded: route it to this node's sessions only, then acknowledge it
-        /// (QoS 1: PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
-        case message(BrokerMessage, packetIdentifier: UInt16?)
+        /// A message the peer forwarded: route it to this node's sessions only — with `sharedGroup`, to
+        /// one member of that group, else to the plain subscriptions — then acknowledge it (QoS 1:
+        /// PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
+        case message(BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?)
         /// PUBREL of a QoS 2 message the peer forwarded: answer PUBCOMP.
         case release(UInt16)
         /// PUBACK, PUBREC or PUBCOMP of a message this node forwarded: for this node's session of the peer.
@@ -123,8 +124,7 @@ public enum PeerWire {
                 }
                 var message = BrokerMessage(publish: publish, origin: nil, now: now)
                 message.fromPeer = true
-                message.peerSharedGroup = group
-                return .message(message, packetIdentifier: publish.packetIdentifier)
+                return .message(message, packetIdentifier: publish.packetIdentifier, sharedGroup: group)
             }
         case .puback, .pubrec, .pubcomp:
             return .acknowledgement(packet)

@@ -59,8 +59,13 @@ struct ClusterRun {
             return record
         }
         var load = scenario
-        if cluster.crossNode { load.arguments += ["-o", "\(nodes[1].port)", "-G", "1"] }
+        var convergence: Double?
+        if cluster.crossNode {
+            load.arguments += ["-o", "\(nodes[1].port)", "-G", "1"]
+            convergence = try routeConvergence(publishOn: nodes[0].port, subscribeOn: nodes[1].port)
+        }
         var record = try measure(load, against: nodes[0], nodes: nodes)
+        record.measures["route_convergence_ms"] = convergence
         if nodes.contains(where: { !$0.process.isRunning }) { record.brokerDied = true }
         return record
     }
@@ -78,6 +83,46 @@ struct ClusterRun {
         }
         if !spent.contains(where: { $0 == nil }) { record.measures["broker_cpu_s"] = spent.compactMap { $0 }.reduce(0, +) }
         return record
+    }
+
+    /// Milliseconds from the SUBACK of a new subscription on node B to the first message that a
+    /// publisher on node A, sending one QoS 0 message every millisecond, gets to it: an upper bound
+    /// of the route's convergence (resolution about a millisecond). Nil if none arrives within 5 s.
+    private func routeConvergence(publishOn publishPort: Int, subscribeOn subscribePort: Int) throws -> Double? {
+        let topic = "meridian-bench/converge/\(rep)"
+        let subscriber = try PersistentSubscriber(port: subscribePort, clientID: "bench-converge-sub-\(rep)", cleanSession: true)
+        let publisher = try Loopback.connectedSocket(port: publishPort)
+        defer { close(publisher) }
+        func frame(_ type: UInt8, _ body: [UInt8]) -> [UInt8] {
+            var length = body.count
+            var header: [UInt8] = [type]
+            repeat {
+                var byte = UInt8(length % 128)
+                length /= 128
+                if length > 0 { byte |= 0x80 }
+                header.append(byte)
+            } while length > 0
+            return header + body
+        }
+        func string(_ text: String) -> [UInt8] { [UInt8(text.utf8.count >> 8), UInt8(text.utf8.count & 0xFF)] + Array(text.utf8) }
+        func write(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.write(publisher, $0.baseAddress, $0.count) } }
+        // CONNECT (3.1.1, clean session, no keep-alive); its CONNACK is never read, the socket buffer holds it.
+        write(frame(0x10, string("MQTT") + [4, 0x02, 0, 0] + string("bench-converge-pub-\(rep)")))
+        try subscriber.subscribe(topic, qos: 0)
+        let subscribed = monotonicSeconds()
+        let reader = Thread { try? subscriber.receive(until: 1, idle: 5, deadline: subscribed + 5) }
+        reader.start()
+        var sequence: UInt64 = 0
+        while subscriber.counts.unique == 0 && monotonicSeconds() < subscribed + 5 {
+            sequence += 1
+            // 16-byte payloads: the subscriber tells messages apart by bytes 8..<16.
+            let payload = [UInt8](repeating: 0, count: 8) + withUnsafeBytes(of: sequence.littleEndian, Array.init)
+            write(frame(0x30, string(topic) + payload))
+            usleep(1_000)
+        }
+        subscriber.stop()
+        guard let first = subscriber.arrivals.first else { return nil }
+        return (first - subscribed) * 1_000
     }
 
     /// `meridian-region` beside the edge binary under test.

@@ -69,7 +69,7 @@ enum Report {
             let most = cells.map(\.records.count).max() ?? 0
             let runs = scenario.kind == .idle ? "1 run per broker" : "median of \(most) run\(most == 1 ? "" : "s")"
             out += "\(scenario.name): \(scenario.title) (\(runs))\n"
-            out += table(scenario.kind, cells).render(indent: "  ")
+            out += table(scenario, cells).render(indent: "  ")
             if let note = scenario.note { out += "  note: \(note)\n" }
             out += "\n"
         }
@@ -109,7 +109,8 @@ enum Report {
         var value: (Cell) -> Double?
     }
 
-    private static func table(_ kind: Scenario.Kind, _ cells: [Cell]) -> Table {
+    private static func table(_ scenario: Scenario, _ cells: [Cell]) -> Table {
+        let kind = scenario.kind
         let percent = { (value: Double?) in value.map { $0 * 100 } }
         var columns: [Column]
         var extras: [(header: String, text: (Cell) -> String)]
@@ -199,6 +200,9 @@ enum Report {
             columns = [Column(header: "msg/s", value: \.throughput)]
             if kind == .latency {
                 columns += [Column(header: "p50 µs", value: \.p50), Column(header: "p99 µs", value: \.p99)]
+            }
+            if scenario.cluster?.crossNode == true {
+                columns.append(Column(header: "route ms", decimals: 1, ratio: false) { $0.measure("route_convergence_ms") })
             }
             columns += [
                 Column(header: "CPU-µs/msg", decimals: 2, value: \.cpuMicrosPerMessage),

@@ -74,13 +74,22 @@ import Testing
         var publish = MQTTPublish(
             topic: "cmd/valve", payload: ByteBuffer(string: "open"), qos: .exactlyOnce, retain: true, dup: false,
             packetIdentifier: 7, properties: [.userProperty("app", "1"), .messageExpiryInterval(30)])
-        guard case .message(let message, let packetIdentifier) = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
+        guard case .message(let message, let packetIdentifier, let group) = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
             Issue.record("a forwarded message was not read as one")
             return
         }
         // Routed here only, as published: QoS, retain flag, properties, the remaining expiry.
-        #expect(message.fromPeer && message.qos == .exactlyOnce && message.retain && packetIdentifier == 7)
+        #expect(message.fromPeer && message.qos == .exactlyOnce && message.retain && packetIdentifier == 7 && group == nil)
         #expect(message.properties == [.userProperty("app", "1")] && message.remainingExpiry(at: now) == 30)
+
+        // A delivery for one member of a shared group: the mark is read and removed.
+        var marked = publish
+        marked.properties.append(.userProperty(PeerSession.sharedGroupKey, "workers"))
+        guard case .message(let forGroup, _, "workers") = PeerWire.read(.publish(marked), from: "node-a", now: now) else {
+            Issue.record("the shared group's mark was not read")
+            return
+        }
+        #expect(forGroup.properties == [.userProperty("app", "1")])
 
         let update = RouteUpdate(node: "node-a", incarnation: 3, sequence: 4, change: .add("x/#"))
         guard case .routeUpdate(let read) = PeerWire.read(.publish(PeerWire.publish(update)), from: "node-a", now: now) else {

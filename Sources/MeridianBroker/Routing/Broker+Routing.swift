@@ -21,13 +21,15 @@ extension Broker {
     }
 
     /// Routes a message to every matching session, storing it first if it is retained.
+    /// - Parameter peerSharedGroup: for a message from another node (``BrokerMessage/fromPeer``),
+    ///   the shared group it chose this node for (see ``routeFromPeer(_:_:group:into:)``).
     @discardableResult
-    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
+    func route(_ message: BrokerMessage, via context: LoopContext, now: NIODeadline, peerSharedGroup: String? = nil) -> RouteOutcome {
         if message.sequence == 0 {
             // Wills and $SYS arrive unnumbered; published messages are numbered when received.
             var numbered = message
             numbered.sequence = context.nextMessageSequence()
-            return route(numbered, via: context, now: now)
+            return route(numbered, via: context, now: now, peerSharedGroup: peerSharedGroup)
         }
         var outcome = RouteOutcome()
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
@@ -51,7 +53,11 @@ extension Broker {
             if match.isEmpty { return }
             if message.fromPeer {
                 // Another node chose: its plain subscriptions here, or one member of one shared group.
-                return routeFromPeer(message, match, into: &targets)
+                if peerSharedGroup == nil && match.entries.count == 1 {
+                    single = match.entries[0]
+                    return
+                }
+                return routeFromPeer(message, match, group: peerSharedGroup, into: &targets)
             }
             if match.groups.isEmpty && match.entries.count == 1 {
                 single = match.entries[0]
@@ -114,11 +120,13 @@ extension Broker {
     }
 
     /// The targets of a message another node forwarded (called under the tree's read lock): the plain
-    /// subscriptions, or with ``BrokerMessage/peerSharedGroup`` one local member of that group.
+    /// subscriptions, or with `group` one local member of that group.
     private func routeFromPeer(
-        _ message: BrokerMessage, _ match: MatchCache<SessionHandle>.Match, into targets: inout [(SubscriptionEntry<SessionHandle>, String?)]
+        _ message: BrokerMessage, _ match: MatchCache<SessionHandle>.Match, group name: String?,
+        into targets: inout [(SubscriptionEntry<SessionHandle>, String?)]
     ) {
-        guard let name = message.peerSharedGroup else {
+        guard let name else {
+            targets.reserveCapacity(match.entries.count)
             for entry in match.entries { targets.append((entry, nil)) }
             return
         }

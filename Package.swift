@@ -147,6 +147,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -233,7 +234,7 @@ let package = Package(
 // The message path: its classes are confined to one event loop or guarded by locks, so release
 // builds drop Swift's dynamic exclusivity checks there (profiled with callgrind at about a tenth
 // of the instructions of a QoS 1 delivery). Debug builds and tests keep them.
-let messagePath: Set = ["MeridianMQTT", "MeridianBrokerCore", "MeridianBroker"]
+let messagePath: Set = ["MeridianMQTT", "MeridianBrokerCore", "MeridianBroker", "MeridianCluster"]
 for target in package.targets where messagePath.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),

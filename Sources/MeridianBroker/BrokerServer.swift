@@ -304,9 +304,11 @@ public final class BrokerServer: @unchecked Sendable {
     /// else to the plain subscriptions. Call on one of the broker's event loops, then
     /// ``flushPeerRoutes(on:)`` once per batch; the link acknowledges the message when the result
     /// says it is committed.
-    public func routeFromPeer(_ message: BrokerMessage, sharedGroup: String?, on eventLoop: EventLoop) -> PeerRouteResult {
+    ///
+    /// - Parameter now: the batch's time (one clock read per batch, not per message).
+    public func routeFromPeer(_ message: BrokerMessage, sharedGroup: String?, now: NIODeadline, on eventLoop: EventLoop) -> PeerRouteResult {
         let context = self.context(of: eventLoop)
-        let outcome = broker.route(message, via: context, now: context.now, peerSharedGroup: sharedGroup)
+        let outcome = broker.route(message, via: context, now: now, peerSharedGroup: sharedGroup)
         if outcome.refused { return .refused }
         if outcome.commits.isEmpty { return .routed }
         return .committing(EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in

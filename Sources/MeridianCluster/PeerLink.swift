@@ -181,6 +181,7 @@ final class PeerLink: @unchecked Sendable {
 
     private func received(_ packets: [MQTTPacket], on from: PeerConnection) {
         lastRead = .now()
+        let now = server.clock.now
         var out: [MQTTPacket] = []
         var toSession: [MQTTPacket] = []
         for packet in packets {
@@ -203,7 +204,7 @@ final class PeerLink: @unchecked Sendable {
                 }
             }
             guard from === connection else { continue }
-            switch PeerWire.read(packet, from: peer, now: server.clock.now) {
+            switch PeerWire.read(packet, from: peer, now: now) {
             case .routeUpdate(let update):
                 switch owner.apply(update) {
                 case .applied: followRoutes()
@@ -213,7 +214,7 @@ final class PeerLink: @unchecked Sendable {
             case .snapshotRequest:
                 out.append(.publish(PeerWire.publish(owner.snapshot())))
             case .message(let message, let packetIdentifier, let sharedGroup):
-                routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, out: &out)
+                routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, now: now, out: &out)
             case .release(let packetIdentifier):
                 _ = inbound.released(packetIdentifier)
                 out.append(.pubcomp(MQTTAck(packetIdentifier: packetIdentifier)))
@@ -239,7 +240,9 @@ final class PeerLink: @unchecked Sendable {
         }
     }
 
-    private func routeFromPeer(_ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, out: inout [MQTTPacket]) {
+    private func routeFromPeer(
+        _ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, now: NIODeadline, out: inout [MQTTPacket]
+    ) {
         receivedCount += 1
         if message.qos == .exactlyOnce, let packetIdentifier {
             guard inbound.received(packetIdentifier) == .route else {
@@ -248,7 +251,7 @@ final class PeerLink: @unchecked Sendable {
                 return
             }
         }
-        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, on: loop)
+        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, now: now, on: loop)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
         let qos = message.qos
         switch result {
@@ -276,6 +279,16 @@ final class PeerLink: @unchecked Sendable {
     private func emit(_ packets: [MQTTPacket], to connection: PeerConnection? = nil) {
         guard !packets.isEmpty, connection == nil || connection === self.connection else { return }
         pendingOut += packets
+        scheduleFlush()
+    }
+
+    /// One packet for the link (the session's forwarded messages: no array per message).
+    private func emit(_ packet: MQTTPacket) {
+        pendingOut.append(packet)
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
         guard !flushScheduled else { return }
         flushScheduled = true
         loop.execute { [self] in
@@ -340,7 +353,7 @@ final class PeerLink: @unchecked Sendable {
                 }
                 if !publish.dup { forwardedCount += 1 }
             }
-            emit([packet])
+            emit(packet)
         case .closed(let reason):
             logger.warning("this node's session of the peer ended (0x\(String(reason.rawValue, radix: 16))): the link closes and is opened again")
             session = nil

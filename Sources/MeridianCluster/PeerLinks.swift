@@ -154,7 +154,9 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         if let link = links[peer] { return link }
         guard let server else { return nil }
         let loops = server.eventLoops
-        let loop = loops[Int(UInt(bitPattern: peer.hashValue) % UInt(loops.count))]
+        // A stable hash of the name (Swift's is seeded per process): the same loop at every start.
+        let hash = peer.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+        let loop = loops[Int(hash % UInt32(loops.count))]
         let link = PeerLink(peer: peer, loop: loop, owner: self, server: server, logger: logger)
         links[peer] = link
         return link

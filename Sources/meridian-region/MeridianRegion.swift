@@ -7,6 +7,7 @@ import MeridianConfig
 import MeridianServices
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// `meridian-region`: a node of a regional cluster, composition only: the edge's services
 /// (``Gateway``) with the cluster's admission, membership and status added.
@@ -96,9 +97,12 @@ struct MeridianRegion: AsyncParsableCommand {
             Gateway.exit(program: program, failure: .init(description: "cluster_listener \(settings.listenerPort): cannot listen: \(error)"))
         }
         routing.install(peerLinks)
+        let etcdGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let membership: ClusterMembership
         do {
-            let etcd = try EtcdGatewayClient(endpoints: settings.etcdEndpoints, group: gateway.server.eventLoopGroup)
+            // A thread of its own: renewals must not wait behind the message traffic of the broker's
+            // loops, or a busy node would miss its fencing deadline (seen under load at TTL 3 s).
+            let etcd = try EtcdGatewayClient(endpoints: settings.etcdEndpoints, group: etcdGroup)
             let mqttPort = gateway.configuration.listeners.first?.port
             let addresses = MemberAddresses(
                 cluster: settings.advertisedEndpoint.description,
@@ -123,6 +127,7 @@ struct MeridianRegion: AsyncParsableCommand {
             Gateway.exit(program: program, failure: .init(description: "cannot join cluster \(settings.clusterName) through etcd (\(settings.etcdEndpoints.joined(separator: " "))): \(error)"))
         }
         try await gateway.run(adding: [membership, peerLinks])
+        try? await etcdGroup.shutdownGracefully()
     }
 }
 
@@ -140,7 +145,7 @@ enum ClusterStatus {
     static func json(_ admission: ClusterAdmission, links: PeerLinks?) -> String {
         guard let membership = admission.current else { return #"{"joined":false,"serving":false,"members":[],"links":[]}"# + "\n" }
         let linkStatus = (links?.linkStatus ?? []).map { link in
-            let drops = link.drops.map { ("\($0.key)", $0.value) }.sorted { $0.0 < $1.0 }.map { "\(quoted($0.0)):\($0.1)" }
+            let drops = link.drops.map { ($0.key.label, $0.value) }.sorted { $0.0 < $1.0 }.map { "\(quoted($0.0)):\($0.1)" }
             return #"{"peer":\#(quoted(link.peer)),"up":\#(link.up),"queued":\#(link.queued),"queued_bytes":\#(link.queuedBytes),"inflight":\#(link.inflight),"forwarded":\#(link.forwarded),"received":\#(link.received),"dropped":{\#(drops.joined(separator: ","))}}"#
         }
         let members = membership.members.map { member in

@@ -1,8 +1,10 @@
 import FoundationEssentials
 import NIOConcurrencyHelpers
 import NIOCore
+import MeridianBroker
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// etcd 3.4's v3 JSON gateway over HTTP/1.1: keys and values are base64, 64-bit numbers are
 /// strings, and fields with zero values are left out (a missing `TTL` means the lease is gone, a
@@ -12,21 +14,66 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     private let endpoints: [(host: String, port: Int)]
     private let group: EventLoopGroup
     private let timeout: TimeAmount
+    /// Set for `https://` endpoints.
+    private let tls: NIOSSLContext?
     /// The endpoint that answered last: tried first.
     private let preferred = NIOLockedValueBox(0)
 
-    /// - Parameter endpoints: `http://host:port` URLs.
-    public init(endpoints: [String], group: EventLoopGroup, timeout: TimeAmount = .seconds(2)) throws {
+    /// The files of TLS to etcd (`etcd_cafile`, `etcd_certfile`, `etcd_keyfile`).
+    public struct TLSFiles: Sendable {
+        /// The CA that signed etcd's certificates (required for `https://`).
+        public var caFile: String
+        /// This node's client certificate and key, for an etcd that asks for one (`--client-cert-auth`).
+        public var certFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String, certFile: String?, keyFile: String?) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// - Parameter endpoints: `http://host:port` URLs, or all `https://host:port` with `tls`.
+    public init(endpoints: [String], group: EventLoopGroup, tls: TLSFiles? = nil, timeout: TimeAmount = .seconds(2)) throws {
+        let scheme = tls == nil ? "http://" : "https://"
         self.endpoints = try endpoints.map { url in
-            guard url.hasPrefix("http://") else { throw EtcdError("only http:// etcd endpoints are supported yet: \(url)") }
-            let rest = url.dropFirst("http://".count)
+            guard url.hasPrefix(scheme) else {
+                throw EtcdError(tls == nil
+                    ? "\(url): an https:// endpoint needs etcd_cafile" : "\(url): with etcd_cafile every endpoint must be https://")
+            }
+            let rest = url.dropFirst(scheme.count)
             guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
-                throw EtcdError("not an http://host:port URL: \(url)")
+                throw EtcdError("not a \(scheme)host:port URL: \(url)")
             }
             return (String(rest[..<colon]), port)
         }
         self.group = group
         self.timeout = timeout
+        self.tls = try tls.map(Self.context)
+    }
+
+    private static func context(_ files: TLSFiles) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        do {
+            configuration.trustRoots = .certificates(try MeridianBroker.TLSFiles.certificateChain(files.caFile, option: "etcd_cafile"))
+            switch (files.certFile, files.keyFile) {
+            case let (cert?, key?):
+                configuration.certificateChain = try MeridianBroker.TLSFiles.certificateChain(cert, option: "etcd_certfile").map { .certificate($0) }
+                configuration.privateKey = .privateKey(try MeridianBroker.TLSFiles.privateKey(key, option: "etcd_keyfile"))
+            case (nil, nil):
+                break
+            default:
+                throw EtcdError("etcd_certfile and etcd_keyfile go together")
+            }
+            return try NIOSSLContext(configuration: configuration)
+        } catch let error as EtcdError {
+            throw error
+        } catch {
+            throw EtcdError("TLS to etcd: \(error)")
+        }
     }
 
     // MARK: EtcdClient
@@ -145,8 +192,13 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     private func connect(_ endpoint: (host: String, port: Int), collector: ResponseCollector) async throws -> Channel {
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
-            .channelInitializer { channel in
+            .channelInitializer { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // The host name is checked against the certificate; an IP address against its IP entries (no SNI).
+                        let isAddress = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : endpoint.host))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }

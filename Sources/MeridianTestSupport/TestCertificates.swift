@@ -26,6 +26,9 @@ public struct TestCertificates: Sendable {
     public let caDirectory: String
     public let crl: String
     public let server: Pair
+    /// For a server that is its own client too (etcd's JSON gateway dials its gRPC side with its
+    /// certificate): server and client usage, localhost and 127.0.0.1.
+    public let serverAndClient: Pair
     public let wrongHost: Pair
     public let deviceA: Pair
     public let deviceB: Pair
@@ -43,6 +46,10 @@ public struct TestCertificates: Sendable {
         let server = try await maker.leaf(
             "server", subject: "/O=Meridian Test/CN=localhost", issuer: ca, serial: 10,
             extensions: ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth"]
+        )
+        let serverAndClient = try await maker.leaf(
+            "server-client", subject: "/O=Meridian Test/CN=localhost", issuer: ca, serial: 12,
+            extensions: ["subjectAltName=DNS:localhost,IP:127.0.0.1", "extendedKeyUsage=serverAuth,clientAuth"]
         )
         let wrongHost = try await maker.leaf(
             "wrong-host", subject: "/O=Meridian Test/CN=other.example", issuer: ca, serial: 11,
@@ -67,7 +74,8 @@ public struct TestCertificates: Sendable {
         try FileManager.default.copyItem(atPath: ca.certificate, toPath: caDirectory + "/ca.pem")
         try await maker.openssl(["rehash", caDirectory])
         return TestCertificates(
-            directory: directory, ca: ca, caDirectory: caDirectory, crl: crl, server: server, wrongHost: wrongHost, deviceA: deviceA,
+            directory: directory, ca: ca, caDirectory: caDirectory, crl: crl, server: server, serverAndClient: serverAndClient,
+            wrongHost: wrongHost, deviceA: deviceA,
             deviceB: deviceB, expired: expired, otherCA: otherCA, foreign: foreign, revoked: revoked
         )
     }

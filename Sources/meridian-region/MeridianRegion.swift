@@ -83,8 +83,8 @@ struct MeridianRegion: AsyncParsableCommand {
         guard let settings = cluster.withLockedValue({ $0 }) else {
             Gateway.exit(program: program, failure: .init(description: "\(config): no cluster directives were read"))
         }
-        if settings.etcdCAFile != nil || settings.etcdCertFile != nil || settings.etcdKeyFile != nil {
-            Gateway.exit(program: program, failure: .init(description: "etcd_cafile/etcd_certfile/etcd_keyfile: TLS to etcd is not supported yet"))
+        if settings.etcdCAFile == nil && (settings.etcdCertFile != nil || settings.etcdKeyFile != nil) {
+            Gateway.exit(program: program, failure: .init(description: "etcd_certfile/etcd_keyfile need etcd_cafile (TLS to etcd is on only with a CA to verify it)"))
         }
         let peerLinks = PeerLinks(
             settings: .init(
@@ -102,7 +102,9 @@ struct MeridianRegion: AsyncParsableCommand {
         do {
             // A thread of its own: renewals must not wait behind the message traffic of the broker's
             // loops, or a busy node would miss its fencing deadline (seen under load at TTL 3 s).
-            let etcd = try EtcdGatewayClient(endpoints: settings.etcdEndpoints, group: etcdGroup)
+            let etcd = try EtcdGatewayClient(
+                endpoints: settings.etcdEndpoints, group: etcdGroup,
+                tls: settings.etcdCAFile.map { .init(caFile: $0, certFile: settings.etcdCertFile, keyFile: settings.etcdKeyFile) })
             let mqttPort = gateway.configuration.listeners.first?.port
             let addresses = MemberAddresses(
                 cluster: settings.advertisedEndpoint.description,

@@ -175,5 +175,30 @@ extension BrokerIntegration {
             let accepted = try await ProcessRunner.run("mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(a.mqttPort)", "-V", "5", "-t", "t", "-m", "m"])
             #expect(accepted.succeeded, "\(accepted)")
         }
+
+        @Test("TLS to etcd: a node with etcd_cafile, etcd_certfile and etcd_keyfile joins an etcd that requires client certificates; one without its certificate stops start-up with a clear message")
+        func tlsToEtcd() async throws {
+            let certificates = try await TestCertificates.make()
+            defer { certificates.cleanup() }
+            let etcd = try await EtcdCluster(
+                size: 3, tls: .init(caFile: certificates.ca.certificate, server: certificates.serverAndClient, client: certificates.deviceA))
+            defer { etcd.shutdown() }
+            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-region")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let a = try Node(name: "node-a", etcd: etcd, directory: directory, extra: """
+                etcd_cafile \(certificates.ca.certificate)
+                etcd_certfile \(certificates.deviceA.certificate)
+                etcd_keyfile \(certificates.deviceA.key)
+                """)
+            defer { a.process.cleanup() }
+            #expect(await Self.eventually(.seconds(15)) { await a.get("/readyz").ok }, "\(a.process.stderr)")
+            #expect(await a.memberNames() == ["node-a"])
+
+            let b = try Node(name: "node-b", etcd: etcd, directory: directory, extra: "etcd_cafile \(certificates.ca.certificate)")
+            defer { b.process.cleanup() }
+            let exit = await b.process.waitForExit(timeout: .seconds(20))
+            #expect(exit == ProcessExit(reason: .exited, code: 1))
+            #expect(b.process.stderr.contains("cannot join cluster test through etcd"), "\(b.process.stderr)")
+        }
     }
 }

@@ -14,6 +14,22 @@ extension BrokerIntegration {
             await RegionClusterTests.eventually(timeout, condition)
         }
 
+        /// A real 3-member etcd and a directory for the nodes' files, removed together.
+        final class Scratch {
+            let etcd: EtcdCluster
+            let directory: URL
+
+            init() async throws {
+                etcd = try await EtcdCluster(size: 3)
+                directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
+            }
+
+            func cleanup() {
+                etcd.shutdown()
+                try? FileManager.default.removeItem(at: directory)
+            }
+        }
+
         /// Three nodes with their links up (the cluster as a newcomer starts it).
         private static func cluster(_ etcd: EtcdCluster, in directory: URL, extra: (String) -> String = { _ in "" }) async throws -> [Node] {
             var nodes: [Node] = []
@@ -35,10 +51,9 @@ extension BrokerIntegration {
 
         @Test("cross-node delivery at QoS 0, 1 and 2: a message published on node A reaches subscribers on B and C once each; an unsubscribed filter stops crossing")
         func crossNodeDelivery() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             let nodes = try await Self.cluster(etcd, in: directory)
             defer { for node in nodes { node.process.cleanup() } }
             let (a, b, c) = (nodes[0], nodes[1], nodes[2])
@@ -93,10 +108,9 @@ extension BrokerIntegration {
 
         @Test("retained messages are cluster-wide: set on one node, a new subscriber on another gets it, and after a full cluster restart too")
         func retainedAcrossNodes() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             let nodes = try await Self.cluster(etcd, in: directory) { name in
                 "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
             }
@@ -133,10 +147,9 @@ extension BrokerIntegration {
 
         @Test("a node with a wrong cluster_secret gets no link: its CONNECT is refused (0x86) and nothing crosses")
         func wrongSecretIsRefused() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             let good = try Node(name: "node-b", etcd: etcd, directory: directory)
             defer { good.process.cleanup() }
             // "node-a" sorts first, so it is the dialing end of the link.
@@ -167,10 +180,9 @@ extension BrokerIntegration {
 
         @Test("a node that stops takes its routes with it: the others drop them at once and no longer forward to it")
         func leavingNodeDropsItsRoutes() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             let nodes = try await Self.cluster(etcd, in: directory)
             defer { for node in nodes { node.process.cleanup() } }
             let (a, b, c) = (nodes[0], nodes[1], nodes[2])
@@ -193,10 +205,9 @@ extension BrokerIntegration {
 
         @Test("kill -9 of the forwarding node: every QoS 1 and 2 message it acknowledged reaches a persistent subscriber on another node once it is back (QoS 2 exactly once, no QoS 1 duplicate)")
         func forwardingNodeKilled() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             func persistence(_ name: String) -> String {
                 "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
             }
@@ -243,10 +254,9 @@ extension BrokerIntegration {
 
         @Test("a node cut off from etcd and from its peers fences itself within membership_ttl while the other two keep serving and delivering to each other; it serves again, with a new incarnation, when the cut heals")
         func partitionedNodeFences() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             // node-c reaches etcd, and is reached by its peers, only through proxies that can go silent.
             var proxies: [BridgeBehaviourTests.FreezeProxy] = []
             defer { for proxy in proxies { proxy.cleanup() } }
@@ -301,10 +311,9 @@ extension BrokerIntegration {
 
         @Test("a shared subscription spread over nodes: each message reaches one member cluster-wide, a member on the publisher's node first, and plain subscribers still get every message once")
         func sharedSubscriptionAcrossNodes() async throws {
-            let etcd = try await EtcdCluster(size: 3)
-            defer { etcd.shutdown() }
-            let directory = try TestPaths.makeTemporaryDirectory(prefix: "meridian-routing")
-            defer { try? FileManager.default.removeItem(at: directory) }
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
             let nodes = try await Self.cluster(etcd, in: directory)
             defer { for node in nodes { node.process.cleanup() } }
             let (a, b, c) = (nodes[0], nodes[1], nodes[2])

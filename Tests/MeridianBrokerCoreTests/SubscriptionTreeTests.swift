@@ -74,6 +74,27 @@ import Testing
         do { let result = (tree.match(topic: "jobs/1").groups[0].members.map(\.subscriber) == ["m2", "m3"]); #expect(result) }
     }
 
+    /// A region node's pick: members on this node first, another node's session when none is
+    /// online here. With only acceptable members the picks still alternate (the cursor moves once
+    /// per pick), and an offline member is picked when no one is online (its session queues).
+    @Test func sharedGroupPrefersLocalMembersThenAcceptableOnesInTurn() {
+        var tree = SubscriptionTree<String>()
+        for member in ["peer-b", "peer-c", "local", "offline"] {
+            tree.subscribe(member, filter: "$share/g/jobs/+", options: .init(qos: .atLeastOnce), identifier: nil)
+        }
+        let group = tree.match(topic: "jobs/1").groups[0]
+        var online: Set<String> = ["peer-b", "peer-c", "local"]
+        func pick() -> String? {
+            group.next(preferring: { $0 == "local" && online.contains($0) }, otherwise: { online.contains($0) })?.subscriber
+        }
+        #expect((0..<3).map { _ in pick() } == ["local", "local", "local"])
+        online.remove("local")
+        #expect((0..<4).map { _ in pick() } == ["peer-b", "peer-c", "peer-b", "peer-c"])
+        online = []
+        let picks = (0..<4).compactMap { _ in pick() }
+        #expect(picks.count == 4 && Set(picks).count == 4, "round robin over everyone: \(picks)")
+    }
+
     /// The probe of CVE-2019-11779: a filter of 65,535 `/` (65,536 empty levels). The broker refuses
     /// it (``MQTTTopic/maximumLevels``), but the tree itself must not depend on that bound: every
     /// walk (subscribe, match, unsubscribe, pruning, releasing the tree) is iterative (I9).

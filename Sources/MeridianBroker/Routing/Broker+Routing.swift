@@ -68,9 +68,9 @@ extension Broker {
             if match.groups.isEmpty { return }
             sharedGroupLock.withLock {
                 for group in match.groups {
-                    // A member on this node first; another node's session (one per node with members) else.
-                    let local = group.members.contains { $0.subscriber.isOnline && !$0.subscriber.isPeer }
-                    if let member = local ? group.next(where: { $0.isOnline && !$0.isPeer }) : group.next(where: { $0.isOnline }) {
+                    // A member on this node first; else another node's session (one per node with
+                    // members); else an offline member, which queues it. One scan of the group.
+                    if let member = group.next(preferring: { $0.isOnline && !$0.isPeer }, otherwise: { $0.isOnline }) {
                         targets.append((member, "$share/\(group.name)/"))
                     }
                 }

@@ -24,15 +24,27 @@ public final class SharedGroup<Subscriber: Hashable & Sendable> {
 
     /// Picks the next member in round-robin order, preferring one for which `isEligible` is true.
     public func next(where isEligible: (Subscriber) -> Bool) -> SubscriptionEntry<Subscriber>? {
+        next(preferring: isEligible, otherwise: { _ in false })
+    }
+
+    /// Picks the next member in round-robin order that `preferred` accepts; when none does, the
+    /// next that `acceptable` accepts; when none does either, the member at the cursor. One pass
+    /// over the members, and the cursor moves once, past the member picked.
+    public func next(
+        preferring preferred: (Subscriber) -> Bool, otherwise acceptable: (Subscriber) -> Bool
+    ) -> SubscriptionEntry<Subscriber>? {
         guard !members.isEmpty else { return nil }
+        var fallback: Int?
         for step in 0..<members.count {
             let index = (cursor + step) % members.count
-            if isEligible(members[index].subscriber) {
+            let subscriber = members[index].subscriber
+            if preferred(subscriber) {
                 cursor = (index + 1) % members.count
                 return members[index]
             }
+            if fallback == nil, acceptable(subscriber) { fallback = index }
         }
-        let index = cursor % members.count
+        let index = fallback ?? cursor % members.count
         cursor = (index + 1) % members.count
         return members[index]
     }

@@ -138,12 +138,18 @@ public final class ClusterMembership: Service, @unchecked Sendable {
 
     private func renewLoop() async {
         let interval = LeaseFencing.Settings(ttl: .seconds(Int64(settings.ttl))).renewalInterval
+        // After a failed renewal the next goes out soon: when etcd's quorum returns, its new leader
+        // extends every lease by only about one TTL, and a renewal must reach it within that.
+        let retry = min(interval, .milliseconds(250))
+        var pause = interval
+        var failures = 0
         while !Task.isCancelled {
-            try? await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+            try? await Task.sleep(for: .nanoseconds(pause.nanoseconds))
+            pause = interval
             if Task.isCancelled { return }
             guard let lease = state.withLockedValue({ $0.lease }) else {
                 // Fenced by a lost lease: join again, with a new incarnation.
-                if (try? await tryJoin()) != true { continue }
+                _ = try? await tryJoin()
                 continue
             }
             let sent = clock.now
@@ -161,9 +167,18 @@ public final class ClusterMembership: Service, @unchecked Sendable {
                     if wasServing { onEvent(.fenced) }
                 } else {
                     state.withLockedValue { $0.fencing.renewed(sentAt: sent, grantedTTL: .seconds(Int64(ttl)), now: now) }
+                    if failures > 0 { logger.notice("lease renewed after \(failures) failed attempts") }
                 }
+                failures = 0
             } catch {
-                logger.warning("lease renewal failed: \(error)")
+                // The first failure of a run warns; the retries that follow only at debug level.
+                failures += 1
+                if failures == 1 {
+                    logger.warning("lease renewal failed: \(error)")
+                } else {
+                    logger.debug("lease renewal failed again (\(failures) in a row): \(error)")
+                }
+                pause = retry
             }
         }
     }

@@ -222,6 +222,13 @@ public final class BrokerServer: @unchecked Sendable {
         broker.sendClientsElsewhere(reason: reason, serverReference: serverReference)
     }
 
+    /// Ends the session of `clientIdentifier` because another node takes it over: its connection,
+    /// if any, gets DISCONNECT 0x8E Session taken over. - Returns: whether there was a session.
+    @discardableResult
+    public func endSession(clientIdentifier: String) -> Bool {
+        broker.endSession(clientIdentifier: clientIdentifier)
+    }
+
     public func updateSecurity(_ policy: SecurityPolicy) {
         broker.applySecurity(policy)
     }

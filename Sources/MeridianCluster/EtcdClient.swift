@@ -10,6 +10,12 @@ public protocol EtcdClient: Sendable {
     /// Creates `key` with `value` under `lease` unless it exists (one compare-and-set transaction).
     /// - Returns: the key's create revision, or nil when it existed.
     func create(key: String, value: String, lease: Int64) async throws -> Int64?
+    /// Creates every key of `keys` with `value` under `lease` if none of them exists, in one
+    /// transaction. - Returns: their create revision, or nil when one existed (nothing was created).
+    func createAll(keys: [String], value: String, lease: Int64) async throws -> Int64?
+    /// Deletes every key of `keys` if each still has the given create revision, in one transaction.
+    /// - Returns: whether they were deleted (false: one was gone or created anew; nothing was deleted).
+    func deleteAll(_ keys: [(key: String, createRevision: Int64)]) async throws -> Bool
     /// Every key under `prefix`, and the store's revision of that read.
     func range(prefix: String) async throws -> (kvs: [EtcdKeyValue], revision: Int64)
     /// Watches `prefix` from `startRevision`, handing each batch of events to `onEvents` until the

@@ -96,13 +96,25 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     }
 
     public func create(key: String, value: String, lease: Int64) async throws -> Int64? {
+        try await createAll(keys: [key], value: value, lease: lease)
+    }
+
+    public func createAll(keys: [String], value: String, lease: Int64) async throws -> Int64? {
         let body = TxnRequest(
-            compare: [.init(target: "CREATE", key: Self.base64(key), create_revision: "0")],
-            success: [.init(request_put: .init(key: Self.base64(key), value: Self.base64(value), lease: "\(lease)"))])
+            compare: keys.map { .init(target: "CREATE", key: Self.base64($0), create_revision: "0") },
+            success: keys.map { .init(request_put: .init(key: Self.base64($0), value: Self.base64(value), lease: "\(lease)")) })
         let answer: TxnAnswer = try await call("/v3/kv/txn", body)
         guard answer.succeeded == true else { return nil }
         guard let revision = answer.header?.revision.flatMap(Int64.init) else { throw EtcdError("txn answered without a revision") }
         return revision
+    }
+
+    public func deleteAll(_ keys: [(key: String, createRevision: Int64)]) async throws -> Bool {
+        let body = TxnRequest(
+            compare: keys.map { .init(target: "CREATE", key: Self.base64($0.key), create_revision: "\($0.createRevision)") },
+            success: keys.map { .init(request_delete_range: .init(key: Self.base64($0.key))) })
+        let answer: TxnAnswer = try await call("/v3/kv/txn", body)
+        return answer.succeeded == true
     }
 
     public func range(prefix: String) async throws -> (kvs: [EtcdKeyValue], revision: Int64) {
@@ -345,8 +357,15 @@ private struct TxnRequest: Encodable {
         var value: String
         var lease: String
     }
+    struct Delete: Encodable {
+        var key: String
+    }
     struct Operation: Encodable {
-        var request_put: Put
+        var request_put: Put?
+        var request_delete_range: Delete?
+
+        init(request_put: Put) { self.request_put = request_put }
+        init(request_delete_range: Delete) { self.request_delete_range = request_delete_range }
     }
     var compare: [Compare]
     var success: [Operation]

@@ -56,6 +56,8 @@ final class PeerLink: @unchecked Sendable {
 
     struct Status: Sendable {
         var up = false
+        /// Since when the link has been down (or wanted, for one not yet up); nil while it is up.
+        var downSince: NIODeadline?
         var forwarded = 0
         var received = 0
     }
@@ -68,12 +70,14 @@ final class PeerLink: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
+        let created = server.clock.now
+        status.withLockedValue { $0.downSince = created }
         loop.execute { self.startKeepAlive() }
     }
 
     // MARK: - From any loop
 
-    /// A route update or snapshot request for the peer: sent only on an open link (a new link starts with a snapshot).
+    /// A route update, snapshot request or session message for the peer: sent only on an open link (a new link starts with a snapshot).
     func submit(_ publish: MQTTPublish) {
         let schedule = inbox.withLockedValue { inbox -> Bool in
             inbox.items.append(publish)
@@ -213,6 +217,8 @@ final class PeerLink: @unchecked Sendable {
                 }
             case .snapshotRequest:
                 out.append(.publish(PeerWire.publish(owner.snapshot())))
+            case .session(let message):
+                owner.receivedSessionMessage(message, from: peer)
             case .message(let message, let packetIdentifier, let sharedGroup):
                 routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, now: now, out: &out)
             case .release(let packetIdentifier):
@@ -417,6 +423,14 @@ final class PeerLink: @unchecked Sendable {
 
     private func updateStatus() {
         let up = connection != nil
-        status.withLockedValue { $0.up = up }
+        let now = server.clock.now
+        status.withLockedValue { status in
+            if up {
+                status.downSince = nil
+            } else if status.downSince == nil {
+                status.downSince = now
+            }
+            status.up = up
+        }
     }
 }

@@ -154,8 +154,8 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         if let link = links[peer] { return link }
         guard let server else { return nil }
         let loops = server.eventLoops
-        // A stable hash of the name (Swift's is seeded per process): the same loop at every start.
-        let hash = peer.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+        // A stable hash of the name: the same loop at every start.
+        let hash = StableHash.fnv1a(peer.utf8)
         let loop = loops[Int(hash % UInt32(loops.count))]
         let link = PeerLink(peer: peer, loop: loop, owner: self, server: server, logger: logger)
         links[peer] = link
@@ -204,6 +204,26 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
 
     /// The routes of `node` as applied.
     func routes(of node: String) -> Set<String> { lock.withLock { routes.filters(of: node) } }
+
+    // MARK: - Session takeovers
+
+    /// Where session messages from peers go (``ClusterSessions``), set once at start-up.
+    var onSessionMessage: (@Sendable (PeerWire.SessionMessage, String) -> Void)? {
+        get { lock.withLock { sessionHandler } }
+        set { lock.withLock { sessionHandler = newValue } }
+    }
+    private var sessionHandler: (@Sendable (PeerWire.SessionMessage, String) -> Void)?
+
+    /// Sends a session message to `peer`. - Returns: false when no link to it is open.
+    func send(_ message: PeerWire.SessionMessage, to peer: String) -> Bool {
+        guard let link = lock.withLock({ openLinks[peer] }) else { return false }
+        link.submit(PeerWire.publish(message))
+        return true
+    }
+
+    func receivedSessionMessage(_ message: PeerWire.SessionMessage, from peer: String) {
+        onSessionMessage?(message, peer)
+    }
 
     // MARK: - ClusterRouting (called by the broker)
 
@@ -256,6 +276,18 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
                 peer: link.peer, up: status.up, queued: queue.queued, queuedBytes: queue.queuedBytes, inflight: queue.inflight,
                 forwarded: status.forwarded, received: status.received, drops: server?.bridgeDropCounts(clientIdentifier: id) ?? [:])
         }.sorted { $0.peer < $1.peer }
+    }
+
+    /// The members with an open link, and since when each other link has been down.
+    var linkStates: (up: Set<String>, downSince: [String: NIODeadline]) {
+        let links = lock.withLock { Array(self.links.values) }
+        var up = Set<String>()
+        var downSince: [String: NIODeadline] = [:]
+        for link in links {
+            let status = link.status.withLockedValue { $0 }
+            if status.up { up.insert(link.peer) } else if let since = status.downSince { downSince[link.peer] = since }
+        }
+        return (up, downSince)
     }
 
     /// Routes held for other nodes.

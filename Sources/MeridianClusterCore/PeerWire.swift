@@ -10,6 +10,7 @@ import NIOCore
 public enum PeerWire {
     public static let routesTopic = "$meridian/routes"
     public static let snapshotRequestTopic = "$meridian/routes/snapshot"
+    public static let sessionsTopic = "$meridian/sessions"
 
     // MARK: - Route updates
 
@@ -83,12 +84,71 @@ public enum PeerWire {
         return buffer.readString(length: Int(length))
     }
 
+    // MARK: - Session takeovers
+
+    /// What nodes say to each other about a client id's session (``SessionTakeovers``).
+    public enum SessionMessage: Sendable, Hashable {
+        /// Requester → the shard's owner: may the client's session be here?
+        case claim(SessionClaim)
+        /// Owner → another member: end your session of this client id, then answer.
+        case evict(SessionClaim)
+        /// Member → owner: ended (or had none).
+        case evicted(SessionClaim)
+        /// Owner → requester: attach it.
+        case grant(SessionClaim)
+        /// Owner → requester: not granted; refuse the CONNECT.
+        case refuse(SessionClaim)
+    }
+
+    /// A session message as a PUBLISH (QoS 0: a lost one times out and the client connects again).
+    public static func publish(_ message: SessionMessage) -> MQTTPublish {
+        let (kind, claim): (UInt8, SessionClaim) =
+            switch message {
+            case .claim(let claim): (0, claim)
+            case .evict(let claim): (1, claim)
+            case .evicted(let claim): (2, claim)
+            case .grant(let claim): (3, claim)
+            case .refuse(let claim): (4, claim)
+            }
+        var buffer = ByteBuffer()
+        buffer.writeInteger(kind)
+        buffer.writeInteger(claim.id)
+        buffer.writeInteger(claim.epoch)
+        buffer.writeInteger(UInt8(claim.cleanStart ? 1 : 0))
+        writeString(claim.requester, into: &buffer)
+        writeString(claim.clientIdentifier, into: &buffer)
+        return MQTTPublish(topic: sessionsTopic, payload: buffer, qos: .atMostOnce, retain: false, dup: false, packetIdentifier: nil)
+    }
+
+    /// Reads a session message; nil for bytes that are not one (the link is then closed).
+    public static func sessionMessage(from payload: ByteBuffer) -> SessionMessage? {
+        var buffer = payload
+        guard let kind = buffer.readInteger(as: UInt8.self),
+            let id = buffer.readInteger(as: UInt64.self),
+            let epoch = buffer.readInteger(as: Int64.self),
+            let cleanStart = buffer.readInteger(as: UInt8.self), cleanStart <= 1,
+            let requester = readString(&buffer),
+            let clientIdentifier = readString(&buffer),
+            buffer.readableBytes == 0
+        else { return nil }
+        let claim = SessionClaim(requester: requester, id: id, clientIdentifier: clientIdentifier, epoch: epoch, cleanStart: cleanStart == 1)
+        switch kind {
+        case 0: return .claim(claim)
+        case 1: return .evict(claim)
+        case 2: return .evicted(claim)
+        case 3: return .grant(claim)
+        case 4: return .refuse(claim)
+        default: return nil
+        }
+    }
+
     // MARK: - What a packet means
 
     /// A packet the peer sent, read.
     public enum FromPeer: Sendable {
         case routeUpdate(RouteUpdate)
         case snapshotRequest
+        case session(SessionMessage)
         /// A message the peer forwarded: route it to this node's sessions only — with `sharedGroup`, to
         /// one member of that group, else to the plain subscriptions — then acknowledge it (QoS 1:
         /// PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
@@ -112,6 +172,9 @@ public enum PeerWire {
                 return .routeUpdate(update)
             case snapshotRequestTopic:
                 return .snapshotRequest
+            case sessionsTopic:
+                guard let message = sessionMessage(from: publish.payload) else { return .invalid("malformed session message") }
+                return .session(message)
             default:
                 var publish = publish
                 var group: String?

@@ -60,4 +60,6 @@ public struct ClusterSettings: Sendable, Equatable {
 
     /// The prefix of this cluster's member keys.
     public var memberPrefix: String { "\(etcdPrefix)/clusters/\(clusterName)/members/" }
+    /// Where the session shards' claims and the ready keys live (``ShardClaims``).
+    public var sessionsPrefix: String { "\(etcdPrefix)/clusters/\(clusterName)/sessions/" }
 }

@@ -99,6 +99,7 @@ struct MeridianRegion: AsyncParsableCommand {
         routing.install(peerLinks)
         let etcdGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let membership: ClusterMembership
+        let shards: ShardClaims
         do {
             // A thread of its own: renewals must not wait behind the message traffic of the broker's
             // loops, or a busy node would miss its fencing deadline (seen under load at TTL 3 s).
@@ -115,7 +116,14 @@ struct MeridianRegion: AsyncParsableCommand {
                 etcd: etcd, clock: server.clock, logger: gateway.logger,
                 onEvent: { event in
                     switch event {
-                    case .change(let change): return peerLinks.membershipChanged(change)
+                    case .change(let change):
+                        peerLinks.membershipChanged(change)
+                        switch change {
+                        case .left(let member): admission.memberLeft(member.name)
+                        case .restarted(let old, _): admission.memberLeft(old.name)
+                        case .joined: break
+                        }
+                        return
                     case .serving(let incarnation): return peerLinks.serving(incarnation: incarnation)
                     case .fenced: break
                     }
@@ -125,10 +133,15 @@ struct MeridianRegion: AsyncParsableCommand {
                 })
             admission.attach(membership)
             try await membership.join()
+            shards = ShardClaims(
+                settings: .init(node: settings.nodeName, prefix: settings.sessionsPrefix), etcd: etcd, membership: membership,
+                clock: server.clock, logger: gateway.logger)
+            admission.attach(shards: shards, links: peerLinks, server: server, logger: gateway.logger)
         } catch {
             Gateway.exit(program: program, failure: .init(description: "cannot join cluster \(settings.clusterName) through etcd (\(settings.etcdEndpoints.joined(separator: " "))): \(error)"))
         }
-        try await gateway.run(adding: [membership, peerLinks])
+        try await gateway.run(adding: [membership, peerLinks, shards])
+        admission.stop()
         try? await etcdGroup.shutdownGracefully()
     }
 }
@@ -154,7 +167,9 @@ enum ClusterStatus {
             let addresses = member.addresses
             return #"{"name":\#(quoted(member.name)),"incarnation":\#(member.incarnation),"cluster":\#(quoted(addresses.cluster)),"mqtt":\#(addresses.mqtt.map(quoted) ?? "null")}"#
         }
-        return #"{"joined":true,"serving":\#(membership.isServing),"incarnation":\#(membership.incarnation.map { "\($0)" } ?? "null"),"members":[\#(members.joined(separator: ","))],"routes":\#(links?.routeCount ?? 0),"links":[\#(linkStatus.joined(separator: ","))]}"# + "\n"
+        // Session shards claimed in etcd, per node (all 1,024 are claimed in a settled cluster).
+        let shards = (admission.shards?.ownedCounts ?? [:]).sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\($0.value)" }
+        return #"{"joined":true,"serving":\#(membership.isServing),"incarnation":\#(membership.incarnation.map { "\($0)" } ?? "null"),"members":[\#(members.joined(separator: ","))],"routes":\#(links?.routeCount ?? 0),"sessions_ready":\#(admission.shards?.isReady ?? false),"shards":{\#(shards.joined(separator: ","))},"links":[\#(linkStatus.joined(separator: ","))]}"# + "\n"
     }
 
     /// A JSON string literal.

@@ -105,7 +105,7 @@ extension BrokerIntegration {
             defer { remote.cleanup() }
             let cloud = Helpers.unique("cloud-app")
             try await PersistentSessionTests.leaveSession(port: remote.port, version: .v311, clientID: cloud, topic: "c/#")
-            let edge = try await B.startEdge(blocks: [
+            let edge = try await B.startEdge(general: ["sys_interval 1"], blocks: [
                 B.block("uplink", ports: [remote.port], clientID: Helpers.unique("edge-clean"), rules: ["c/# out 1"],
                         extra: ["local_cleansession true"]),
             ])
@@ -115,8 +115,17 @@ extension BrokerIntegration {
             // An outage while the gateway runs: held, then delivered.
             #expect(remote.stop() == .success)
             try await MosquittoPub.publish(port: edge.port, version: .v5, topic: "c/x", message: "kept", qos: 1)
+            let status = try await MosquittoSub.start(port: edge.port, version: .v5, topics: ["$SYS/broker/bridge/uplink/queued/messages"])
+            defer { status.cleanup() }
+            _ = try await status.waitForMessage("the outbox holds it", timeout: .seconds(10)) { $0.text == "1" }
             try await remote.start()
             try await B.waitUntilConnected(edge, bridge: "uplink", times: 2)
+            // Delivered means acknowledged by the remote: the outbox (queued and in flight) is empty.
+            _ = try await status.waitForMessage("the outbox drained", timeout: .seconds(10)) { _ in
+                let texts = status.messages.map(\.text)
+                return texts.firstIndex(of: "1").map { texts[$0...].contains("0") } ?? false
+            }
+            status.cleanup()
 
             // An outage across a restart of the gateway: what was queued is gone.
             #expect(remote.stop() == .success)

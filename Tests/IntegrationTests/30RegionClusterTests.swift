@@ -80,6 +80,20 @@ extension BrokerIntegration {
                 await get("/cluster").body.contains(#"{"peer":"\#(peer)","up":true"#)
             }
 
+            /// The session shards each node has claimed, as this node sees them (`GET /cluster`).
+            func shardCounts() async -> [String: Int] {
+                let body = await get("/cluster").body
+                guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                    let shards = json["shards"] as? [String: Int]
+                else { return [:] }
+                return shards
+            }
+
+            /// Whether this node takes part in sessions (it serves clients): `GET /cluster`'s `sessions_ready`.
+            func sessionsReady() async -> Bool {
+                await get("/cluster").body.contains(#""sessions_ready":true"#)
+            }
+
             /// The member names in this node's `GET /cluster`.
             func memberNames() async -> [String] {
                 let body = await get("/cluster").body

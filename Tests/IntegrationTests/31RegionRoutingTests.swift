@@ -152,6 +152,8 @@ extension BrokerIntegration {
             let (etcd, directory) = (scratch.etcd, scratch.directory)
             let good = try Node(name: "node-b", etcd: etcd, directory: directory)
             defer { good.process.cleanup() }
+            // A running cluster (node-b ready, with every session shard), then the misconfigured node.
+            #expect(await Self.eventually(.seconds(10)) { await good.shardCounts() == ["node-b": 1_024] })
             // "node-a" sorts first, so it is the dialing end of the link.
             let bad = try Node(name: "node-a", etcd: etcd, directory: directory, secret: "not-the-cluster-secret")
             defer { bad.process.cleanup() }
@@ -162,13 +164,19 @@ extension BrokerIntegration {
             let goodUp = await good.linkUp(to: "node-a")
             #expect(!badUp && !goodUp)
 
-            let onBad = try await MosquittoSub.start(port: bad.mqttPort, version: .v5, topics: ["#"], qos: 1)
-            defer { onBad.cleanup() }
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(await good.routes() == 0)
+            // Unlinked, the misconfigured node never becomes ready for sessions: it refuses clients
+            // (0x88), so nothing of theirs can go astray; the running node serves its own throughout.
+            let refused = try await ProcessRunner.run(
+                "mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(bad.mqttPort)", "-V", "5", "-t", "secret/data", "-m", "x", "-q", "1"], timeout: .seconds(15))
+            #expect(!refused.succeeded && refused.stderr.contains("Server unavailable"), "\(refused)")
+            let badReady = await bad.get("/cluster").body.contains(#""sessions_ready":false"#)
+            #expect(badReady)
+            let onGood = try await MosquittoSub.start(port: good.mqttPort, version: .v5, topics: ["#"], qos: 1)
+            defer { onGood.cleanup() }
             try await MosquittoPub.publish(port: good.mqttPort, version: .v5, topic: "secret/data", message: "x", qos: 1)
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(onBad.messages.isEmpty)
+            #expect(try await onGood.waitForMessages(count: 1).first?.text == "x")
+            #expect(await good.routes() == 0)
+            #expect(await good.shardCounts() == ["node-b": 1_024])
 
             // A raw socket that speaks plain MQTT to the cluster listener is refused as well.
             let client = try RawMQTTClient(port: good.clusterPort)
@@ -232,13 +240,23 @@ extension BrokerIntegration {
             session.cleanup()
             #expect(await Self.eventually(.seconds(5)) { await a.routes() == 1 })
 
-            // The link goes silent: what node-a forwards from now on is lost on the way. The publisher
-            // has every acknowledgement from node-a, and then node-a dies.
-            try await proxy.freeze()
+            // The publisher connects to node-a (its session granted over the link), then the link
+            // goes silent: what node-a forwards from now on is lost on the way. The publisher has
+            // every acknowledgement from node-a, and then node-a dies.
+            let connectedFile = directory.appendingPathComponent("publisher-connected").path
+            let goFile = directory.appendingPathComponent("publisher-go").path
             let common = ["--client-id", clientID, "--topic", topic, "--count", "200", "--protocol", "5"]
-            let published = try await PahoScript.run(
-                "durable_burst.py", port: b.mqttPort, ["--phase", "publish", "--session-made", "--publish-port", "\(a.mqttPort)"] + common,
-                timeout: .seconds(60))
+            let publishing = Task {
+                try await PahoScript.run(
+                    "durable_burst.py", port: b.mqttPort,
+                    ["--phase", "publish", "--session-made", "--publish-port", "\(a.mqttPort)", "--connected-file", connectedFile, "--go-file", goFile] + common,
+                    timeout: .seconds(60))
+            }
+            let connected = await Self.eventually(.seconds(15)) { FileManager.default.fileExists(atPath: connectedFile) }
+            try await proxy.freeze()
+            FileManager.default.createFile(atPath: goFile, contents: nil)
+            let published = try await publishing.value
+            #expect(connected)
             _ = a.process.kill9()
             try #require(published.succeeded, "\(published)\n\(a.process.stderr)")
             try await proxy.thaw()
@@ -305,6 +323,8 @@ extension BrokerIntegration {
             #expect(incarnation != nil && rejoined != nil && rejoined != incarnation)
             #expect(await Self.eventually(.seconds(20)) { await b.linkUp(to: "node-c") }, "\(c.process.stderr)")
             #expect(await Self.eventually(.seconds(5)) { await c.routes() == 1 })
+            // Serving clients again once linked to the ready members (the links redial after the cut).
+            #expect(await Self.eventually(.seconds(20)) { await c.sessionsReady() }, "\(c.process.stderr)")
             try await MosquittoPub.publish(port: c.mqttPort, version: .v5, topic: "p/2", message: "healed", qos: 1)
             #expect(try await onB.waitForMessages(count: 2).last?.text == "healed")
         }

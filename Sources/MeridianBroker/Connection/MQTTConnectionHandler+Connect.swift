@@ -59,7 +59,7 @@ extension MQTTConnectionHandler {
         // the receive buffer, and reading stops, until the answer is in.
         let request = AdmissionRequest(
             clientIdentifier: negotiation.clientIdentifier, username: username, cleanStart: connect.cleanStart,
-            protocolVersion: version)
+            protocolVersion: version, inProcess: inProcessClient != nil)
         machine.admitting()
         setReading(false)
         let loop = loopContext.eventLoop

@@ -219,6 +219,21 @@ final class Broker: @unchecked Sendable {
         }
     }
 
+    /// Another node takes the client id over (a region node's shard owner said so): the session
+    /// ends here, and a connection still using it is taken over (MQTT 5: DISCONNECT 0x8E).
+    /// - Returns: whether there was a session.
+    @discardableResult
+    func endSession(clientIdentifier: String) -> Bool {
+        let ended = lock.withLock { () -> (found: Bool, target: (any DeliveryTarget)?) in
+            guard let existing = sessions[clientIdentifier] else { return (false, nil) }
+            let target = existing.lock.withLock { existing.target }
+            removeSessionLocked(existing)
+            return (true, target)
+        }
+        if let target = ended.target { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
+        return ended.found
+    }
+
     struct Detachment {
         /// Whether the connection still owned the session (no other connection took it over).
         var wasAttached: Bool

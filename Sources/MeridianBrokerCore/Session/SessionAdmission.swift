@@ -8,12 +8,16 @@ public struct AdmissionRequest: Sendable, Equatable {
     public var username: String?
     public var cleanStart: Bool
     public var protocolVersion: MQTTProtocolVersion
+    /// A client of the node's own (a bridge's local side, a session of a peer node): its session
+    /// belongs to this node, whatever its client id.
+    public var inProcess: Bool
 
-    public init(clientIdentifier: String, username: String?, cleanStart: Bool, protocolVersion: MQTTProtocolVersion) {
+    public init(clientIdentifier: String, username: String?, cleanStart: Bool, protocolVersion: MQTTProtocolVersion, inProcess: Bool = false) {
         self.clientIdentifier = clientIdentifier
         self.username = username
         self.cleanStart = cleanStart
         self.protocolVersion = protocolVersion
+        self.inProcess = inProcess
     }
 }
 

@@ -16,8 +16,12 @@ messages in flight to the subscriber may come twice; an offline subscriber has n
 
 --publish-port: the publishers (of the burst and of the sentinel) use another node of a
 cluster than the subscriber (--port).
+
+--connected-file/--go-file: the publisher connects, says so with the first file, and starts
+publishing when the second appears (the test cuts a link in between).
 """
 
+import os
 import threading
 import time
 
@@ -35,6 +39,9 @@ def extra(parser):
     parser.add_argument("--publish-port", type=int, default=None)
     parser.add_argument("--session-made", action="store_true",
                         help="publish phase: the persistent session exists already (made by the test)")
+    parser.add_argument("--connected-file", default=None,
+                        help="publish phase: create this file once the publisher is connected, then wait for --go-file")
+    parser.add_argument("--go-file", default=None)
 
 
 args = parse_args(__doc__, extra)
@@ -65,6 +72,12 @@ def publish_phase():
 
     pub.client.on_publish = on_publish
     pub.connect()
+    if args.connected_file:
+        open(args.connected_file, "w").close()
+        deadline = time.monotonic() + WAIT
+        while args.go_file and not os.path.exists(args.go_file):
+            check(time.monotonic() < deadline, f"no {args.go_file} within {WAIT} s")
+            time.sleep(0.01)
     infos = []
     for i in range(args.count):
         for qos in (1, 2):

@@ -222,11 +222,29 @@ public final class BrokerServer: @unchecked Sendable {
         broker.sendClientsElsewhere(reason: reason, serverReference: serverReference)
     }
 
-    /// Ends the session of `clientIdentifier` because another node takes it over: its connection,
-    /// if any, gets DISCONNECT 0x8E Session taken over. - Returns: whether there was a session.
-    @discardableResult
-    public func endSession(clientIdentifier: String) -> Bool {
-        broker.endSession(clientIdentifier: clientIdentifier)
+    /// Ends the session of `clientIdentifier` because another node takes it over for a client
+    /// logged in as `username`: its connection, if any, gets DISCONNECT 0x8E Session taken over. A
+    /// session of another user stays (I8). With `takingState`, a persistent session comes back
+    /// with its subscriptions and what it still owes its client, for the other node.
+    public func endSession(clientIdentifier: String, forUsername username: String?, takingState: Bool) -> (SessionEnding, TakenSession?) {
+        broker.endSession(clientIdentifier: clientIdentifier, for: .client(username: username), takingState: takingState)
+    }
+
+    /// Installs a session that moved here from another node; call on one of the broker's loops.
+    /// - Returns: the commit of its rows (at once without persistence).
+    public func installSession(_ taken: TakenSession, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+        broker.install(taken, via: context(of: eventLoop))
+    }
+
+    /// Hands `message` to this node's session of `peer` (``PeerSession``), which forwards it like a
+    /// routed message: stored first at QoS 1/2 with persistence, resent after a broken link. Call on
+    /// one of the broker's loops. - Returns: false without such a session.
+    public func sendToPeerSession(_ message: BrokerMessage, peer: String, on eventLoop: EventLoop) -> Bool {
+        guard let handle = broker.lock.withLock({ broker.sessions[PeerSession.clientIdentifier(for: peer)] }) else { return false }
+        let context = context(of: eventLoop)
+        broker.offer(Delivery(message: message, qos: message.qos, retain: false), to: handle, via: context, now: context.now)
+        context.flush()
+        return true
     }
 
     public func updateSecurity(_ policy: SecurityPolicy) {

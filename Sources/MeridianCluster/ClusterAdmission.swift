@@ -31,6 +31,7 @@ public final class ClusterAdmission: SessionAdmission, @unchecked Sendable {
         let sessions = ClusterSessions(
             node: links.settings.node, membership: membership, shards: shards, links: links, server: server, logger: logger)
         links.onSessionMessage = { message, peer in sessions.received(message, from: peer) }
+        links.onSessionTransfer = { transfer, peer, loop in sessions.received(transfer, from: peer, on: loop) }
         shards.onRelease = { released in sessions.released(released) }
         shards.onReadyLost = { node in sessions.memberLeft(node) }
         shards.linkStates = { links.linkStates }

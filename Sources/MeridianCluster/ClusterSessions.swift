@@ -5,6 +5,7 @@ import MeridianClusterCore
 import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// One live session per client id across the cluster (issue 13, item 6), in its three roles:
 ///
@@ -20,8 +21,8 @@ import NIOCore
 /// it, or comes first and the granted CONNECT is refused (0x89 Server busy); the owner sends a
 /// node its grant before any later eviction, on the same ordered link.
 ///
-/// Not built yet: a persistent session's state moving with it (its subscriptions and queue end
-/// on the old node; the new node starts the session anew, Session Present 0).
+/// A persistent session resumed (no Clean Start) on another node moves there with its
+/// subscriptions and what it still owed its client (``SessionTransfer``).
 final class ClusterSessions: @unchecked Sendable {
     private let node: String
     private let membership: ClusterMembership
@@ -35,7 +36,11 @@ final class ClusterSessions: @unchecked Sendable {
         var loop: EventLoop
         var clientIdentifier: String
         var cleanStart: Bool
+        var username: String?
         var granted = false
+        /// Granted with a session moving from another node: attached once it is installed.
+        var awaitingState = false
+        var stateInstalled = false
         var revoked = false
         var deadline: NIODeadline
     }
@@ -45,6 +50,9 @@ final class ClusterSessions: @unchecked Sendable {
     private var takeovers = SessionTakeovers()
     private var pending: [UInt64: Pending] = [:]
     private var nextClaimID: UInt64 = 0
+    /// Transfers installed (by peer, client id and claim), the latest 10,000: a resend is not installed twice.
+    private var installed: Set<String> = []
+    private var installedOrder: [String] = []
     private var timer: RepeatedTask?
 
     /// How long a CONNECT waits for a grant: for its shard's owner to be known and reachable (a
@@ -79,7 +87,7 @@ final class ClusterSessions: @unchecked Sendable {
             nextClaimID += 1
             pending[nextClaimID] = Pending(
                 promise: promise, loop: loop, clientIdentifier: request.clientIdentifier, cleanStart: request.cleanStart,
-                deadline: now + Self.answerWait)
+                username: request.username, deadline: now + Self.answerWait)
             return nextClaimID
         }
         ask(id)
@@ -94,7 +102,9 @@ final class ClusterSessions: @unchecked Sendable {
         guard shards.isReady else { return retry(id) }  // joining: ready once linked to the ready members
         let shard = SessionShards.shard(of: waiting.clientIdentifier)
         if let owner = shards.claim(of: shard) {
-            let claim = SessionClaim(requester: node, id: id, clientIdentifier: waiting.clientIdentifier, epoch: owner.epoch, cleanStart: waiting.cleanStart)
+            let claim = SessionClaim(
+                requester: node, id: id, clientIdentifier: waiting.clientIdentifier, epoch: owner.epoch, cleanStart: waiting.cleanStart,
+                username: waiting.username)
             if owner.node == node { return received(.claim(claim), from: node) }
             if links.send(.claim(claim), to: owner.node) { return }
         }
@@ -139,16 +149,36 @@ final class ClusterSessions: @unchecked Sendable {
             let members = self.members
             perform(lock.withLock { takeovers.claim(claim, members: members, now: now) })
         case .evict(let claim):
-            evict(claim)
-            send(.evicted(claim), to: peer)
+            send(evict(claim), to: peer)
         case .evicted(let claim):
             let members = self.members
             perform(lock.withLock {
-                takeovers.evicted(clientIdentifier: claim.clientIdentifier, claimID: claim.id, requester: claim.requester, by: peer, members: members, now: now)
+                takeovers.evicted(
+                    clientIdentifier: claim.clientIdentifier, claimID: claim.id, requester: claim.requester, by: peer,
+                    movedState: claim.stateFrom == peer, members: members, now: now)
+            })
+        case .denied(let claim):
+            let members = self.members
+            perform(lock.withLock {
+                takeovers.denied(clientIdentifier: claim.clientIdentifier, claimID: claim.id, requester: claim.requester, by: peer, members: members, now: now)
             })
         case .grant(let claim):
             guard claim.requester == node else { return }
-            answer(claim.id, .admit)
+            // With a session moving here, the CONNECT attaches once it is installed.
+            let attachNow = lock.withLock { () -> Bool in
+                guard var waiting = pending[claim.id] else { return false }
+                waiting.granted = true
+                waiting.awaitingState = claim.stateFrom != nil && !waiting.stateInstalled
+                pending[claim.id] = waiting
+                return !waiting.awaitingState
+            }
+            if attachNow { answer(claim.id, .admit) }
+        case .deny(let claim):
+            guard claim.requester == node else { return }
+            logger.notice("client id belongs to another user's session on another node, connection refused", metadata: [
+                "client_id": "\(claim.clientIdentifier)", "username": "\(claim.username ?? "")",
+            ])
+            answer(claim.id, .refuse(.notAuthorized))
         case .refuse(let claim):
             // Not the owner (any more), or a holder did not answer: asked again while time is left.
             guard claim.requester == node else { return }
@@ -156,15 +186,65 @@ final class ClusterSessions: @unchecked Sendable {
         }
     }
 
-    /// Ends this node's session of the claim's client id; a CONNECT of it granted and not yet attached here is refused.
-    private func evict(_ claim: SessionClaim) {
+    /// Ends this node's session of the claim's client id; a CONNECT of it granted and not yet
+    /// attached here is refused. A persistent session, for a CONNECT without Clean Start, moves to
+    /// the requester (``SessionTransfer``, through this node's session of it).
+    /// - Returns: the answer for the owner: evicted (saying whether state moved), or denied when the
+    ///   session belongs to another user (it stays).
+    private func evict(_ claim: SessionClaim) -> PeerWire.SessionMessage {
         lock.withLock {
+            var answer = claim
+            let (ending, taken) = server.endSession(clientIdentifier: claim.clientIdentifier, forUsername: claim.username, takingState: !claim.cleanStart)
+            switch ending {
+            case .ownedByAnotherUser:
+                return .denied(claim)
+            case .ended:
+                logger.info("session taken over by another node", metadata: [
+                    "client_id": "\(claim.clientIdentifier)", "node": "\(claim.requester)", "moved": "\(taken != nil)",
+                ])
+            case .none:
+                break
+            }
             for (id, waiting) in pending where waiting.clientIdentifier == claim.clientIdentifier && waiting.granted {
                 pending[id]?.revoked = true
             }
-            if server.endSession(clientIdentifier: claim.clientIdentifier) {
-                logger.info("session taken over by another node", metadata: ["client_id": "\(claim.clientIdentifier)", "node": "\(claim.requester)"])
+            if let taken {
+                let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? server.eventLoops[0]
+                let message = SessionTransfer(claimID: claim.id, session: taken).message(now: now)
+                loop.execute { [server, logger] in
+                    if !server.sendToPeerSession(message, peer: claim.requester, on: loop) {
+                        logger.error("no session of the peer for a moving session: its state is lost", metadata: ["client_id": "\(claim.clientIdentifier)"])
+                    }
+                }
+                answer.stateFrom = node
             }
+            return .evicted(answer)
+        }
+    }
+
+    /// A persistent session moved here from `peer`: installed (and committed), then the CONNECT
+    /// waiting for it attaches. A transfer seen before (a resend after a broken link) is acknowledged again only.
+    func received(_ transfer: SessionTransfer, from peer: String, on loop: EventLoop) -> EventLoopFuture<Void> {
+        let key = "\(peer) \(transfer.session.clientIdentifier) \(transfer.claimID)"
+        let fresh = lock.withLock { () -> Bool in
+            guard !installed.contains(key) else { return false }
+            installed.insert(key)
+            installedOrder.append(key)
+            if installedOrder.count > 10_000 { installed.remove(installedOrder.removeFirst()) }
+            return true
+        }
+        guard fresh else { return loop.makeSucceededFuture(()) }
+        let id = transfer.claimID
+        return server.installSession(transfer.session, on: loop).map { [self] in
+            logger.info("session moved here from another node", metadata: [
+                "client_id": "\(transfer.session.clientIdentifier)", "node": "\(peer)", "messages": "\(transfer.session.deliveries.count)",
+            ])
+            let attachNow = lock.withLock { () -> Bool in
+                guard pending[id]?.clientIdentifier == transfer.session.clientIdentifier else { return false }
+                pending[id]?.stateInstalled = true
+                return pending[id]?.awaitingState == true
+            }
+            if attachNow { answer(id, .admit) }
         }
     }
 
@@ -173,8 +253,7 @@ final class ClusterSessions: @unchecked Sendable {
             switch action {
             case .evict(let holder, let claim):
                 if holder == node {
-                    evict(claim)
-                    received(.evicted(claim), from: node)
+                    received(evict(claim), from: node)
                 } else if !links.send(.evict(claim), to: holder) {
                     logger.debug("no link to \(holder) for an eviction: the claim waits for its answer or times out")
                 }
@@ -184,6 +263,8 @@ final class ClusterSessions: @unchecked Sendable {
                 send(shards.owns(shard, epoch: claim.epoch) ? .grant(claim) : .refuse(claim), to: claim.requester)
             case .refuse(let claim):
                 send(.refuse(claim), to: claim.requester)
+            case .deny(let claim):
+                send(.deny(claim), to: claim.requester)
             }
         }
     }
@@ -212,7 +293,7 @@ final class ClusterSessions: @unchecked Sendable {
             // Fenced or not ready: this node decides for no shard.
             let actions = shards.isReady ? takeovers.expire(now: now, members: members) : takeovers.abandon { _ in true }
             // A claim whose answers got lost on a link that broke: past its deadline, refused here.
-            return (actions, pending.filter { !$0.value.granted && $0.value.deadline + Self.retryPause <= now }.map(\.key))
+            return (actions, pending.filter { (!$0.value.granted || $0.value.awaitingState) && $0.value.deadline + Self.retryPause <= now }.map(\.key))
         }
         perform(actions)
         for id in late { answer(id, .refuse(.serverUnavailable)) }

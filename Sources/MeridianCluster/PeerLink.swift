@@ -219,6 +219,12 @@ final class PeerLink: @unchecked Sendable {
                 out.append(.publish(PeerWire.publish(owner.snapshot())))
             case .session(let message):
                 owner.receivedSessionMessage(message, from: peer)
+            case .sessionState(let transfer, let packetIdentifier):
+                // Acknowledged once installed and committed; not at all when that failed (the peer sends it again).
+                let connection = self.connection
+                owner.receivedSessionTransfer(transfer, from: peer, on: loop).whenSuccess { [self] in
+                    if let packetIdentifier, let connection { emit([.puback(MQTTAck(packetIdentifier: packetIdentifier))], to: connection) }
+                }
             case .message(let message, let packetIdentifier, let sharedGroup):
                 routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, now: now, out: &out)
             case .release(let packetIdentifier):

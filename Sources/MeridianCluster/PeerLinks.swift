@@ -225,6 +225,18 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         onSessionMessage?(message, peer)
     }
 
+    /// Where sessions moving here go (``ClusterSessions``), set once at start-up.
+    var onSessionTransfer: (@Sendable (SessionTransfer, String, EventLoop) -> EventLoopFuture<Void>)? {
+        get { lock.withLock { transferHandler } }
+        set { lock.withLock { transferHandler = newValue } }
+    }
+    private var transferHandler: (@Sendable (SessionTransfer, String, EventLoop) -> EventLoopFuture<Void>)?
+
+    func receivedSessionTransfer(_ transfer: SessionTransfer, from peer: String, on loop: EventLoop) -> EventLoopFuture<Void> {
+        guard let handler = onSessionTransfer else { return loop.makeFailedFuture(EtcdError("sessions across nodes not started")) }
+        return handler(transfer, peer, loop)
+    }
+
     // MARK: - ClusterRouting (called by the broker)
 
     /// Every filter but `$SYS` (each node has its own); shared ones too, so that a publishing node

@@ -251,7 +251,7 @@ public final class ShardClaims: Service, @unchecked Sendable {
                 state.withLockedValue { state in for entry in part { state.releasing.remove(entry.shard) } }
             }
         }
-        logger.info("released \(shards.count) session shards")
+        logger.notice("released \(shards.count) session shards")
     }
 
     private func claim(_ shards: [Int], lease: Int64) async {
@@ -277,7 +277,7 @@ public final class ShardClaims: Service, @unchecked Sendable {
                 break
             }
         }
-        if claimed > 0 { logger.info("claimed \(claimed) session shards") }
+        if claimed > 0 { logger.notice("claimed \(claimed) session shards") }
     }
 
     /// A claim made: in force at once (the watch brings the same a moment later).

@@ -84,6 +84,15 @@ public enum PeerWire {
         return buffer.readString(length: Int(length))
     }
 
+    /// A flag byte, then the string when it is 1. - Returns: nil for bytes that are not one; .some(nil) for none.
+    private static func readOptionalString(_ buffer: inout ByteBuffer) -> String?? {
+        switch buffer.readInteger(as: UInt8.self) {
+        case 0: return .some(nil)
+        case 1: return readString(&buffer).map { .some($0) }
+        default: return nil
+        }
+    }
+
     // MARK: - Session takeovers
 
     /// What nodes say to each other about a client id's session (``SessionTakeovers``).
@@ -96,8 +105,12 @@ public enum PeerWire {
         case evicted(SessionClaim)
         /// Owner → requester: attach it.
         case grant(SessionClaim)
-        /// Owner → requester: not granted; refuse the CONNECT.
+        /// Owner → requester: not granted now; ask again or refuse the CONNECT.
         case refuse(SessionClaim)
+        /// Member → owner: my session of this client id belongs to another user; I kept it.
+        case denied(SessionClaim)
+        /// Owner → requester: the session belongs to another user; refuse the CONNECT (0x87).
+        case deny(SessionClaim)
     }
 
     /// A session message as a PUBLISH (QoS 0: a lost one times out and the client connects again).
@@ -109,6 +122,8 @@ public enum PeerWire {
             case .evicted(let claim): (2, claim)
             case .grant(let claim): (3, claim)
             case .refuse(let claim): (4, claim)
+            case .denied(let claim): (5, claim)
+            case .deny(let claim): (6, claim)
             }
         var buffer = ByteBuffer()
         buffer.writeInteger(kind)
@@ -117,6 +132,10 @@ public enum PeerWire {
         buffer.writeInteger(UInt8(claim.cleanStart ? 1 : 0))
         writeString(claim.requester, into: &buffer)
         writeString(claim.clientIdentifier, into: &buffer)
+        for optional in [claim.username, claim.stateFrom] {
+            buffer.writeInteger(UInt8(optional == nil ? 0 : 1))
+            if let optional { writeString(optional, into: &buffer) }
+        }
         return MQTTPublish(topic: sessionsTopic, payload: buffer, qos: .atMostOnce, retain: false, dup: false, packetIdentifier: nil)
     }
 
@@ -129,15 +148,21 @@ public enum PeerWire {
             let cleanStart = buffer.readInteger(as: UInt8.self), cleanStart <= 1,
             let requester = readString(&buffer),
             let clientIdentifier = readString(&buffer),
+            let username = readOptionalString(&buffer),
+            let stateFrom = readOptionalString(&buffer),
             buffer.readableBytes == 0
         else { return nil }
-        let claim = SessionClaim(requester: requester, id: id, clientIdentifier: clientIdentifier, epoch: epoch, cleanStart: cleanStart == 1)
+        let claim = SessionClaim(
+            requester: requester, id: id, clientIdentifier: clientIdentifier, epoch: epoch, cleanStart: cleanStart == 1,
+            username: username, stateFrom: stateFrom)
         switch kind {
         case 0: return .claim(claim)
         case 1: return .evict(claim)
         case 2: return .evicted(claim)
         case 3: return .grant(claim)
         case 4: return .refuse(claim)
+        case 5: return .denied(claim)
+        case 6: return .deny(claim)
         default: return nil
         }
     }
@@ -149,6 +174,8 @@ public enum PeerWire {
         case routeUpdate(RouteUpdate)
         case snapshotRequest
         case session(SessionMessage)
+        /// A persistent session moving here (QoS 1): install it, then PUBACK.
+        case sessionState(SessionTransfer, packetIdentifier: UInt16?)
         /// A message the peer forwarded: route it to this node's sessions only — with `sharedGroup`, to
         /// one member of that group, else to the plain subscriptions — then acknowledge it (QoS 1:
         /// PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
@@ -175,6 +202,9 @@ public enum PeerWire {
             case sessionsTopic:
                 guard let message = sessionMessage(from: publish.payload) else { return .invalid("malformed session message") }
                 return .session(message)
+            case SessionTransfer.topic:
+                guard let transfer = SessionTransfer(payload: publish.payload, now: now) else { return .invalid("malformed session transfer") }
+                return .sessionState(transfer, packetIdentifier: publish.packetIdentifier)
             default:
                 var publish = publish
                 var group: String?

@@ -11,13 +11,24 @@ public struct SessionClaim: Sendable, Hashable {
     public var epoch: Int64
     /// The CONNECT's Clean Start.
     public var cleanStart: Bool
+    /// The username the connecting client logged in with: a session belongs to the username that
+    /// created it (I8), so a holder whose session has another owner refuses to end it.
+    public var username: String?
+    /// In an eviction's answer and in the grant: the node whose persistent session moves to the
+    /// requester (``SessionTransfer``), which then waits for it before attaching.
+    public var stateFrom: String?
 
-    public init(requester: String, id: UInt64, clientIdentifier: String, epoch: Int64, cleanStart: Bool) {
+    public init(
+        requester: String, id: UInt64, clientIdentifier: String, epoch: Int64, cleanStart: Bool, username: String? = nil,
+        stateFrom: String? = nil
+    ) {
         self.requester = requester
         self.id = id
         self.clientIdentifier = clientIdentifier
         self.epoch = epoch
         self.cleanStart = cleanStart
+        self.username = username
+        self.stateFrom = stateFrom
     }
 }
 
@@ -34,9 +45,11 @@ public struct SessionTakeovers: Sendable {
         case evict(node: String, claim: SessionClaim)
         /// The requester may attach the session.
         case grant(SessionClaim)
-        /// Not granted (a holder did not answer in time): the requester refuses its CONNECT, and
-        /// the client tries again.
+        /// Not granted (a holder did not answer in time): the requester asks again while its
+        /// CONNECT may wait, then refuses it and the client tries again.
         case refuse(SessionClaim)
+        /// Never granted: the session belongs to another user; the CONNECT is refused (0x87).
+        case deny(SessionClaim)
     }
 
     private struct Active: Sendable {
@@ -64,12 +77,28 @@ public struct SessionTakeovers: Sendable {
         return start(claim, members: members, now: now)
     }
 
-    /// `node` answered that it ended (or never had) its session of the claim.
-    public mutating func evicted(clientIdentifier: String, claimID: UInt64, requester: String, by node: String, members: Set<String>, now: NIODeadline) -> [Action] {
-        guard var current = active[clientIdentifier], current.claim.id == claimID, current.claim.requester == requester else { return [] }
+    /// `node` answered that it ended (or never had) its session of the claim; `movedState` when
+    /// that session's state is on its way to the requester.
+    public mutating func evicted(
+        clientIdentifier: String, claimID: UInt64, requester: String, by node: String, movedState: Bool = false, members: Set<String>,
+        now: NIODeadline
+    ) -> [Action] {
+        guard var current = active[clientIdentifier], current.claim.id == claimID, current.claim.requester == requester,
+            current.waitingFor.contains(node)
+        else { return [] }
         current.waitingFor.remove(node)
+        if movedState { current.claim.stateFrom = node }
         active[clientIdentifier] = current
         return finishIfAnswered(clientIdentifier, members: members, now: now)
+    }
+
+    /// `node` holds a session of the client id that belongs to another user: it kept it, and the claim is denied.
+    public mutating func denied(clientIdentifier: String, claimID: UInt64, requester: String, by node: String, members: Set<String>, now: NIODeadline) -> [Action] {
+        guard let current = active[clientIdentifier], current.claim.id == claimID, current.claim.requester == requester,
+            current.waitingFor.contains(node)
+        else { return [] }
+        active[clientIdentifier] = nil
+        return [.deny(current.claim)] + next(clientIdentifier, members: members, now: now)
     }
 
     /// `node` left the cluster: its sessions are gone with it, so it need not answer; its own

@@ -151,13 +151,17 @@ struct ClusterRun {
         return process
     }
 
-    /// Both nodes log their link up. Nil, or a problem.
+    /// Both nodes log their link up, that they are ready for sessions and hold session shards. Nil, or a problem.
     private func awaitLinks(_ nodes: [Broker]) throws -> String? {
         let deadline = monotonicSeconds() + 30
-        while !nodes.allSatisfy({ (readTextFile($0.process.logPath) ?? "").contains("inter-node link up") }) {
+        let lines = ["inter-node link up", "ready for sessions", "session shards\n"]
+        while !nodes.allSatisfy({ node in
+            let log = readTextFile(node.process.logPath) ?? ""
+            return lines.allSatisfy(log.contains)
+        }) {
             if Interrupts.requested { throw Interrupted() }
             if let dead = nodes.first(where: { !$0.process.isRunning }) { return "\(dead.process.logPath): the node \(dead.process.statusDescription)" }
-            if monotonicSeconds() > deadline { return "the inter-node link was not up within 30 s" }
+            if monotonicSeconds() > deadline { return "the inter-node link, or sessions, not ready within 30 s" }
             sleepSeconds(0.05)
         }
         return nil

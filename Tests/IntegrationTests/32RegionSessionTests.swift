@@ -20,6 +20,26 @@ extension BrokerIntegration {
             counts.values.reduce(0, +) == 1_024 && Set(counts.keys) == members && counts.values.allSatisfy { $0 > 1_024 / members.count / 2 }
         }
 
+        /// Three nodes, every one ready, links up and the shards spread.
+        private static func readyCluster(_ scratch: Scratch, extra: (String) -> String = { _ in "" }) async throws -> [Node] {
+            var nodes: [Node] = []
+            for name in ["node-a", "node-b", "node-c"] {
+                nodes.append(try Node(name: name, etcd: scratch.etcd, directory: scratch.directory, extra: extra(name)))
+            }
+            let ready = await eventually(.seconds(20)) {
+                guard settled(await nodes[0].shardCounts(), members: ["node-a", "node-b", "node-c"]) else { return false }
+                for node in nodes {
+                    for peer in nodes where peer !== node {
+                        let up = await node.linkUp(to: peer.name)
+                        if !up { return false }
+                    }
+                }
+                return true
+            }
+            #expect(ready, "cluster not settled: \(nodes.map { "\($0.name): \($0.process.stderr)" })")
+            return nodes
+        }
+
         @Test("session shards: all 1,024 claimed in etcd, shared between the nodes; a node that joins takes its share, one that stops gives its up")
         func shardsFollowMembership() async throws {
             let scratch = try await Scratch()
@@ -50,29 +70,37 @@ extension BrokerIntegration {
             #expect(taken, "\(seenByA)")
         }
 
-        @Test("one live session per client id: a client connecting to B takes its session over from A (DISCONNECT 0x8E there) and back; two CONNECTs of one id on two nodes at once end with one live connection, every time")
+        @Test("one live session per client id: a client connecting to B takes its session over from A (DISCONNECT 0x8E there) and back; another user's client with that id is refused (0x87) and the session stays; two CONNECTs of one id on two nodes at once end with one live connection, every time")
         func oneSessionPerClientID() async throws {
             let scratch = try await Scratch()
             defer { scratch.cleanup() }
-            var nodes: [Node] = []
+            let nodes = try await Self.readyCluster(scratch)
             defer { for node in nodes { node.process.cleanup() } }
-            for name in ["node-a", "node-b", "node-c"] {
-                nodes.append(try Node(name: name, etcd: scratch.etcd, directory: scratch.directory))
-            }
             let (a, b) = (nodes[0], nodes[1])
-            let ready = await Self.eventually(.seconds(20)) {
-                guard Self.settled(await a.shardCounts(), members: ["node-a", "node-b", "node-c"]) else { return false }
-                for node in nodes {
-                    for peer in nodes where peer !== node {
-                        let up = await node.linkUp(to: peer.name)
-                        if !up { return false }
-                    }
-                }
-                return true
-            }
-            #expect(ready, "cluster not settled: \(nodes.map { "\($0.name): \($0.process.stderr)" })")
             let result = try await PahoScript.run("cluster_session.py", port: a.mqttPort, ["--other-port", "\(b.mqttPort)", "--rounds", "12"], timeout: .seconds(120))
             #expect(result.succeeded, "\(result)\n\(nodes.map { "\($0.name): \($0.process.stderr)" })")
+        }
+
+        @Test("a persistent session moves with its client: the QoS 1 and 2 messages queued for it on A arrive on B when it resumes there (Session Present 1), QoS 2 exactly once and no QoS 1 duplicate, and what is published afterwards follows it", arguments: [false, true])
+        func persistentSessionMoves(persistence: Bool) async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let nodes = try await Self.readyCluster(scratch) { name in
+                persistence ? "persistence true\npersistence_location \(scratch.directory.appendingPathComponent(name).path)" : ""
+            }
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            let clientID = "roaming-\(UInt32.random(in: 0...UInt32.max))"
+            let common = ["--client-id", clientID, "--topic", "fleet/\(clientID)", "--count", "100", "--protocol", "5"]
+            // The session is made on A and its messages are queued there (published on A: acknowledged
+            // once they are in its queue); the client resumes on B; the sentinel is published on C.
+            let published = try await PahoScript.run(
+                "durable_burst.py", port: a.mqttPort, ["--phase", "publish", "--publish-port", "\(a.mqttPort)"] + common, timeout: .seconds(60))
+            try #require(published.succeeded, "\(published)")
+            let received = try await PahoScript.run(
+                "durable_burst.py", port: b.mqttPort, ["--phase", "receive", "--publish-port", "\(c.mqttPort)"] + common, timeout: .seconds(60))
+            #expect(received.succeeded, "\(received)\n\(nodes.map { "\($0.name): \($0.process.stderr)" })")
+            #expect(a.process.stderr.contains("session taken over by another node") && b.process.stderr.contains("session moved here from another node"))
         }
     }
 }

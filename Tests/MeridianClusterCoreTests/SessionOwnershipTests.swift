@@ -1,3 +1,4 @@
+import MeridianBrokerCore
 import MeridianClusterCore
 import MeridianMQTT
 import NIOCore
@@ -161,6 +162,20 @@ import Testing
         #expect(takeovers.inProgress == 0)
     }
 
+    @Test func aSessionOfAnotherUserIsKeptAndTheClaimDenied() {
+        let members: Set = ["node-a", "node-b", "node-c"]
+        var takeovers = SessionTakeovers()
+        let mallory = SessionClaim(requester: "node-b", id: 1, clientIdentifier: "sensor-1", epoch: 12, cleanStart: true, username: "mallory")
+        let alice = SessionClaim(requester: "node-c", id: 2, clientIdentifier: "sensor-1", epoch: 12, cleanStart: false, username: "alice")
+        _ = takeovers.claim(mallory, members: members, now: t0)
+        _ = takeovers.claim(alice, members: members, now: t0)
+        // An answer from a node that was not asked changes nothing.
+        #expect(takeovers.denied(clientIdentifier: "sensor-1", claimID: 1, requester: "node-b", by: "node-b", members: members, now: t0).isEmpty)
+        // node-a holds alice's session: mallory's claim is denied, and the next claim starts.
+        #expect(takeovers.denied(clientIdentifier: "sensor-1", claimID: 1, requester: "node-b", by: "node-a", members: members, now: t0)
+            == [.deny(mallory), .evict(node: "node-a", claim: alice), .evict(node: "node-b", claim: alice)])
+    }
+
     @Test func anOwnerThatGivesUpAShardRefusesItsClaims() {
         let members: Set = ["node-a", "node-b"]
         var takeovers = SessionTakeovers()
@@ -175,11 +190,60 @@ import Testing
         #expect(takeovers.abandon { _ in true } == [.refuse(c3)])
     }
 
+    @Test func aHolderWhoseSessionMovesIsNamedInTheGrant() {
+        let members: Set = ["node-a", "node-b", "node-c"]
+        var takeovers = SessionTakeovers()
+        let resume = SessionClaim(requester: "node-b", id: 5, clientIdentifier: "sensor-1", epoch: 12, cleanStart: false)
+        _ = takeovers.claim(resume, members: members, now: t0)
+        _ = takeovers.evicted(clientIdentifier: "sensor-1", claimID: 5, requester: "node-b", by: "node-a", movedState: true, members: members, now: t0)
+        var granted = resume
+        granted.stateFrom = "node-a"
+        #expect(takeovers.evicted(clientIdentifier: "sensor-1", claimID: 5, requester: "node-b", by: "node-c", members: members, now: t0) == [.grant(granted)])
+    }
+
     // MARK: - Wire
+
+    @Test func aMovingSessionRoundTripsWithItsSubscriptionsAndMessages() throws {
+        var expiring = BrokerMessage(topic: "fleet/1", payload: ByteBuffer(string: "p1"), qos: .exactlyOnce, retain: false,
+                                     properties: [.userProperty("k", "v"), .contentType("text/plain")], expiresAt: t0 + .seconds(30))
+        expiring.acceptedAt = t0
+        let plain = BrokerMessage(topic: "fleet/2", payload: ByteBuffer(bytes: [0, 1, 2]), qos: .atLeastOnce, retain: true)
+        let session = TakenSession(
+            clientIdentifier: "truck-7", expiryInterval: 300, protocolVersion: .v5, username: "fleet",
+            subscriptions: [
+                .init(filter: "fleet/#", options: .init(qos: .exactlyOnce, noLocal: true, retainAsPublished: true, retainHandling: .doNotSend), identifier: 42),
+                .init(filter: "cmd/truck-7", options: .init(qos: .atLeastOnce), identifier: nil),
+            ],
+            deliveries: [
+                Delivery(message: expiring, qos: .exactlyOnce, retain: false, subscriptionIdentifiers: [42]),
+                Delivery(message: plain, qos: .atLeastOnce, retain: true),
+            ])
+        let message = SessionTransfer(claimID: 99, session: session).message(now: t0 + .seconds(10))
+        #expect(message.topic == SessionTransfer.topic && message.qos == .atLeastOnce)
+        let read = try #require(SessionTransfer(payload: message.payload, now: t0 + .seconds(20)))
+        #expect(read.claimID == 99)
+        #expect(read.session.clientIdentifier == "truck-7" && read.session.expiryInterval == 300 && read.session.username == "fleet")
+        #expect(read.session.subscriptions == session.subscriptions)
+        #expect(read.session.deliveries.map(\.message.topic) == ["fleet/1", "fleet/2"])
+        #expect(read.session.deliveries.map(\.qos) == [.exactlyOnce, .atLeastOnce])
+        #expect(read.session.deliveries.map(\.retain) == [false, true])
+        #expect(read.session.deliveries[0].subscriptionIdentifiers == [42])
+        #expect(read.session.deliveries[0].message.properties.list == [.userProperty("k", "v"), .contentType("text/plain")])
+        // 20 s left when it was sent: it expires 20 s after it was read.
+        #expect(read.session.deliveries[0].message.remainingExpiry(at: t0 + .seconds(20)) == 20)
+        #expect(read.session.deliveries[1].message.expiresAt == nil)
+        #expect(read.session.deliveries[1].message.payload == ByteBuffer(bytes: [0, 1, 2]))
+
+        var truncated = message.payload
+        truncated.moveWriterIndex(to: truncated.writerIndex - 1)
+        #expect(SessionTransfer(payload: truncated, now: t0) == nil)
+        #expect(SessionTransfer(payload: ByteBuffer(bytes: [1, 0, 0]), now: t0) == nil)
+    }
 
     @Test func sessionMessagesRoundTripAndGarbageIsRefused() {
         let c = SessionClaim(requester: "node-b", id: 77, clientIdentifier: "dévice/ü", epoch: 1_234_567, cleanStart: true)
-        for message: PeerWire.SessionMessage in [.claim(c), .evict(c), .evicted(c), .grant(c), .refuse(c)] {
+        let withUser = SessionClaim(requester: "node-c", id: 78, clientIdentifier: "x", epoch: 9, cleanStart: false, username: "alice")
+        for message: PeerWire.SessionMessage in [.claim(c), .evict(c), .evicted(c), .grant(c), .refuse(c), .denied(c), .deny(c), .claim(withUser)] {
             let publish = PeerWire.publish(message)
             #expect(publish.topic == PeerWire.sessionsTopic && publish.qos == .atMostOnce)
             #expect(PeerWire.sessionMessage(from: publish.payload) == message)

@@ -219,19 +219,92 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// Another node takes the client id over (a region node's shard owner said so): the session
-    /// ends here, and a connection still using it is taken over (MQTT 5: DISCONNECT 0x8E).
-    /// - Returns: whether there was a session.
-    @discardableResult
-    func endSession(clientIdentifier: String) -> Bool {
-        let ended = lock.withLock { () -> (found: Bool, target: (any DeliveryTarget)?) in
-            guard let existing = sessions[clientIdentifier] else { return (false, nil) }
-            let target = existing.lock.withLock { existing.target }
+    /// Another node takes the client id over for `newcomer` (a region node's shard owner said so):
+    /// the session ends here, and a connection still using it is taken over (MQTT 5: DISCONNECT
+    /// 0x8E) — unless it belongs to another user (I8), as on one node. With `takingState`, a
+    /// persistent session's subscriptions and what it still owes its client come back, for the
+    /// other node to install.
+    func endSession(clientIdentifier: String, for newcomer: SessionIdentity, takingState: Bool) -> (SessionEnding, TakenSession?) {
+        let ended = lock.withLock { () -> (SessionEnding, (any DeliveryTarget)?, TakenSession?) in
+            guard let existing = sessions[clientIdentifier] else { return (.none, nil, nil) }
+            let (owner, target) = existing.lock.withLock { (existing.identity, existing.target) }
+            guard owner.admits(newcomer, allowCrossUser: settings.allowCrossUserTakeover) else { return (.ownedByAnotherUser, nil, nil) }
+            let taken = takingState ? existing.lock.withLock { () -> TakenSession? in
+                guard existing.isPersistent else { return nil }
+                var username: String?
+                if case .client(let name) = existing.identity { username = name }
+                return TakenSession(
+                    clientIdentifier: clientIdentifier, expiryInterval: existing.expiryInterval,
+                    protocolVersion: existing.flow.protocolVersion, username: username,
+                    subscriptions: existing.subscriptions.sorted { $0.key < $1.key }.map {
+                        .init(filter: $0.key, options: $0.value.options, identifier: $0.value.identifier)
+                    },
+                    deliveries: existing.flow.takeAll())
+            } : nil
             removeSessionLocked(existing)
-            return (true, target)
+            return (.ended, target, taken)
         }
-        if let target = ended.target { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
-        return ended.found
+        if let target = ended.1 { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
+        return (ended.0, ended.2)
+    }
+
+    /// Installs a session that moved here from another node (``endSession(clientIdentifier:for:takingState:)``
+    /// there), replacing any of the same client id, offline until its client attaches; stored first
+    /// when persistence is on. - Returns: the commit of its rows.
+    func install(_ taken: TakenSession, via context: LoopContext) -> EventLoopFuture<Void> {
+        let clientID = taken.clientIdentifier
+        let handle = SessionHandle(clientIdentifier: clientID, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
+        let identity = SessionIdentity.client(username: taken.username)
+        var operations: [StoreOperation] = []
+        if store != nil {
+            operations.append(.upsertSession(StoredSession(
+                clientID: clientID, expiryInterval: taken.expiryInterval, protocolVersion: taken.protocolVersion,
+                disconnectedAt: unixTime(), identity: identity.stored)))
+            for subscription in taken.subscriptions {
+                operations.append(.upsertSubscription(
+                    clientID: clientID, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier))
+            }
+        }
+        let now = context.now
+        let wallNow = unixTime()
+        var queue: [Delivery] = []
+        for var delivery in taken.deliveries {
+            if store != nil, delivery.qos != .atMostOnce {
+                let id = nextMessageID()
+                delivery.storeID = id
+                operations.append(.appendMessage(clientID: clientID, messageID: id, StoredMessage(delivery, now: now, wallNow: wallNow)))
+            }
+            queue.append(delivery)
+        }
+        lock.withLock {
+            if let existing = sessions[clientID] {
+                let target = existing.lock.withLock { existing.target }
+                removeSessionLocked(existing)
+                if let target { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
+            }
+            handle.lock.withLock {
+                handle.identity = identity
+                handle.access = identity.access(under: security.acl, clientIdentifier: clientID)
+                handle.expiryInterval = taken.expiryInterval
+                handle.flow.protocolVersion = taken.protocolVersion
+                handle.flow.restore(inflight: [], queue: queue)
+                for subscription in taken.subscriptions {
+                    handle.subscriptions[subscription.filter] = .init(options: subscription.options, identifier: subscription.identifier)
+                }
+            }
+            sessions[clientID] = handle
+            subscriptionsLock.withWriteLock {
+                for subscription in taken.subscriptions {
+                    let existed = tree.subscribe(handle, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier)
+                    if !existed { cluster?.localSubscriptionAdded(subscription.filter) }
+                }
+            }
+        }
+        if taken.expiryInterval != UInt32.max {
+            scheduleExpiry(of: handle, generation: 0, after: .seconds(Int64(taken.expiryInterval)), on: context.eventLoop)
+        }
+        guard let store, !operations.isEmpty else { return context.eventLoop.makeSucceededFuture(()) }
+        return store.commit(operations, on: context.eventLoop)
     }
 
     struct Detachment {

@@ -329,6 +329,19 @@ public struct OutboundFlow: Sendable {
         return result.map { var moved = $0; moved.storeID = nil; return moved }
     }
 
+    /// Everything the session still owes its client, in sending order (sent and unacknowledged
+    /// first, then queued), for a session that moves to another node; the flow is left empty. QoS 2
+    /// messages whose PUBREC came are the client's already and stay behind (only their PUBREL was due).
+    public mutating func takeAll() -> [Delivery] {
+        let sent = inflight.removeAll { $0.stage != .awaitingPubcomp }.map(\.entry.payload)
+        _ = inflight.removeAll { _ in true }
+        let result = sent + Array(queue)
+        queue = Deque()
+        queuedBytes = 0
+        inflightBytes = 0
+        return result.map { var moved = $0; moved.storeID = nil; return moved }
+    }
+
     /// Drops QoS 0 messages from the queue (they are not kept across a disconnect unless configured).
     public mutating func discardQueuedQoS0() {
         guard !limits.queueQoS0Messages, queue.contains(where: { $0.qos == .atMostOnce }) else { return }

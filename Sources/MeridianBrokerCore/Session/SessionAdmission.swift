@@ -48,3 +48,50 @@ public struct LocalAdmission: SessionAdmission {
         eventLoop.makeSucceededFuture(.admit)
     }
 }
+
+/// What ending a session for a client that connects on another node did.
+public enum SessionEnding: Sendable, Equatable {
+    /// There was none.
+    case none
+    /// It ended (its connection, if any, was taken over).
+    case ended
+    /// It belongs to another user and stays.
+    case ownedByAnotherUser
+}
+
+/// A persistent session taken from this node for a client that reconnects on another, with what
+/// it still owes that client; the other node installs it before the client attaches.
+public struct TakenSession: Sendable {
+    public struct Subscription: Sendable, Equatable {
+        public var filter: String
+        public var options: MQTTSubscriptionOptions
+        public var identifier: UInt32?
+
+        public init(filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?) {
+            self.filter = filter
+            self.options = options
+            self.identifier = identifier
+        }
+    }
+
+    public var clientIdentifier: String
+    public var expiryInterval: UInt32
+    public var protocolVersion: MQTTProtocolVersion
+    /// The username of the client that owns it (a session belongs to the username that created it).
+    public var username: String?
+    public var subscriptions: [Subscription]
+    /// In sending order: sent and unacknowledged first, then queued.
+    public var deliveries: [Delivery]
+
+    public init(
+        clientIdentifier: String, expiryInterval: UInt32, protocolVersion: MQTTProtocolVersion, username: String?,
+        subscriptions: [Subscription], deliveries: [Delivery]
+    ) {
+        self.clientIdentifier = clientIdentifier
+        self.expiryInterval = expiryInterval
+        self.protocolVersion = protocolVersion
+        self.username = username
+        self.subscriptions = subscriptions
+        self.deliveries = deliveries
+    }
+}

@@ -8,7 +8,7 @@ import NIOCore
 extension MQTTSubscriptionOptions {
     /// Reads the options byte. 3.1.1: bits 2–7 reserved, QoS 3 malformed. 5.0: bits 6–7
     /// reserved (malformed); QoS 3 and Retain Handling 3 are protocol errors.
-    init(byte: UInt8, version: MQTTProtocolVersion) throws(MQTTCodecError) {
+    public init(byte: UInt8, version: MQTTProtocolVersion) throws(MQTTCodecError) {
         guard version.isV5 else {
             guard byte & 0xFC == 0 else { throw .malformed("subscription options reserved bits set") }
             guard let qos = MQTTQoS(rawValue: byte) else { throw .malformed("subscription QoS 3") }
@@ -25,7 +25,7 @@ extension MQTTSubscriptionOptions {
         )
     }
 
-    func byte(version: MQTTProtocolVersion) -> UInt8 {
+    public func byte(version: MQTTProtocolVersion) -> UInt8 {
         guard version.isV5 else { return qos.rawValue }
         var byte = qos.rawValue | retainHandling.rawValue << 4
         if noLocal { byte |= 0x04 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """One live session per client id across a cluster: a client that connects to node B while it
 is connected to node A takes the session over (the connection on A gets DISCONNECT 0x8E Session
-taken over); and two CONNECTs of one client id sent to A and B at the same moment, many times
-over, end each time with exactly one live connection."""
+taken over); a client of another user with the same client id is refused (0x87) and the session
+stays with its owner; and two CONNECTs of one client id sent to A and B at the same moment, many
+times over, end each time with exactly one live connection."""
 
 import queue
 import threading
@@ -35,6 +36,29 @@ def takeover(args):
     check(reason.value == 0x8E, f"the connection on B was disconnected with {reason}, expected 0x8E")
     third.disconnect()
     second.client.loop_stop()
+
+
+def other_user(args):
+    client_id = unique("owned")
+    alice = Peer(args, client_id=client_id, protocol="5", port=args.port)
+    alice.client.username_pw_set("alice")
+    alice.connect()
+    mallory = Peer(args, client_id=client_id, protocol="5", port=args.other_port)
+    mallory.client.username_pw_set("mallory")
+    mallory.client.connect(args.host, args.other_port, keepalive=30, clean_start=True)
+    mallory.client.loop_start()
+    try:
+        flags, reason, props = mallory.connack.get(timeout=10)
+    except queue.Empty:
+        check(False, "mallory got no CONNACK")
+    check(reason.value == 0x87, f"mallory's CONNECT with alice's client id answered {reason} (0x{reason.value:02X}), expected 0x87")
+    mallory.client.loop_stop()
+    topic = unique("owned/topic")
+    alice.subscribe(topic, qos=1)
+    alice.publish(topic, b"still mine")
+    check(alice.expect_message("round trip for alice").payload == b"still mine", "alice lost her session")
+    check(alice.disconnects.empty(), "alice was disconnected")
+    alice.disconnect()
 
 
 class Racer:
@@ -95,6 +119,7 @@ def main():
         parser.add_argument("--other-port", type=int, required=True),
         parser.add_argument("--rounds", type=int, default=10)))
     takeover(args)
+    other_user(args)
     race(args, args.rounds)
     log("cluster sessions: ok")
 

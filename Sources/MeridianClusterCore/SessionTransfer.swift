@@ -1,0 +1,113 @@
+import MeridianBrokerCore
+import MeridianMQTT
+import NIOCore
+
+/// A persistent session moving to the node that claimed it (``SessionTakeovers``): what the old
+/// node held — subscriptions, expiry, owner and the messages it still owed the client — sent as one
+/// QoS 1 message through the old node's session of the new one (``PeerSession``), so it is stored
+/// before the old session's rows go and resent after a broken link; the new node acknowledges it
+/// once it has installed (and committed) the session.
+///
+/// Pure: the wire form. Each message travels as an MQTT 5 PUBLISH encoded by the codec, with its
+/// remaining expiry; subscriptions as filter, options byte and identifier.
+public struct SessionTransfer: Sendable {
+    public static let topic = "$meridian/sessions/state"
+
+    /// The claim it answers (the new node's CONNECT waits for it).
+    public var claimID: UInt64
+    public var session: TakenSession
+
+    public init(claimID: UInt64, session: TakenSession) {
+        self.claimID = claimID
+        self.session = session
+    }
+
+    private static let format: UInt8 = 1
+
+    /// The transfer as a message for the peer session of the new node.
+    public func message(now: NIODeadline) -> BrokerMessage {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.format)
+        buffer.writeInteger(claimID)
+        Self.writeString(session.clientIdentifier, into: &buffer)
+        buffer.writeInteger(session.expiryInterval)
+        buffer.writeInteger(session.protocolVersion.rawValue)
+        buffer.writeInteger(UInt8(session.username == nil ? 0 : 1))
+        if let username = session.username { Self.writeString(username, into: &buffer) }
+        buffer.writeInteger(UInt32(session.subscriptions.count))
+        for subscription in session.subscriptions {
+            Self.writeString(subscription.filter, into: &buffer)
+            buffer.writeInteger(subscription.options.byte(version: .v5))
+            buffer.writeInteger(subscription.identifier ?? 0)
+        }
+        buffer.writeInteger(UInt32(session.deliveries.count))
+        let encoder = MQTTPacketEncoder(version: .v5)
+        for delivery in session.deliveries {
+            var properties = delivery.message.properties
+            properties.messageExpiryInterval = delivery.message.remainingExpiry(at: now)
+            for identifier in delivery.subscriptionIdentifiers { properties.append(.subscriptionIdentifier(identifier)) }
+            let publish = MQTTPublish(
+                topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.qos, retain: delivery.retain,
+                dup: false, packetIdentifier: delivery.qos == .atMostOnce ? nil : 1, properties: properties)
+            var packet = ByteBuffer()
+            try? encoder.encode(data: .publish(publish), out: &packet)
+            buffer.writeInteger(UInt32(packet.readableBytes))
+            buffer.writeImmutableBuffer(packet)
+        }
+        return BrokerMessage(topic: Self.topic, payload: buffer, qos: .atLeastOnce, retain: false, properties: [], expiresAt: nil, origin: nil)
+    }
+
+    /// Reads a transfer; nil for bytes that are not one.
+    public init?(payload: ByteBuffer, now: NIODeadline) {
+        var buffer = payload
+        guard buffer.readInteger(as: UInt8.self) == Self.format,
+            let claimID = buffer.readInteger(as: UInt64.self),
+            let clientIdentifier = Self.readString(&buffer),
+            let expiry = buffer.readInteger(as: UInt32.self),
+            let version = buffer.readInteger(as: UInt8.self).flatMap(MQTTProtocolVersion.init(rawValue:)),
+            let hasUsername = buffer.readInteger(as: UInt8.self), hasUsername <= 1
+        else { return nil }
+        var username: String?
+        if hasUsername == 1 {
+            guard let name = Self.readString(&buffer) else { return nil }
+            username = name
+        }
+        guard let subscriptionCount = buffer.readInteger(as: UInt32.self), Int(subscriptionCount) <= buffer.readableBytes / 7 else { return nil }
+        var subscriptions: [TakenSession.Subscription] = []
+        for _ in 0..<subscriptionCount {
+            guard let filter = Self.readString(&buffer), let byte = buffer.readInteger(as: UInt8.self),
+                let options = try? MQTTSubscriptionOptions(byte: byte, version: .v5),
+                let identifier = buffer.readInteger(as: UInt32.self)
+            else { return nil }
+            subscriptions.append(.init(filter: filter, options: options, identifier: identifier == 0 ? nil : identifier))
+        }
+        guard let messageCount = buffer.readInteger(as: UInt32.self), Int(messageCount) <= buffer.readableBytes / 4 else { return nil }
+        var deliveries: [Delivery] = []
+        var parser = MQTTPacketParser(role: .client, protocolVersion: .v5)
+        for _ in 0..<messageCount {
+            guard let length = buffer.readInteger(as: UInt32.self), var packet = buffer.readSlice(length: Int(length)),
+                case .publish(let publish)? = try? parser.next(from: &packet), packet.readableBytes == 0
+            else { return nil }
+            let identifiers = publish.properties.list.compactMap { property -> UInt32? in
+                if case .subscriptionIdentifier(let identifier) = property { return identifier }
+                return nil
+            }
+            let message = BrokerMessage(publish: publish, origin: nil, now: now)
+            deliveries.append(Delivery(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers))
+        }
+        guard buffer.readableBytes == 0 else { return nil }
+        self.init(claimID: claimID, session: TakenSession(
+            clientIdentifier: clientIdentifier, expiryInterval: expiry, protocolVersion: version, username: username,
+            subscriptions: subscriptions, deliveries: deliveries))
+    }
+
+    private static func writeString(_ text: String, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt16(text.utf8.count))
+        buffer.writeString(text)
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
+        return buffer.readString(length: Int(length))
+    }
+}

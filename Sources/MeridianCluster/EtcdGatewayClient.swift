@@ -19,6 +19,19 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     /// The endpoint that answered last: tried first.
     private let preferred = NIOLockedValueBox(0)
 
+    /// Requests (watches aside) since the client was made, for `/metrics`.
+    public struct Statistics: Sendable, Equatable {
+        public var requests = 0
+        /// Requests that failed: no member answered in time, or etcd answered with an error.
+        public var failures = 0
+        /// Seconds the requests that succeeded took, all together.
+        public var answeredSeconds = 0.0
+        /// The slowest request that succeeded, in seconds.
+        public var slowestSeconds = 0.0
+    }
+    private let statisticsBox = NIOLockedValueBox(Statistics())
+    public var statistics: Statistics { statisticsBox.withLockedValue { $0 } }
+
     /// The files of TLS to etcd (`etcd_cafile`, `etcd_certfile`, `etcd_keyfile`).
     public struct TLSFiles: Sendable {
         /// The CA that signed etcd's certificates (required for `https://`).
@@ -141,6 +154,26 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     // MARK: HTTP
 
     private func call<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body) async throws -> Answer {
+        let started = NIODeadline.now()
+        do {
+            let answer: Answer = try await callOnce(path, body)
+            let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+            statisticsBox.withLockedValue {
+                $0.requests += 1
+                $0.answeredSeconds += seconds
+                $0.slowestSeconds = max($0.slowestSeconds, seconds)
+            }
+            return answer
+        } catch {
+            statisticsBox.withLockedValue {
+                $0.requests += 1
+                $0.failures += 1
+            }
+            throw error
+        }
+    }
+
+    private func callOnce<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body) async throws -> Answer {
         let request = Array(try JSONEncoder().encode(body))
         var lastError: Error = EtcdError("no etcd endpoint")
         let first = preferred.withLockedValue { $0 }

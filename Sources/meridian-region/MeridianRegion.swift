@@ -28,6 +28,11 @@ struct MeridianRegion: AsyncParsableCommand {
         let cluster = NIOLockedValueBox<ClusterSettings?>(nil)
         let admission = ClusterAdmission()
         let routing = LateClusterRouting()
+        // The etcd client, once made (after the configuration is read): for its request figures.
+        let etcdClient = NIOLockedValueBox<EtcdGatewayClient?>(nil)
+        func etcdFigure(_ value: @escaping @Sendable (EtcdGatewayClient.Statistics) -> Double) -> @Sendable () -> Double {
+            { etcdClient.withLockedValue { $0?.statistics }.map(value) ?? 0 }
+        }
         let gateway: Gateway
         do {
             gateway = try await Gateway.start(.init(
@@ -72,6 +77,13 @@ struct MeridianRegion: AsyncParsableCommand {
                     .init(name: "meridian_cluster_peer_received_messages", help: "Messages the peer forwarded to this node since it started.", label: "peer") {
                         PeerMetrics.values(routing.links) { Double($0.received) }
                     },
+                    .init(name: "meridian_cluster_etcd_requests", help: "Requests to etcd since this node started (watches aside).", value: etcdFigure { Double($0.requests) }),
+                    .init(name: "meridian_cluster_etcd_request_failures", help: "Requests to etcd that failed since this node started: no member answered in time, or etcd answered with an error.", value: etcdFigure { Double($0.failures) }),
+                    .init(name: "meridian_cluster_etcd_request_seconds_sum", help: "Seconds the etcd requests that succeeded took, all together (with meridian_cluster_etcd_requests minus the failures: the mean).", value: etcdFigure { $0.answeredSeconds }),
+                    .init(name: "meridian_cluster_etcd_request_seconds_max", help: "The slowest etcd request that succeeded since this node started, in seconds.", value: etcdFigure { $0.slowestSeconds }),
+                    .init(name: "meridian_cluster_session_shards", help: "Session shards this node holds in etcd (1,024 in all).") {
+                        Double(admission.shards?.ownedCounts[cluster.withLockedValue { $0?.nodeName } ?? ""] ?? 0)
+                    },
                     .init(name: "meridian_cluster_peer_dropped_messages", help: "Messages for the peer dropped from its session here since this node started (GET /cluster has them by reason).", label: "peer") {
                         PeerMetrics.values(routing.links) { Double($0.drops.values.reduce(0, +)) }
                     },
@@ -106,6 +118,7 @@ struct MeridianRegion: AsyncParsableCommand {
             let etcd = try EtcdGatewayClient(
                 endpoints: settings.etcdEndpoints, group: etcdGroup,
                 tls: settings.etcdCAFile.map { .init(caFile: $0, certFile: settings.etcdCertFile, keyFile: settings.etcdKeyFile) })
+            etcdClient.withLockedValue { $0 = etcd }
             let mqttPort = gateway.configuration.listeners.first?.port
             let addresses = MemberAddresses(
                 cluster: settings.advertisedEndpoint.description,

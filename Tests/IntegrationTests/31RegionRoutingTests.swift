@@ -209,6 +209,14 @@ extension BrokerIntegration {
             #expect(!status.contains(#""peer":"node-b""#), "\(status)")
             let metrics = await a.get("/metrics").body
             #expect(!metrics.contains(#"peer="node-b""#) && metrics.contains(#"meridian_cluster_link_up{peer="node-c"} 1"#), "\(metrics)")
+            // etcd's figures: requests made (renewals at least), none failed; the shards node-a holds.
+            func figure(_ name: String) -> Double? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect((figure("meridian_cluster_etcd_requests") ?? 0) > 0 && figure("meridian_cluster_etcd_request_failures") == 0, "\(metrics)")
+            #expect((figure("meridian_cluster_etcd_request_seconds_sum") ?? 0) > 0 && (figure("meridian_cluster_etcd_request_seconds_max") ?? 0) > 0)
+            // (node-b's shards are moving to the other two just now: some share of the 1,024.)
+            #expect((figure("meridian_cluster_session_shards") ?? 0) > 0 && (figure("meridian_cluster_session_shards") ?? 2_000) <= 1_024, "\(metrics)")
         }
 
         @Test("kill -9 of the forwarding node: every QoS 1 and 2 message it acknowledged reaches a persistent subscriber on another node once it is back (QoS 2 exactly once, no QoS 1 duplicate)")

@@ -6,6 +6,7 @@ import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// This node's link to one other node: the open connection (dialed by the node whose name sorts
 /// first, accepted by the other), the local side of this node's session of the peer
@@ -161,11 +162,15 @@ final class PeerLink: @unchecked Sendable {
         }
         let hello = owner.hello
         let secret = owner.settings.secret
+        let tls = owner.settings.tls
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(connection) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: nil)) }
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                }
             }
             .connect(host: address.host, port: address.port)
             .whenComplete { result in

@@ -6,6 +6,7 @@ import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The inter-node links of this node (DESIGN.md §8): the cluster listener, one link per other
@@ -16,7 +17,8 @@ import ServiceLifecycle
 /// Which members exist comes from etcd (``membershipChanged(_:)``), never from whether a socket
 /// works: a member whose key goes loses its routes and its link at once.
 ///
-/// Not built yet: mTLS between nodes.
+/// With `cluster_cafile`/`cluster_certfile`/`cluster_keyfile`, every link is TLS with a
+/// certificate on both ends (``LinkTLS``).
 public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     public struct Settings: Sendable {
         public var cluster: String
@@ -24,13 +26,48 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
         public var secret: String
         public var listenHost: String
         public var listenPort: Int
+        /// mTLS between nodes (``tlsContexts(caFile:certFile:keyFile:)``); nil for plain TCP.
+        public var tls: LinkTLS?
 
-        public init(cluster: String, node: String, secret: String, listenHost: String, listenPort: Int) {
+        public init(cluster: String, node: String, secret: String, listenHost: String, listenPort: Int, tls: LinkTLS? = nil) {
             self.cluster = cluster
             self.node = node
             self.secret = secret
             self.listenHost = listenHost
             self.listenPort = listenPort
+            self.tls = tls
+        }
+    }
+
+    /// TLS on both ends of every link: each node presents its certificate when it dials and when it
+    /// accepts, and accepts only a peer whose certificate the cluster's CA signed (TLS 1.2 or later;
+    /// no host name check: nodes dial the addresses peers advertise, and the CA is the cluster's own).
+    public struct LinkTLS: Sendable {
+        let server: NIOSSLContext
+        let client: NIOSSLContext
+    }
+
+    public static func tlsContexts(caFile: String, certFile: String, keyFile: String) throws -> LinkTLS {
+        do {
+            let chain = try MeridianBroker.TLSFiles.certificateChain(certFile, option: "cluster_certfile").map { NIOSSLCertificateSource.certificate($0) }
+            let key = NIOSSLPrivateKeySource.privateKey(try MeridianBroker.TLSFiles.privateKey(keyFile, option: "cluster_keyfile"))
+            let roots = NIOSSLTrustRoots.certificates(try MeridianBroker.TLSFiles.certificateChain(caFile, option: "cluster_cafile"))
+            var server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.certificateChain = chain
+            client.privateKey = key
+            server.minimumTLSVersion = .tlsv12
+            client.minimumTLSVersion = .tlsv12
+            // On the accepting side this also requires a client certificate.
+            server.certificateVerification = .noHostnameVerification
+            client.certificateVerification = .noHostnameVerification
+            server.trustRoots = roots
+            client.trustRoots = roots
+            return LinkTLS(server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
+        } catch let error as MeridianBroker.TLSFiles.Failure {
+            throw error
+        } catch {
+            throw EtcdError("mTLS between nodes: \(error)")
         }
     }
 
@@ -66,6 +103,13 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 let remote = channel.remoteAddress?.description ?? "?"
                 let connection = PeerConnection(role: .server, remote: remote)
+                if let tls = settings.tls {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
                 connection.onPackets = { [weak self, weak connection] packets in
                     guard let self, let connection else { return }
                     self.handshake(packets, on: connection)

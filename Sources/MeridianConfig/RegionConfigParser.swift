@@ -5,6 +5,7 @@ public enum RegionConfigParser {
     public static let directives: Set<String> = [
         "cluster_name", "node_name", "cluster_listener", "cluster_advertise", "etcd_endpoints", "etcd_prefix",
         "etcd_cafile", "etcd_certfile", "etcd_keyfile", "membership_ttl", "cluster_secret",
+        "cluster_cafile", "cluster_certfile", "cluster_keyfile",
     ]
 
     public static func parse(
@@ -33,6 +34,10 @@ public enum RegionConfigParser {
         var keyFile: String?
         var ttl: Int?
         var secret: String?
+        /// mTLS between nodes: (value, line) of each.
+        var linkCA: (String, ConfigLine)?
+        var linkCert: (String, ConfigLine)?
+        var linkKey: (String, ConfigLine)?
 
         func settings(file: String, lastLine: Int) throws -> ClusterSettings {
             func missing(_ option: String, _ example: String) -> ConfigError {
@@ -42,8 +47,18 @@ public enum RegionConfigParser {
             guard let nodeName else { throw missing("node_name", "node_name node-1") }
             guard let listener else { throw missing("cluster_listener", "cluster_listener 7883") }
             guard let endpoints else { throw missing("etcd_endpoints", "etcd_endpoints http://127.0.0.1:2379") }
-            guard let secret else {
-                throw missing("cluster_secret", "cluster_secret a-long-random-string, the same on every node; mTLS between nodes is not built yet")
+            var linkTLS: ClusterSettings.LinkTLS?
+            switch (linkCA, linkCert, linkKey) {
+            case (nil, nil, nil):
+                break
+            case let ((ca, _)?, (cert, _)?, (key, _)?):
+                linkTLS = .init(caFile: ca, certFile: cert, keyFile: key)
+            default:
+                let given = [linkCA, linkCert, linkKey].compactMap { $0?.1 }.first!
+                throw given.error("cluster_cafile, cluster_certfile and cluster_keyfile go together (mTLS between nodes)")
+            }
+            guard let secret = secret ?? (linkTLS != nil ? "" : nil) else {
+                throw missing("cluster_secret", "cluster_secret a-long-random-string, the same on every node; or mTLS with cluster_cafile, cluster_certfile and cluster_keyfile")
             }
             var settings = ClusterSettings(clusterName: clusterName, nodeName: nodeName, listenerPort: listener.port, etcdEndpoints: endpoints)
             settings.listenerAddress = listener.address
@@ -54,6 +69,7 @@ public enum RegionConfigParser {
             settings.etcdKeyFile = keyFile
             if let ttl { settings.membershipTTL = ttl }
             settings.clusterSecret = secret
+            settings.linkTLS = linkTLS
             return settings
         }
     }
@@ -116,6 +132,12 @@ public enum RegionConfigParser {
         case "membership_ttl":
             collected.ttl = try line.integer("seconds", in: 2...3_600, note: "the lease TTL must leave time for renewals")
             try line.end()
+        case "cluster_cafile":
+            collected.linkCA = (try line.rest("path"), line)
+        case "cluster_certfile":
+            collected.linkCert = (try line.rest("path"), line)
+        case "cluster_keyfile":
+            collected.linkKey = (try line.rest("path"), line)
         case "cluster_secret":
             let secret = try line.rest("secret")
             guard secret.utf8.count >= 16 else { throw line.error("must be at least 16 characters (every node of the cluster shares it)") }

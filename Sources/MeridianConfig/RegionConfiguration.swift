@@ -43,8 +43,24 @@ public struct ClusterSettings: Sendable, Equatable {
     public var etcdKeyFile: String?
     /// `membership_ttl` in seconds (default 10, at least 2).
     public var membershipTTL = 10
-    /// `cluster_secret` (required): what a node proves on an inter-node link; every node shares it.
+    /// `cluster_secret` (required without mTLS): what a node proves on an inter-node link; every node shares it.
     public var clusterSecret = ""
+    /// mTLS between nodes: `cluster_cafile`, `cluster_certfile`, `cluster_keyfile` (all three, or none).
+    public var linkTLS: LinkTLS?
+
+    public struct LinkTLS: Sendable, Equatable {
+        /// The CA every node's certificate must be signed by.
+        public var caFile: String
+        /// This node's certificate (presented both when it dials and when it accepts) and key.
+        public var certFile: String
+        public var keyFile: String
+
+        public init(caFile: String, certFile: String, keyFile: String) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
 
     public init(clusterName: String, nodeName: String, listenerPort: Int, etcdEndpoints: [String]) {
         self.clusterName = clusterName

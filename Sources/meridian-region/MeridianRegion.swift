@@ -98,10 +98,18 @@ struct MeridianRegion: AsyncParsableCommand {
         if settings.etcdCAFile == nil && (settings.etcdCertFile != nil || settings.etcdKeyFile != nil) {
             Gateway.exit(program: program, failure: .init(description: "etcd_certfile/etcd_keyfile need etcd_cafile (TLS to etcd is on only with a CA to verify it)"))
         }
+        var linkTLS: PeerLinks.LinkTLS?
+        if let files = settings.linkTLS {
+            do {
+                linkTLS = try PeerLinks.tlsContexts(caFile: files.caFile, certFile: files.certFile, keyFile: files.keyFile)
+            } catch {
+                Gateway.exit(program: program, failure: .init(description: "\(error)"))
+            }
+        }
         let peerLinks = PeerLinks(
             settings: .init(
                 cluster: settings.clusterName, node: settings.nodeName, secret: settings.clusterSecret,
-                listenHost: settings.listenerAddress ?? "0.0.0.0", listenPort: settings.listenerPort),
+                listenHost: settings.listenerAddress ?? "0.0.0.0", listenPort: settings.listenerPort, tls: linkTLS),
             logger: gateway.logger)
         do {
             try await peerLinks.start(server: gateway.server)

@@ -19,7 +19,7 @@ extension BrokerIntegration {
 
             /// - Parameter extra: further configuration lines (persistence, say).
             init(
-                name: String, etcd: EtcdCluster, directory: URL, ttl: Int = 3, secret: String = "integration-cluster-secret",
+                name: String, etcd: EtcdCluster, directory: URL, ttl: Int = 3, secret: String? = "integration-cluster-secret",
                 clusterPort: Int? = nil, etcdEndpoints: [String]? = nil, extra: String = ""
             ) throws {
                 self.name = name
@@ -34,7 +34,7 @@ extension BrokerIntegration {
                     cluster_name test
                     node_name \(name)
                     cluster_listener \(self.clusterPort) 127.0.0.1
-                    cluster_secret \(secret)
+                    \(secret.map { "cluster_secret \($0)" } ?? "")
                     etcd_endpoints \((etcdEndpoints ?? etcd.clientURLs).joined(separator: " "))
                     etcd_prefix /meridian-it
                     membership_ttl \(ttl)

@@ -186,6 +186,46 @@ extension BrokerIntegration {
             #expect(answer?.header == 0x20 && answer?.body.dropFirst().first == 0x87, "\(String(describing: answer))")
         }
 
+        @Test("mTLS between nodes: nodes with certificates of the cluster's CA link without a cluster_secret and deliver across; a node whose certificate another CA signed gets no link and is never ready")
+        func mutualTLSLinks() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let certificates = try await TestCertificates.make()
+            defer { certificates.cleanup() }
+            func tls(_ ca: String, _ pair: TestCertificates.Pair) -> String {
+                "cluster_cafile \(ca)\ncluster_certfile \(pair.certificate)\ncluster_keyfile \(pair.key)"
+            }
+            let good = tls(certificates.ca.certificate, certificates.serverAndClient)
+            let b = try Node(name: "node-b", etcd: scratch.etcd, directory: scratch.directory, secret: nil, extra: good)
+            defer { b.process.cleanup() }
+            let c = try Node(name: "node-c", etcd: scratch.etcd, directory: scratch.directory, secret: nil, extra: good)
+            defer { c.process.cleanup() }
+            let linked = await Self.eventually(.seconds(20)) {
+                let up = await b.linkUp(to: "node-c")
+                let ready = await c.sessionsReady()
+                return up && ready
+            }
+            #expect(linked, "\(b.process.stderr)\n\(c.process.stderr)")
+            let onC = try await MosquittoSub.start(port: c.mqttPort, version: .v5, topics: ["tls/#"], qos: 1)
+            defer { onC.cleanup() }
+            #expect(await Self.eventually(.seconds(5)) { await b.routes() == 1 })
+            try await MosquittoPub.publish(port: b.mqttPort, version: .v5, topic: "tls/1", message: "over mTLS", qos: 1)
+            #expect(try await onC.waitForMessages(count: 1).first?.text == "over mTLS")
+
+            // node-a (it dials both) has a certificate of another CA: the TLS handshakes fail both ways.
+            let stranger = try Node(
+                name: "node-a", etcd: scratch.etcd, directory: scratch.directory, secret: nil, extra: tls(certificates.otherCA.certificate, certificates.foreign))
+            defer { stranger.process.cleanup() }
+            #expect(await Self.eventually(.seconds(15)) { await b.memberNames() == ["node-a", "node-b", "node-c"] })
+            try await Task.sleep(for: .seconds(2))
+            let strangerUp = await stranger.linkUp(to: "node-b")
+            let bToStranger = await b.linkUp(to: "node-a")
+            let strangerReady = await stranger.sessionsReady()
+            #expect(!strangerUp && !bToStranger && !strangerReady, "\(stranger.process.stderr)")
+            let counts = await b.shardCounts()
+            #expect(counts["node-a"] == nil, "\(counts)")
+        }
+
         @Test("a node that stops takes its routes with it: the others drop them at once and no longer forward to it")
         func leavingNodeDropsItsRoutes() async throws {
             let scratch = try await Scratch()

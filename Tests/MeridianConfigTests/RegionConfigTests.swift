@@ -52,6 +52,24 @@ import Testing
         #expect(error(withoutSecret)?.contains("cluster_secret is required") == true)
     }
 
+    @Test func mutualTLSBetweenNodesWithOrWithoutASecret() throws {
+        let withoutSecret = minimal.split(separator: "\n").filter { !$0.hasPrefix("cluster_secret") }.joined(separator: "\n")
+        let tls = "\ncluster_cafile /etc/meridian/ca.pem\ncluster_certfile /etc/meridian/node.pem\ncluster_keyfile /etc/meridian/node.key"
+        let mtlsOnly = try RegionConfigParser.parse(text: withoutSecret + tls, file: "r.conf")
+        #expect(mtlsOnly.cluster.linkTLS == .init(caFile: "/etc/meridian/ca.pem", certFile: "/etc/meridian/node.pem", keyFile: "/etc/meridian/node.key"))
+        #expect(mtlsOnly.cluster.clusterSecret == "")
+        let both = try RegionConfigParser.parse(text: minimal + tls, file: "r.conf")
+        #expect(both.cluster.linkTLS != nil && both.cluster.clusterSecret == "correct-horse-battery-staple")
+        #expect(try RegionConfigParser.parse(text: minimal, file: "r.conf").cluster.linkTLS == nil)
+        // One without the others names its line.
+        do {
+            _ = try RegionConfigParser.parse(text: minimal + "\ncluster_certfile /etc/meridian/node.pem", file: "r.conf")
+            Issue.record("a certificate without its CA and key was accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("r.conf:8: cluster_certfile: cluster_cafile, cluster_certfile and cluster_keyfile go together"), "\(error)")
+        }
+    }
+
     @Test func clusterDirectivesInAnIncludedFile() throws {
         let main = "listener 1883\nallow_anonymous true\ninclude_dir /etc/meridian/conf.d\n"
         let included = "cluster_name eu\nnode_name n1\ncluster_listener 7883\netcd_endpoints http://127.0.0.1:2379\ncluster_secret 0123456789abcdef\n"

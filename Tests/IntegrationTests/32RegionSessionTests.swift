@@ -102,5 +102,36 @@ extension BrokerIntegration {
             #expect(received.succeeded, "\(received)\n\(nodes.map { "\($0.name): \($0.process.stderr)" })")
             #expect(a.process.stderr.contains("session taken over by another node") && b.process.stderr.contains("session moved here from another node"))
         }
+
+        @Test("two copies of a persistent session (one restored from a restarted node's store, one made elsewhere meanwhile) merge when the client resumes: the messages queued in each arrive")
+        func staleCopyMerges() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let nodes = try await Self.readyCluster(scratch) { name in
+                "persistence true\npersistence_location \(scratch.directory.appendingPathComponent(name).path)"
+            }
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b) = (nodes[0], nodes[1])
+            let clientID = "stale-\(UInt32.random(in: 0...UInt32.max))"
+            func resume(on node: Node) async throws -> MosquittoSub {
+                try await MosquittoSub.start(
+                    port: node.mqttPort, version: .v5, topics: ["stale/#"], qos: 1, clientID: clientID, cleanSession: false, sessionExpiry: 300)
+            }
+            // A persistent session on A with one message queued, then A stops (its store keeps both).
+            try await resume(on: a).cleanup()
+            try await MosquittoPub.publish(port: a.mqttPort, version: .v5, topic: "stale/1", message: "queued on A", qos: 1)
+            _ = a.process.stop()
+            #expect(await Self.eventually(.seconds(10)) { await b.memberNames() == ["node-b", "node-c"] })
+            // Meanwhile the client makes a session on B (A is gone, so nothing moves) and one message queues there.
+            try await resume(on: b).cleanup()
+            try await MosquittoPub.publish(port: b.mqttPort, version: .v5, topic: "stale/2", message: "queued on B", qos: 1)
+            // A comes back with its copy; the client resumes on B: A's copy moves there and joins B's.
+            try a.restart()
+            #expect(await Self.eventually(.seconds(20)) { await a.sessionsReady() }, "\(a.process.stderr)")
+            let resumed = try await resume(on: b)
+            defer { resumed.cleanup() }
+            let got = try await resumed.waitForMessages(count: 2, timeout: .seconds(10))
+            #expect(Set(got.map(\.text)) == ["queued on A", "queued on B"], "\(got)\n\(b.process.stderr)")
+        }
     }
 }

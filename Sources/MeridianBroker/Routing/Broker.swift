@@ -249,59 +249,78 @@ final class Broker: @unchecked Sendable {
     }
 
     /// Installs a session that moved here from another node (``endSession(clientIdentifier:for:takingState:)``
-    /// there), replacing any of the same client id, offline until its client attaches; stored first
-    /// when persistence is on. - Returns: the commit of its rows.
+    /// there), offline until its client attaches; stored first when persistence is on. A session of
+    /// the same client id and owner already here (an older copy, restored from this node's store)
+    /// takes the moved subscriptions it lacks and the moved messages after its own, so neither
+    /// copy's messages are lost; one of another owner stays as it is, and the moved state is dropped
+    /// (logged: its client could not attach to this one anyway, I8). - Returns: the commit of its rows.
     func install(_ taken: TakenSession, via context: LoopContext) -> EventLoopFuture<Void> {
         let clientID = taken.clientIdentifier
-        let handle = SessionHandle(clientIdentifier: clientID, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
         let identity = SessionIdentity.client(username: taken.username)
-        var operations: [StoreOperation] = []
-        if store != nil {
-            operations.append(.upsertSession(StoredSession(
-                clientID: clientID, expiryInterval: taken.expiryInterval, protocolVersion: taken.protocolVersion,
-                disconnectedAt: unixTime(), identity: identity.stored)))
-            for subscription in taken.subscriptions {
-                operations.append(.upsertSubscription(
-                    clientID: clientID, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier))
-            }
-        }
         let now = context.now
         let wallNow = unixTime()
-        var queue: [Delivery] = []
-        for var delivery in taken.deliveries {
-            if store != nil, delivery.qos != .atMostOnce {
-                let id = nextMessageID()
-                delivery.storeID = id
-                operations.append(.appendMessage(clientID: clientID, messageID: id, StoredMessage(delivery, now: now, wallNow: wallNow)))
+        var operations: [StoreOperation] = []
+        var expiring: SessionHandle?
+        let installed = lock.withLock { () -> Bool in
+            let existing = sessions[clientID]
+            if let existing, existing.lock.withLock({ existing.identity }) != identity { return false }
+            let handle = existing ?? SessionHandle(
+                clientIdentifier: clientID, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
+            let persistent = existing.map { existing in existing.lock.withLock { existing.isPersistent } } ?? (taken.expiryInterval > 0)
+            if existing == nil, store != nil {
+                operations.append(.upsertSession(StoredSession(
+                    clientID: clientID, expiryInterval: taken.expiryInterval, protocolVersion: taken.protocolVersion,
+                    disconnectedAt: unixTime(), identity: identity.stored)))
             }
-            queue.append(delivery)
-        }
-        lock.withLock {
-            if let existing = sessions[clientID] {
-                let target = existing.lock.withLock { existing.target }
-                removeSessionLocked(existing)
-                if let target { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
+            var queue: [Delivery] = []
+            for var delivery in taken.deliveries {
+                if store != nil, persistent, delivery.qos != .atMostOnce {
+                    let id = nextMessageID()
+                    delivery.storeID = id
+                    operations.append(.appendMessage(clientID: clientID, messageID: id, StoredMessage(delivery, now: now, wallNow: wallNow)))
+                }
+                queue.append(delivery)
             }
-            handle.lock.withLock {
-                handle.identity = identity
-                handle.access = identity.access(under: security.acl, clientIdentifier: clientID)
-                handle.expiryInterval = taken.expiryInterval
-                handle.flow.protocolVersion = taken.protocolVersion
+            let added = handle.lock.withLock { () -> [TakenSession.Subscription] in
+                if existing == nil {
+                    handle.identity = identity
+                    handle.access = identity.access(under: security.acl, clientIdentifier: clientID)
+                    handle.expiryInterval = taken.expiryInterval
+                    handle.flow.protocolVersion = taken.protocolVersion
+                }
                 handle.flow.restore(inflight: [], queue: queue)
-                for subscription in taken.subscriptions {
+                let added = taken.subscriptions.filter { handle.subscriptions[$0.filter] == nil }
+                for subscription in added {
                     handle.subscriptions[subscription.filter] = .init(options: subscription.options, identifier: subscription.identifier)
                 }
+                return added
             }
-            sessions[clientID] = handle
+            if store != nil, persistent {
+                for subscription in added {
+                    operations.append(.upsertSubscription(
+                        clientID: clientID, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier))
+                }
+            }
+            if existing == nil {
+                sessions[clientID] = handle
+                expiring = handle
+            }
             subscriptionsLock.withWriteLock {
-                for subscription in taken.subscriptions {
+                for subscription in added {
                     let existed = tree.subscribe(handle, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier)
                     if !existed { cluster?.localSubscriptionAdded(subscription.filter) }
                 }
             }
+            return true
         }
-        if taken.expiryInterval != UInt32.max {
-            scheduleExpiry(of: handle, generation: 0, after: .seconds(Int64(taken.expiryInterval)), on: context.eventLoop)
+        guard installed else {
+            logger.warning("a session moved here belongs to another user than this node's session of that client id: kept this one", metadata: [
+                "client_id": "\(clientID)",
+            ])
+            return context.eventLoop.makeSucceededFuture(())
+        }
+        if let expiring, taken.expiryInterval != UInt32.max {
+            scheduleExpiry(of: expiring, generation: 0, after: .seconds(Int64(taken.expiryInterval)), on: context.eventLoop)
         }
         guard let store, !operations.isEmpty else { return context.eventLoop.makeSucceededFuture(()) }
         return store.commit(operations, on: context.eventLoop)

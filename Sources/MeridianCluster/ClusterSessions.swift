@@ -49,7 +49,9 @@ final class ClusterSessions: @unchecked Sendable {
     private let lock = NIOLock()
     private var takeovers = SessionTakeovers()
     private var pending: [UInt64: Pending] = [:]
-    private var nextClaimID: UInt64 = 0
+    /// Starts anywhere: claim ids of one start must not repeat those of an earlier one (the peers
+    /// remember installed transfers by them).
+    private var nextClaimID = UInt64.random(in: 0..<(1 << 62))
     /// Transfers installed (by peer, client id and claim), the latest 10,000: a resend is not installed twice.
     private var installed: Set<String> = []
     private var installedOrder: [String] = []

@@ -133,5 +133,30 @@ extension BrokerIntegration {
             let got = try await resumed.waitForMessages(count: 2, timeout: .seconds(10))
             #expect(Set(got.map(\.text)) == ["queued on A", "queued on B"], "\(got)\n\(b.process.stderr)")
         }
+
+        @Test("kill -9 of a node: its clients all connect to another node once the dead node's lease has ended (membership_ttl 3 s), no takeover waiting for it any longer")
+        func clientsOfAKilledNodeConnectElsewhere() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let nodes = try await Self.readyCluster(scratch)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b) = (nodes[0], nodes[1])
+            let connectedFile = scratch.directory.appendingPathComponent("clients-connected").path
+            let goFile = scratch.directory.appendingPathComponent("node-killed").path
+            let failover = Task {
+                try await PahoScript.run(
+                    "cluster_failover.py", port: a.mqttPort,
+                    ["--other-port", "\(b.mqttPort)", "--count", "20", "--within", "30", "--connected-file", connectedFile, "--go-file", goFile],
+                    timeout: .seconds(90))
+            }
+            let connected = await Self.eventually(.seconds(30)) { FileManager.default.fileExists(atPath: connectedFile) }
+            _ = a.process.kill9()
+            FileManager.default.createFile(atPath: goFile, contents: nil)
+            let result = try await failover.value
+            #expect(connected)
+            #expect(result.succeeded, "\(result)\n\(b.process.stderr)")
+            // The figure, for the record (not asserted: speed is the benchmark's business).
+            if let line = result.stdout.split(separator: "\n").last(where: { $0.hasPrefix("failover:") }) { print(line) }
+        }
     }
 }

@@ -30,18 +30,11 @@ public final class ClusterAdmission: SessionAdmission, @unchecked Sendable {
         guard let membership = current else { return }
         let sessions = ClusterSessions(
             node: links.settings.node, membership: membership, shards: shards, links: links, server: server, logger: logger)
-        links.onSessionMessage = { message, peer in sessions.received(message, from: peer) }
-        links.onSessionTransfer = { transfer, peer, loop in sessions.received(transfer, from: peer, on: loop) }
+        links.sessions = sessions
         shards.onRelease = { released in sessions.released(released) }
         shards.onReadyLost = { node in sessions.memberLeft(node) }
         shards.linkStates = { links.linkStates }
-        let node = links.settings.node
-        shards.onStepDown = { [weak shards] in
-            // To a ready node (MQTT 5: 0x9C Use another server with its address).
-            let ready = shards?.readyMembers ?? []
-            let elsewhere = membership.members.first { $0.name != node && ready.contains($0.name) && $0.addresses.mqtt != nil }
-            server.sendClientsElsewhere(reason: .useAnotherServer, serverReference: elsewhere?.addresses.mqtt)
-        }
+        shards.onStepDown = { [weak self] in self?.sendClientsElsewhere(server: server) }
         state.withLockedValue {
             $0.sessions = sessions
             $0.shards = shards
@@ -67,6 +60,16 @@ public final class ClusterAdmission: SessionAdmission, @unchecked Sendable {
             return eventLoop.makeSucceededFuture(.admit)
         }
         return sessions.admit(request, on: eventLoop)
+    }
+
+    /// Closes every client connection with 0x9C Use another server (MQTT 5) and the address of
+    /// another node — a ready one when there is one — for a node that fenced itself or stepped down.
+    public func sendClientsElsewhere(server: BrokerServer) {
+        guard let membership = current else { return }
+        let ready = shards?.readyMembers ?? []
+        let others = membership.members.filter { $0.name != membership.nodeName && $0.addresses.mqtt != nil }
+        let elsewhere = others.first { ready.contains($0.name) } ?? others.first
+        server.sendClientsElsewhere(reason: .useAnotherServer, serverReference: elsewhere?.addresses.mqtt)
     }
 
     public func stop() {

@@ -73,6 +73,8 @@ public final class ClusterMembership: Service, @unchecked Sendable {
 
     public var incarnation: Int64? { state.withLockedValue { $0.incarnation } }
 
+    public var nodeName: String { settings.nodeName }
+
     /// The lease this node holds now (its shard claims are made under it); nil while it has none.
     public var lease: Int64? { state.withLockedValue { $0.lease } }
 

@@ -68,19 +68,17 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
 
     private static func context(_ files: TLSFiles) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.certificateVerification = .fullVerification
         do {
-            configuration.trustRoots = .certificates(try MeridianBroker.TLSFiles.certificateChain(files.caFile, option: "etcd_cafile"))
+            var identity: ClusterTLS.Identity?
             switch (files.certFile, files.keyFile) {
             case let (cert?, key?):
-                configuration.certificateChain = try MeridianBroker.TLSFiles.certificateChain(cert, option: "etcd_certfile").map { .certificate($0) }
-                configuration.privateKey = .privateKey(try MeridianBroker.TLSFiles.privateKey(key, option: "etcd_keyfile"))
+                identity = .init(certFile: cert, certOption: "etcd_certfile", keyFile: key, keyOption: "etcd_keyfile")
             case (nil, nil):
                 break
             default:
                 throw EtcdError("etcd_certfile and etcd_keyfile go together")
             }
+            try ClusterTLS.configure(&configuration, caFile: files.caFile, caOption: "etcd_cafile", identity: identity, verification: .fullVerification)
             return try NIOSSLContext(configuration: configuration)
         } catch let error as EtcdError {
             throw error

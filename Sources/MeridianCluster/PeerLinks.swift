@@ -49,21 +49,13 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
 
     public static func tlsContexts(caFile: String, certFile: String, keyFile: String) throws -> LinkTLS {
         do {
-            let chain = try MeridianBroker.TLSFiles.certificateChain(certFile, option: "cluster_certfile").map { NIOSSLCertificateSource.certificate($0) }
-            let key = NIOSSLPrivateKeySource.privateKey(try MeridianBroker.TLSFiles.privateKey(keyFile, option: "cluster_keyfile"))
-            let roots = NIOSSLTrustRoots.certificates(try MeridianBroker.TLSFiles.certificateChain(caFile, option: "cluster_cafile"))
-            var server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
-            var client = TLSConfiguration.makeClientConfiguration()
-            client.certificateChain = chain
-            client.privateKey = key
-            server.minimumTLSVersion = .tlsv12
-            client.minimumTLSVersion = .tlsv12
-            // On the accepting side this also requires a client certificate.
-            server.certificateVerification = .noHostnameVerification
-            client.certificateVerification = .noHostnameVerification
-            server.trustRoots = roots
-            client.trustRoots = roots
-            return LinkTLS(server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
+            let identity = ClusterTLS.Identity(certFile: certFile, certOption: "cluster_certfile", keyFile: keyFile, keyOption: "cluster_keyfile")
+            // One configuration for both ends (the handler decides the role); on the accepting end
+            // verification also requires the peer's certificate.
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            try ClusterTLS.configure(&configuration, caFile: caFile, caOption: "cluster_cafile", identity: identity, verification: .noHostnameVerification)
+            let context = try NIOSSLContext(configuration: configuration)
+            return LinkTLS(server: context, client: context)
         } catch let error as MeridianBroker.TLSFiles.Failure {
             throw error
         } catch {
@@ -251,12 +243,12 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
 
     // MARK: - Session takeovers
 
-    /// Where session messages from peers go (``ClusterSessions``), set once at start-up.
-    var onSessionMessage: (@Sendable (PeerWire.SessionMessage, String) -> Void)? {
-        get { lock.withLock { sessionHandler } }
-        set { lock.withLock { sessionHandler = newValue } }
+    /// Where session messages and moving sessions from peers go, set once at start-up.
+    var sessions: ClusterSessions? {
+        get { lock.withLock { sessionsHandler } }
+        set { lock.withLock { sessionsHandler = newValue } }
     }
-    private var sessionHandler: (@Sendable (PeerWire.SessionMessage, String) -> Void)?
+    private weak var sessionsHandler: ClusterSessions?
 
     /// Sends a session message to `peer`. - Returns: false when no link to it is open.
     func send(_ message: PeerWire.SessionMessage, to peer: String) -> Bool {
@@ -266,19 +258,12 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     }
 
     func receivedSessionMessage(_ message: PeerWire.SessionMessage, from peer: String) {
-        onSessionMessage?(message, peer)
+        sessions?.received(message, from: peer)
     }
-
-    /// Where sessions moving here go (``ClusterSessions``), set once at start-up.
-    var onSessionTransfer: (@Sendable (SessionTransfer, String, EventLoop) -> EventLoopFuture<Void>)? {
-        get { lock.withLock { transferHandler } }
-        set { lock.withLock { transferHandler = newValue } }
-    }
-    private var transferHandler: (@Sendable (SessionTransfer, String, EventLoop) -> EventLoopFuture<Void>)?
 
     func receivedSessionTransfer(_ transfer: SessionTransfer, from peer: String, on loop: EventLoop) -> EventLoopFuture<Void> {
-        guard let handler = onSessionTransfer else { return loop.makeFailedFuture(EtcdError("sessions across nodes not started")) }
-        return handler(transfer, peer, loop)
+        guard let sessions else { return loop.makeFailedFuture(EtcdError("sessions across nodes not started")) }
+        return sessions.received(transfer, from: peer, on: loop)
     }
 
     // MARK: - ClusterRouting (called by the broker)

@@ -74,18 +74,25 @@ public enum PeerWire {
         writeString(update.node, into: &buffer)
     }
 
-    private static func writeString(_ text: String, into buffer: inout ByteBuffer) {
+    /// A string with a 2-byte length, as every part of the link's own messages writes it.
+    static func writeString(_ text: String, into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt16(text.utf8.count))
         buffer.writeString(text)
     }
 
-    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+    static func readString(_ buffer: inout ByteBuffer) -> String? {
         guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
         return buffer.readString(length: Int(length))
     }
 
+    /// A flag byte, then the string when there is one (``readOptionalString(_:)``).
+    static func writeOptionalString(_ text: String?, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(text == nil ? 0 : 1))
+        if let text { writeString(text, into: &buffer) }
+    }
+
     /// A flag byte, then the string when it is 1. - Returns: nil for bytes that are not one; .some(nil) for none.
-    private static func readOptionalString(_ buffer: inout ByteBuffer) -> String?? {
+    static func readOptionalString(_ buffer: inout ByteBuffer) -> String?? {
         switch buffer.readInteger(as: UInt8.self) {
         case 0: return .some(nil)
         case 1: return readString(&buffer).map { .some($0) }
@@ -132,10 +139,8 @@ public enum PeerWire {
         buffer.writeInteger(UInt8(claim.cleanStart ? 1 : 0))
         writeString(claim.requester, into: &buffer)
         writeString(claim.clientIdentifier, into: &buffer)
-        for optional in [claim.username, claim.stateFrom] {
-            buffer.writeInteger(UInt8(optional == nil ? 0 : 1))
-            if let optional { writeString(optional, into: &buffer) }
-        }
+        writeOptionalString(claim.username, into: &buffer)
+        writeOptionalString(claim.stateFrom, into: &buffer)
         return MQTTPublish(topic: sessionsTopic, payload: buffer, qos: .atMostOnce, retain: false, dup: false, packetIdentifier: nil)
     }
 

@@ -18,7 +18,8 @@ public enum SessionShards {
     /// The member that should own `shard` (rendezvous hashing: when a member joins or leaves,
     /// only the shards it gains or had move). Nil without members.
     public static func assignee(of shard: Int, among members: some Collection<String>) -> String? {
-        members.max { weight(shard, $0) < weight(shard, $1) || (weight(shard, $0) == weight(shard, $1) && $0 > $1) }
+        // Ties (improbable) go to the name that sorts first, so every node agrees.
+        members.lazy.map { (weight: weight(shard, $0), name: $0) }.max { ($0.weight, $1.name) < ($1.weight, $0.name) }?.name
     }
 
     private static func weight(_ shard: Int, _ member: String) -> UInt32 {

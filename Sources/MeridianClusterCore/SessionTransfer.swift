@@ -29,14 +29,13 @@ public struct SessionTransfer: Sendable {
         var buffer = ByteBuffer()
         buffer.writeInteger(Self.format)
         buffer.writeInteger(claimID)
-        Self.writeString(session.clientIdentifier, into: &buffer)
+        PeerWire.writeString(session.clientIdentifier, into: &buffer)
         buffer.writeInteger(session.expiryInterval)
         buffer.writeInteger(session.protocolVersion.rawValue)
-        buffer.writeInteger(UInt8(session.username == nil ? 0 : 1))
-        if let username = session.username { Self.writeString(username, into: &buffer) }
+        PeerWire.writeOptionalString(session.username, into: &buffer)
         buffer.writeInteger(UInt32(session.subscriptions.count))
         for subscription in session.subscriptions {
-            Self.writeString(subscription.filter, into: &buffer)
+            PeerWire.writeString(subscription.filter, into: &buffer)
             buffer.writeInteger(subscription.options.byte(version: .v5))
             buffer.writeInteger(subscription.identifier ?? 0)
         }
@@ -62,20 +61,15 @@ public struct SessionTransfer: Sendable {
         var buffer = payload
         guard buffer.readInteger(as: UInt8.self) == Self.format,
             let claimID = buffer.readInteger(as: UInt64.self),
-            let clientIdentifier = Self.readString(&buffer),
+            let clientIdentifier = PeerWire.readString(&buffer),
             let expiry = buffer.readInteger(as: UInt32.self),
             let version = buffer.readInteger(as: UInt8.self).flatMap(MQTTProtocolVersion.init(rawValue:)),
-            let hasUsername = buffer.readInteger(as: UInt8.self), hasUsername <= 1
+            let username = PeerWire.readOptionalString(&buffer)
         else { return nil }
-        var username: String?
-        if hasUsername == 1 {
-            guard let name = Self.readString(&buffer) else { return nil }
-            username = name
-        }
         guard let subscriptionCount = buffer.readInteger(as: UInt32.self), Int(subscriptionCount) <= buffer.readableBytes / 7 else { return nil }
         var subscriptions: [TakenSession.Subscription] = []
         for _ in 0..<subscriptionCount {
-            guard let filter = Self.readString(&buffer), let byte = buffer.readInteger(as: UInt8.self),
+            guard let filter = PeerWire.readString(&buffer), let byte = buffer.readInteger(as: UInt8.self),
                 let options = try? MQTTSubscriptionOptions(byte: byte, version: .v5),
                 let identifier = buffer.readInteger(as: UInt32.self)
             else { return nil }
@@ -99,15 +93,5 @@ public struct SessionTransfer: Sendable {
         self.init(claimID: claimID, session: TakenSession(
             clientIdentifier: clientIdentifier, expiryInterval: expiry, protocolVersion: version, username: username,
             subscriptions: subscriptions, deliveries: deliveries))
-    }
-
-    private static func writeString(_ text: String, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt16(text.utf8.count))
-        buffer.writeString(text)
-    }
-
-    private static func readString(_ buffer: inout ByteBuffer) -> String? {
-        guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
-        return buffer.readString(length: Int(length))
     }
 }

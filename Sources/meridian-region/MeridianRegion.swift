@@ -148,9 +148,8 @@ struct MeridianRegion: AsyncParsableCommand {
                     case .serving(let incarnation): return peerLinks.serving(incarnation: incarnation)
                     case .fenced: break
                     }
-                    // The clients go to a node that is still serving (the last ones this node saw alive).
-                    let elsewhere = admission.current?.members.first { $0.name != settings.nodeName && $0.addresses.mqtt != nil }
-                    server.sendClientsElsewhere(reason: .useAnotherServer, serverReference: elsewhere?.addresses.mqtt)
+                    // The clients go to a node that is still serving (of those this node last saw alive).
+                    admission.sendClientsElsewhere(server: server)
                 })
             admission.attach(membership)
             try await membership.join()

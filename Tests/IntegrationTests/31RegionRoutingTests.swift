@@ -211,6 +211,10 @@ extension BrokerIntegration {
             #expect(await Self.eventually(.seconds(5)) { await b.routes() == 1 })
             try await MosquittoPub.publish(port: b.mqttPort, version: .v5, topic: "tls/1", message: "over mTLS", qos: 1)
             #expect(try await onC.waitForMessages(count: 1).first?.text == "over mTLS")
+            // A TLS client that shows no certificate is refused by the cluster listener (TLS 1.3 alert 116).
+            let anonymous = try await ProcessRunner.run(
+                "sh", ["-c", "sleep 1 | openssl s_client -connect 127.0.0.1:\(b.clusterPort) -CAfile \(certificates.ca.certificate) 2>&1"], timeout: .seconds(10))
+            #expect(anonymous.stdout.contains("alert certificate required"), "\(anonymous.stdout)")
 
             // node-a (it dials both) has a certificate of another CA: the TLS handshakes fail both ways.
             let stranger = try Node(

@@ -85,7 +85,7 @@ import Testing
         let group = tree.match(topic: "jobs/1").groups[0]
         var online: Set<String> = ["peer-b", "peer-c", "local"]
         func pick() -> String? {
-            group.next(preferring: { $0 == "local" && online.contains($0) }, otherwise: { online.contains($0) })?.subscriber
+            group.next { online.contains($0) ? ($0 == "local" ? .preferred : .acceptable) : .unsuitable }?.subscriber
         }
         #expect((0..<3).map { _ in pick() } == ["local", "local", "local"])
         online.remove("local")

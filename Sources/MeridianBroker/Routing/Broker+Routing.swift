@@ -70,7 +70,7 @@ extension Broker {
                 for group in match.groups {
                     // A member on this node first; else another node's session (one per node with
                     // members); else an offline member, which queues it. One scan of the group.
-                    if let member = group.next(preferring: { $0.isOnline && !$0.isPeer }, otherwise: { $0.isOnline }) {
+                    if let member = group.next(choosing: { member in member.isOnline ? (member.isPeer ? .acceptable : .preferred) : .unsuitable }) {
                         targets.append((member, "$share/\(group.name)/"))
                     }
                 }

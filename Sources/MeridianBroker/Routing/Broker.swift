@@ -127,15 +127,21 @@ final class Broker: @unchecked Sendable {
                     // The identity stored with the session: the ACL applies before its client reconnects.
                     handle.access = handle.identity.access(under: security.acl, clientIdentifier: clientID)
                 }
-                let subscriptions = handle.lock.withLock { handle.subscriptions }
-                subscriptionsLock.withWriteLock {
-                    for (filter, subscription) in subscriptions {
-                        let existed = tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
-                        if !existed && !handle.isPeer { cluster?.localSubscriptionAdded(filter) }
-                    }
-                }
+                addToTree(handle, handle.lock.withLock { handle.subscriptions.map { ($0.key, $0.value) } })
             }
             retainedLock.withLock { for message in messages { retained.retain(message) } }
+        }
+    }
+
+    /// Puts subscriptions a session already holds (restored, or moved here) into the tree, and
+    /// announces the filters new to this node to the cluster. Call under `lock`.
+    private func addToTree(_ handle: SessionHandle, _ subscriptions: [(filter: String, subscription: SessionHandle.Subscription)]) {
+        guard !subscriptions.isEmpty else { return }
+        subscriptionsLock.withWriteLock {
+            for (filter, subscription) in subscriptions {
+                let existed = tree.subscribe(handle, filter: filter, options: subscription.options, identifier: subscription.identifier)
+                if !existed && !handle.isPeer { cluster?.localSubscriptionAdded(filter) }
+            }
         }
     }
 
@@ -305,12 +311,7 @@ final class Broker: @unchecked Sendable {
                 sessions[clientID] = handle
                 expiring = handle
             }
-            subscriptionsLock.withWriteLock {
-                for subscription in added {
-                    let existed = tree.subscribe(handle, filter: subscription.filter, options: subscription.options, identifier: subscription.identifier)
-                    if !existed { cluster?.localSubscriptionAdded(subscription.filter) }
-                }
-            }
+            addToTree(handle, added.map { ($0.filter, .init(options: $0.options, identifier: $0.identifier)) })
             return true
         }
         guard installed else {

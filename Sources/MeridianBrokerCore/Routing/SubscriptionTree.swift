@@ -22,27 +22,35 @@ public final class SharedGroup<Subscriber: Hashable & Sendable> {
 
     init(name: String) { self.name = name }
 
-    /// Picks the next member in round-robin order, preferring one for which `isEligible` is true.
-    public func next(where isEligible: (Subscriber) -> Bool) -> SubscriptionEntry<Subscriber>? {
-        next(preferring: isEligible, otherwise: { _ in false })
+    /// How a member stands for the message being placed.
+    public enum Choice: Sendable {
+        case preferred
+        case acceptable
+        case unsuitable
     }
 
-    /// Picks the next member in round-robin order that `preferred` accepts; when none does, the
-    /// next that `acceptable` accepts; when none does either, the member at the cursor. One pass
-    /// over the members, and the cursor moves once, past the member picked.
-    public func next(
-        preferring preferred: (Subscriber) -> Bool, otherwise acceptable: (Subscriber) -> Bool
-    ) -> SubscriptionEntry<Subscriber>? {
+    /// Picks the next member in round-robin order, preferring one for which `isEligible` is true.
+    public func next(where isEligible: (Subscriber) -> Bool) -> SubscriptionEntry<Subscriber>? {
+        next { isEligible($0) ? .preferred : .unsuitable }
+    }
+
+    /// Picks the next member in round-robin order that `choice` calls preferred; when none is, the
+    /// next acceptable one; when none is either, the member at the cursor. One pass over the
+    /// members, one call of `choice` for each at most, and the cursor moves once, past the member picked.
+    public func next(choosing choice: (Subscriber) -> Choice) -> SubscriptionEntry<Subscriber>? {
         guard !members.isEmpty else { return nil }
         var fallback: Int?
         for step in 0..<members.count {
             let index = (cursor + step) % members.count
-            let subscriber = members[index].subscriber
-            if preferred(subscriber) {
+            switch choice(members[index].subscriber) {
+            case .preferred:
                 cursor = (index + 1) % members.count
                 return members[index]
+            case .acceptable:
+                if fallback == nil { fallback = index }
+            case .unsuitable:
+                break
             }
-            if fallback == nil, acceptable(subscriber) { fallback = index }
         }
         let index = fallback ?? cursor % members.count
         cursor = (index + 1) % members.count

@@ -19,6 +19,12 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
     /// The endpoint that answered last: tried first.
     private let preferred = NIOLockedValueBox(0)
 
+    /// Buckets of a histogram of request latency: from 1 ms (a loopback etcd) to the 2 s timeout.
+    public static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+    ]
+
     /// Requests (watches aside) since the client was made, for `/metrics`.
     public struct Statistics: Sendable, Equatable {
         public var requests = 0
@@ -47,8 +53,15 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
         }
     }
 
+    /// Told how long each request that succeeded took (watches aside): a latency histogram.
+    private let observeAnswer: (@Sendable (Duration) -> Void)?
+
     /// - Parameter endpoints: `http://host:port` URLs, or all `https://host:port` with `tls`.
-    public init(endpoints: [String], group: EventLoopGroup, tls: TLSFiles? = nil, timeout: TimeAmount = .seconds(2)) throws {
+    public init(
+        endpoints: [String], group: EventLoopGroup, tls: TLSFiles? = nil, timeout: TimeAmount = .seconds(2),
+        observeAnswer: (@Sendable (Duration) -> Void)? = nil
+    ) throws {
+        self.observeAnswer = observeAnswer
         let scheme = tls == nil ? "http://" : "https://"
         self.endpoints = try endpoints.map { url in
             guard url.hasPrefix(scheme) else {
@@ -155,7 +168,9 @@ public final class EtcdGatewayClient: EtcdClient, @unchecked Sendable {
         let started = NIODeadline.now()
         do {
             let answer: Answer = try await callOnce(path, body)
-            let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+            let took = NIODeadline.now() - started
+            let seconds = Double(took.nanoseconds) / 1e9
+            observeAnswer?(.nanoseconds(took.nanoseconds))
             statisticsBox.withLockedValue {
                 $0.requests += 1
                 $0.answeredSeconds += seconds

@@ -90,6 +90,14 @@ public final class OperationsEndpoint: @unchecked Sendable {
         return { duration, _ in histogram.record(duration) }
     }
 
+    /// A latency histogram another tier adds to `/metrics` (a region node: its etcd requests).
+    /// - Returns: the function that records one duration; it may be called from any thread.
+    public func durationHistogram(name: String, help: String, buckets: [Duration]) -> @Sendable (Duration) -> Void {
+        let histogram = registry.makeDurationHistogram(
+            descriptor: PrometheusCollectorRegistry.descriptor(name, help), buckets: buckets)
+        return { histogram.record($0) }
+    }
+
     /// Binds the HTTP port. Throws if it cannot be bound.
     /// - Returns: the port bound (useful with port 0).
     @discardableResult

@@ -113,6 +113,11 @@ public final class Gateway: @unchecked Sendable {
         self.listenerSettings = listenerSettings
     }
 
+    /// A latency histogram of `/metrics` that the tier records into (see ``OperationsEndpoint/durationHistogram(name:help:buckets:)``).
+    public func durationHistogram(name: String, help: String, buckets: [Duration]) -> @Sendable (Duration) -> Void {
+        operations.durationHistogram(name: name, help: help, buckets: buckets)
+    }
+
     /// Reads the configuration, sets up logging, opens the store, binds the listeners and starts
     /// the bridges and the operations endpoint.
     public static func start(_ options: Options) async throws(StartupFailure) -> Gateway {

@@ -125,7 +125,11 @@ struct MeridianRegion: AsyncParsableCommand {
             // loops, or a busy node would miss its fencing deadline (seen under load at TTL 3 s).
             let etcd = try EtcdGatewayClient(
                 endpoints: settings.etcdEndpoints, group: etcdGroup,
-                tls: settings.etcdCAFile.map { .init(caFile: $0, certFile: settings.etcdCertFile, keyFile: settings.etcdKeyFile) })
+                tls: settings.etcdCAFile.map { .init(caFile: $0, certFile: settings.etcdCertFile, keyFile: settings.etcdKeyFile) },
+                observeAnswer: gateway.durationHistogram(
+                    name: "meridian_cluster_etcd_request_duration_seconds",
+                    help: "Duration of the etcd requests that succeeded (watches aside).",
+                    buckets: EtcdGatewayClient.latencyBuckets))
             etcdClient.withLockedValue { $0 = etcd }
             let mqttPort = gateway.configuration.listeners.first?.port
             let addresses = MemberAddresses(

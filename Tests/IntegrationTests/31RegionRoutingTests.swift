@@ -259,6 +259,11 @@ extension BrokerIntegration {
             }
             #expect((figure("meridian_cluster_etcd_requests") ?? 0) > 0 && figure("meridian_cluster_etcd_request_failures") == 0, "\(metrics)")
             #expect((figure("meridian_cluster_etcd_request_seconds_sum") ?? 0) > 0 && (figure("meridian_cluster_etcd_request_seconds_max") ?? 0) > 0)
+            // The latency histogram counts every request that succeeded, each in the +Inf bucket.
+            let answered = (figure("meridian_cluster_etcd_requests") ?? 0) - (figure("meridian_cluster_etcd_request_failures") ?? 0)
+            let histogramCount = figure("meridian_cluster_etcd_request_duration_seconds_count") ?? 0
+            #expect(histogramCount > 0 && histogramCount <= answered + 10, "\(metrics)")
+            #expect(figure(#"meridian_cluster_etcd_request_duration_seconds_bucket{le="+Inf"}"#) == histogramCount, "\(metrics)")
             // (node-b's shards are moving to the other two just now: some share of the 1,024.)
             #expect((figure("meridian_cluster_session_shards") ?? 0) > 0 && (figure("meridian_cluster_session_shards") ?? 2_000) <= 1_024, "\(metrics)")
         }

@@ -37,8 +37,6 @@ final class PeerLink: @unchecked Sendable {
     /// The filters this node's session of the peer subscribes to, as last set (nil until read at the first link-up).
     private var subscribed: Set<String>?
     private var nextSubscribeID: UInt16 = 0
-    /// QoS 2 messages from the peer routed and not yet released: a resend after a reconnect is not routed twice.
-    private var inbound = InboundFlow(receiveMaximum: Int(UInt16.max))
     /// Where to dial, when this node is the dialing end; nil when it accepts.
     private var dialAddress: (host: String, port: Int)?
     private var redialDelay = TimeAmount.milliseconds(100)
@@ -201,6 +199,11 @@ final class PeerLink: @unchecked Sendable {
                     refusedBefore = false
                     up(from)
                     continue
+                case .refused(.serverUnavailable):
+                    // The peer is starting (not a member yet): dialed again with the usual backoff.
+                    logger.notice("inter-node link: the peer has not joined yet (0x88), dialing again")
+                    from.close()
+                    return
                 case .refused(let reason):
                     // Logged once per run of refusals; dialed again slowly (the peer's configuration may be fixed).
                     if !refusedBefore {
@@ -230,10 +233,10 @@ final class PeerLink: @unchecked Sendable {
                 owner.receivedSessionTransfer(transfer, from: peer, on: loop).whenSuccess { [self] in
                     if let packetIdentifier, let connection { emit([.puback(MQTTAck(packetIdentifier: packetIdentifier))], to: connection) }
                 }
-            case .message(let message, let packetIdentifier, let sharedGroup):
-                routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, now: now, out: &out)
+            case .message(let message, let packetIdentifier, let sharedGroup, let dup):
+                routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, dup: dup, now: now, out: &out)
             case .release(let packetIdentifier):
-                _ = inbound.released(packetIdentifier)
+                server.peerQoS2Ended(packetIdentifier, clientIdentifier: sessionID)
                 out.append(.pubcomp(MQTTAck(packetIdentifier: packetIdentifier)))
             case .acknowledgement(let ack):
                 toSession.append(ack)
@@ -258,29 +261,40 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func routeFromPeer(
-        _ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, now: NIODeadline, out: inout [MQTTPacket]
+        _ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, dup: Bool, now: NIODeadline,
+        out: inout [MQTTPacket]
     ) {
         receivedCount += 1
+        // QoS 2: the identifier is recorded in this node's session of the peer (and its store) before
+        // the PUBREC, so a resend — after a reconnect, or after this node restarted — is not routed twice.
+        var stored: EventLoopFuture<Void>?
         if message.qos == .exactlyOnce, let packetIdentifier {
-            guard inbound.received(packetIdentifier) == .route else {
-                // Routed already (a resend after a reconnect): acknowledged again, not routed again.
+            switch server.peerQoS2Arrived(packetIdentifier, dup: dup, clientIdentifier: sessionID, on: loop) {
+            case .duplicate:
                 out.append(.pubrec(MQTTAck(packetIdentifier: packetIdentifier)))
                 return
+            case .route(let commit):
+                stored = commit
             }
         }
         let result = server.routeFromPeer(message, sharedGroup: sharedGroup, now: now, on: loop)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
         let qos = message.qos
-        switch result {
-        case .routed:
+        let connection = self.connection
+        let acknowledge = { [self] (routed: Bool) in
+            if let connection { emit([acknowledgement(qos, packetIdentifier, routed: routed)], to: connection) }
+        }
+        switch (result, stored) {
+        case (.routed, nil):
             out.append(acknowledgement(qos, packetIdentifier, routed: true))
-        case .refused:
+        case (.refused, _):
             out.append(acknowledgement(qos, packetIdentifier, routed: false))
-        case .committing(let committed):
-            let connection = self.connection
-            committed.whenSuccess { [self] routed in
-                if let connection { emit([acknowledgement(qos, packetIdentifier, routed: routed)], to: connection) }
-            }
+        case (.routed, let stored?):
+            stored.whenComplete { acknowledge((try? $0.get()) != nil) }
+        case (.committing(let committed), nil):
+            committed.whenSuccess(acknowledge)
+        case (.committing(let committed), let stored?):
+            committed.and(stored).whenComplete { result in acknowledge((try? result.get().0) == true) }
         }
     }
 
@@ -288,7 +302,7 @@ final class PeerLink: @unchecked Sendable {
     private func acknowledgement(_ qos: MQTTQoS, _ packetIdentifier: UInt16, routed: Bool) -> MQTTPacket {
         let ack = MQTTAck(packetIdentifier: packetIdentifier, reasonCode: routed ? .success : .quotaExceeded)
         guard qos == .exactlyOnce else { return .puback(ack) }
-        if !routed { inbound.abandon(packetIdentifier) }
+        if !routed { server.peerQoS2Ended(packetIdentifier, clientIdentifier: sessionID) }
         return .pubrec(ack)
     }
 

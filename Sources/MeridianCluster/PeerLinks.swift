@@ -203,9 +203,14 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     /// The first packets of an accepted socket: its CONNECT decides whether it is a link.
     private func handshake(_ packets: [MQTTPacket], on connection: PeerConnection) {
         guard case .connect(let connect) = packets.first else { return connection.close() }
-        switch PeerHandshake.verify(connect, cluster: settings.cluster, node: settings.node, secret: settings.secret) {
+        let joined = lock.withLock { local.incarnation != 0 }
+        switch PeerHandshake.verify(connect, cluster: settings.cluster, node: settings.node, secret: settings.secret, joined: joined) {
         case .refuse(let reason, let why):
-            logger.warning("inter-node connection refused: \(why)", metadata: ["remote": "\(connection.remote)"])
+            if reason == .serverUnavailable {
+                logger.notice("inter-node connection refused: \(why)", metadata: ["remote": "\(connection.remote)"])
+            } else {
+                logger.warning("inter-node connection refused: \(why)", metadata: ["remote": "\(connection.remote)"])
+            }
             connection.onPackets = nil
             connection.send([.connack(MQTTConnack(sessionPresent: false, reasonCode: reason))])
             connection.close()

@@ -58,7 +58,10 @@ public enum PeerHandshake {
     }
 
     /// The accepting node's decision on a CONNECT received on its cluster listener.
-    public static func verify(_ connect: MQTTConnect, cluster: String, node: String, secret: String) -> Verdict {
+    /// - Parameter joined: whether this node is a member now (holds a member key, so an incarnation).
+    ///   A node still starting (waiting for its name, after a `kill -9`, say) takes no link: it would
+    ///   route what the peer resends before it can open the peer's session, and drop the link again.
+    public static func verify(_ connect: MQTTConnect, cluster: String, node: String, secret: String, joined: Bool) -> Verdict {
         guard connect.protocolVersion == .v5, connect.clientIdentifier == clientIdentifier, let hello = Hello(connect.properties) else {
             return .refuse(.notAuthorized, "not an inter-node link")
         }
@@ -71,6 +74,7 @@ public enum PeerHandshake {
         guard hello.node != node, connect.username == hello.node else {
             return .refuse(.notAuthorized, "node \(hello.node): a link from this node's own name")
         }
+        guard joined else { return .refuse(.serverUnavailable, "node \(hello.node): this node has not joined its cluster yet") }
         return .accept(hello)
     }
 

@@ -183,8 +183,9 @@ public enum PeerWire {
         case sessionState(SessionTransfer, packetIdentifier: UInt16?)
         /// A message the peer forwarded: route it to this node's sessions only — with `sharedGroup`, to
         /// one member of that group, else to the plain subscriptions — then acknowledge it (QoS 1:
-        /// PUBACK; QoS 2: PUBREC, unless its packet identifier is still unreleased: a resend).
-        case message(BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?)
+        /// PUBACK; QoS 2: PUBREC, and routed only if it is not a resend of an unreleased one: `dup`,
+        /// see ``InboundFlow/receivedFromPeer(_:dup:)``).
+        case message(BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, dup: Bool)
         /// PUBREL of a QoS 2 message the peer forwarded: answer PUBCOMP.
         case release(UInt16)
         /// PUBACK, PUBREC or PUBCOMP of a message this node forwarded: for this node's session of the peer.
@@ -222,7 +223,7 @@ public enum PeerWire {
                 }
                 var message = BrokerMessage(publish: publish, origin: nil, now: now)
                 message.fromPeer = true
-                return .message(message, packetIdentifier: publish.packetIdentifier, sharedGroup: group)
+                return .message(message, packetIdentifier: publish.packetIdentifier, sharedGroup: group, dup: publish.dup)
             }
         case .puback, .pubrec, .pubcomp:
             return .acknowledgement(packet)

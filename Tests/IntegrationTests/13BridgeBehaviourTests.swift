@@ -269,14 +269,17 @@ extension BrokerIntegration {
         final class FreezeProxy {
             let port: Int
             let controlFile: URL
+            let dropFile: URL
             let process: RunningProcess
 
             init(target: Int) async throws {
                 port = try FreePort.allocate()
                 controlFile = FileManager.default.temporaryDirectory.appendingPathComponent(Helpers.unique("freeze"))
+                dropFile = FileManager.default.temporaryDirectory.appendingPathComponent(Helpers.unique("drop-replies"))
                 let script = try PahoScript.directory.appendingPathComponent("freeze_proxy.py").path
                 process = try RunningProcess("python3", [
                     script, "--listen", "\(port)", "--target", "\(target)", "--control-file", controlFile.path,
+                    "--drop-replies-file", dropFile.path,
                 ])
                 do {
                     try await process.waitForStdout("freeze_proxy ready") { $0.contains("ready") }
@@ -296,9 +299,21 @@ extension BrokerIntegration {
                 try await process.waitForStdout("freeze_proxy thawed") { $0.contains("thawed") }
             }
 
+            /// From now on what the target sends is lost; what clients send still reaches it.
+            func dropReplies() async throws {
+                _ = FileManager.default.createFile(atPath: dropFile.path, contents: nil)
+                try await process.waitForStdout("freeze_proxy dropping replies") { $0.contains("dropping replies") }
+            }
+
+            func forwardReplies() async throws {
+                try FileManager.default.removeItem(at: dropFile)
+                try await process.waitForStdout("freeze_proxy forwarding replies") { $0.contains("forwarding replies") }
+            }
+
             func cleanup() {
                 process.cleanup()
                 try? FileManager.default.removeItem(at: controlFile)
+                try? FileManager.default.removeItem(at: dropFile)
             }
         }
 

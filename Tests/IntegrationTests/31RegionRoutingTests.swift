@@ -327,6 +327,77 @@ extension BrokerIntegration {
             #expect(received.succeeded, "\(received)\n\(a.process.stderr)\n\(b.process.stderr)")
         }
 
+        @Test("kill -9 of the receiving node between routing QoS 2 messages and their release: the forwarding node's resends after the restart are recognised (the identifiers are in the store) and each QoS 2 message reaches the subscriber exactly once")
+        func receivingNodeKilledBeforeRelease() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let (etcd, directory) = (scratch.etcd, scratch.directory)
+            func persistence(_ name: String) -> String {
+                "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
+            }
+            // node-a dials node-b through a proxy that can lose node-b's answers (PUBREC) on the way.
+            let bCluster = try FreePort.allocate()
+            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
+            defer { proxy.cleanup() }
+            let a = try Node(name: "node-a", etcd: etcd, directory: directory, extra: persistence("node-a"))
+            defer { a.process.cleanup() }
+            let b = try Node(
+                name: "node-b", etcd: etcd, directory: directory, clusterPort: bCluster,
+                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
+            defer { b.process.cleanup() }
+            let linked = await Self.eventually(.seconds(20)) { await a.linkUp(to: "node-b") }
+            try #require(linked, "\(a.process.stderr)\n\(b.process.stderr)")
+            let ready = await Self.eventually(.seconds(10)) {
+                let aReady = await a.sessionsReady()
+                let bReady = await b.sessionsReady()
+                return aReady && bReady
+            }
+            try #require(ready)
+
+            // A persistent session on node-b, offline, whose route node-a holds.
+            let clientID = "receiver-\(UInt32.random(in: 0...UInt32.max))"
+            let topic = "burst/\(clientID)"
+            let session = try await MosquittoSub.start(
+                port: b.mqttPort, version: .v5, topics: [topic], qos: 2, clientID: clientID, cleanSession: false, sessionExpiry: 300)
+            session.cleanup()
+            #expect(await Self.eventually(.seconds(5)) { await a.routes() == 1 })
+
+            // node-b routes and stores every message node-a forwards, but its acknowledgements are lost.
+            let count = 50
+            let connectedFile = directory.appendingPathComponent("publisher-connected").path
+            let goFile = directory.appendingPathComponent("publisher-go").path
+            let common = ["--client-id", clientID, "--topic", topic, "--count", "\(count)", "--protocol", "5"]
+            let publishing = Task {
+                try await PahoScript.run(
+                    "durable_burst.py", port: b.mqttPort,
+                    ["--phase", "publish", "--session-made", "--publish-port", "\(a.mqttPort)", "--connected-file", connectedFile, "--go-file", goFile] + common,
+                    timeout: .seconds(60))
+            }
+            let connected = await Self.eventually(.seconds(15)) { FileManager.default.fileExists(atPath: connectedFile) }
+            try await proxy.dropReplies()
+            FileManager.default.createFile(atPath: goFile, contents: nil)
+            let published = try await publishing.value
+            try #require(connected && published.succeeded, "\(published)")
+            let receivedAll = await Self.eventually(.seconds(10)) {
+                await b.get("/metrics").body.contains(#"meridian_cluster_peer_received_messages{peer="node-a"} \#(2 * count)"#)
+            }
+            let metrics = await b.get("/metrics").body
+            #expect(receivedAll, "\(metrics)")
+            try await Task.sleep(for: .milliseconds(500))  // node-b's commits of what it routed
+            _ = b.process.kill9()
+            try await proxy.forwardReplies()
+
+            // node-b comes back from its store; node-a redials and resends all it still holds (DUP 1).
+            try b.restart()
+            #expect(await Self.eventually(.seconds(30)) { await a.linkUp(to: "node-b") }, "\(b.process.stderr)")
+            // QoS 1 resends are duplicates by design (at least once); QoS 2 ones must not be.
+            let received = try await PahoScript.run(
+                "durable_burst.py", port: b.mqttPort,
+                ["--phase", "receive", "--publish-port", "\(a.mqttPort)", "--max-qos1-duplicates", "\(count)"] + common,
+                timeout: .seconds(60))
+            #expect(received.succeeded, "\(received)\n\(a.process.stderr)\n\(b.process.stderr)")
+        }
+
         @Test("a node cut off from etcd and from its peers fences itself within membership_ttl while the other two keep serving and delivering to each other; it serves again, with a new incarnation, when the cut heals")
         func partitionedNodeFences() async throws {
             let scratch = try await Scratch()

@@ -46,4 +46,17 @@ struct InboundFlowTests {
         var flow = InboundFlow(receiveMaximum: 5, unreleased: [9])
         #expect(run(&flow, [.publish(9), .pubrel(9)]) == [.arrival(.duplicate), .released(true)])
     }
+
+    @Test("from another node: a resend (DUP 1) of an unreleased identifier is a duplicate; a first transmission (DUP 0) is new even so (the sender started over); no Receive Maximum")
+    func fromPeer() {
+        var flow = InboundFlow(receiveMaximum: 1, unreleased: [4])
+        #expect(flow.receivedFromPeer(4, dup: true) == .duplicate)
+        #expect(flow.receivedFromPeer(4, dup: false) == .route)
+        #expect(flow.receivedFromPeer(5, dup: false) == .route)
+        #expect(flow.receivedFromPeer(5, dup: true) == .duplicate)
+        #expect(flow.receivedFromPeer(6, dup: true) == .route)
+        #expect(flow.unreleased == [4, 5, 6])
+        #expect(flow.released(5) && !flow.released(5))
+        #expect(flow.receivedFromPeer(5, dup: true) == .route)
+    }
 }

@@ -12,12 +12,12 @@ import Testing
 
     @Test func handshakeAcceptsOnlyTheSecretAndTheCluster() {
         let connect = PeerHandshake.connect(a, secret: secret, keepAlive: 5)
-        #expect(PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret) == .accept(a))
+        #expect(PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret, joined: true) == .accept(a))
 
         let wrongSecret = PeerHandshake.connect(a, secret: secret + "x", keepAlive: 5)
         let shortSecret = PeerHandshake.connect(a, secret: String(secret.dropLast()), keepAlive: 5)
         for connect in [wrongSecret, shortSecret] {
-            guard case .refuse(let reason, _) = PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret) else {
+            guard case .refuse(let reason, _) = PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret, joined: true) else {
                 Issue.record("a wrong secret was accepted")
                 continue
             }
@@ -25,16 +25,19 @@ import Testing
         }
         var noPassword = connect
         noPassword.password = nil
-        let refusedWithout = PeerHandshake.verify(noPassword, cluster: "eu", node: "node-b", secret: secret)
+        let refusedWithout = PeerHandshake.verify(noPassword, cluster: "eu", node: "node-b", secret: secret, joined: true)
         #expect(refusedWithout != .accept(a))
-        let otherCluster = PeerHandshake.verify(connect, cluster: "us", node: "node-b", secret: secret)
+        let otherCluster = PeerHandshake.verify(connect, cluster: "us", node: "node-b", secret: secret, joined: true)
         #expect(otherCluster != .accept(a))
         // A node answering its own name, and an ordinary MQTT client, are not links.
-        let ownName = PeerHandshake.verify(connect, cluster: "eu", node: "node-a", secret: secret)
+        let ownName = PeerHandshake.verify(connect, cluster: "eu", node: "node-a", secret: secret, joined: true)
         #expect(ownName != .accept(a))
         let device = MQTTConnect(protocolVersion: .v5, cleanStart: true, keepAlive: 60, clientIdentifier: "sensor-1", password: ByteBuffer(string: secret))
-        let deviceVerdict = PeerHandshake.verify(device, cluster: "eu", node: "node-b", secret: secret)
+        let deviceVerdict = PeerHandshake.verify(device, cluster: "eu", node: "node-b", secret: secret, joined: true)
         #expect(deviceVerdict == .refuse(.notAuthorized, "not an inter-node link"))
+        // A node that has not joined yet takes no link, however good the proof.
+        let starting = PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret, joined: false)
+        #expect(starting == .refuse(.serverUnavailable, "node node-a: this node has not joined its cluster yet"))
     }
 
     @Test func theDialerChecksWhoAnswered() {
@@ -74,7 +77,7 @@ import Testing
         var publish = MQTTPublish(
             topic: "cmd/valve", payload: ByteBuffer(string: "open"), qos: .exactlyOnce, retain: true, dup: false,
             packetIdentifier: 7, properties: [.userProperty("app", "1"), .messageExpiryInterval(30)])
-        guard case .message(let message, let packetIdentifier, let group) = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
+        guard case .message(let message, let packetIdentifier, let group, false) = PeerWire.read(.publish(publish), from: "node-a", now: now) else {
             Issue.record("a forwarded message was not read as one")
             return
         }
@@ -85,7 +88,7 @@ import Testing
         // A delivery for one member of a shared group: the mark is read and removed.
         var marked = publish
         marked.properties.append(.userProperty(PeerSession.sharedGroupKey, "workers"))
-        guard case .message(let forGroup, _, "workers") = PeerWire.read(.publish(marked), from: "node-a", now: now) else {
+        guard case .message(let forGroup, _, "workers", _) = PeerWire.read(.publish(marked), from: "node-a", now: now) else {
             Issue.record("the shared group's mark was not read")
             return
         }

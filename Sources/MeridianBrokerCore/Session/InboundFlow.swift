@@ -32,6 +32,17 @@ public struct InboundFlow: Sendable, Equatable {
         return .route
     }
 
+    /// A QoS 2 PUBLISH from another node of the cluster: as ``received(_:)``, except that a first
+    /// transmission (DUP 0) is always a new message. A node resends only with DUP 1, so an unreleased
+    /// identifier arriving with DUP 0 means the sender's session started over (a node restarted
+    /// without its store) and this side's record of it is stale; routing nothing would lose it.
+    /// The Receive Maximum does not apply: the sending node's window bounds what is unreleased.
+    public mutating func receivedFromPeer(_ id: UInt16, dup: Bool) -> Arrival {
+        if dup, unreleased.contains(id) { return .duplicate }
+        unreleased.insert(id)
+        return .route
+    }
+
     /// The client's PUBREL: true when `id` was unreleased (answer PUBCOMP 0x00, and forget it in the
     /// store); false when it was not (MQTT 5 PUBCOMP 0x92 Packet Identifier not found).
     public mutating func released(_ id: UInt16) -> Bool {

@@ -12,6 +12,10 @@ proxy is frozen:
   their handshake, their first bytes wait in its buffers) until F is removed.
 
 After F is removed, new connections are accepted and forwarded normally; dead ones stay dead.
+
+With --drop-replies-file R: while R exists, what the target sends is read and thrown away (on
+every connection, open or new) and what clients send is still forwarded: a link whose answers
+are lost one way.
 A dead connection's side that closes is closed here too, the other side is left open.
 
 Prints "ready" once listening, then one line per event. Exits on SIGTERM or SIGINT.
@@ -34,6 +38,7 @@ def main():
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--target", type=int, required=True)
     parser.add_argument("--control-file", required=True)
+    parser.add_argument("--drop-replies-file", default=None)
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -48,6 +53,8 @@ def main():
     dead = set()  # sockets of connections frozen for good
     accepting = False
     frozen = False
+    dropping = False
+    upstreams = set()  # the target's side of each connection
     log("ready")
 
     def close(sock):
@@ -58,6 +65,7 @@ def main():
         sock.close()
         peers.pop(sock, None)
         dead.discard(sock)
+        upstreams.discard(sock)
 
     while True:
         now_frozen = os.path.exists(args.control_file)
@@ -67,6 +75,10 @@ def main():
         elif frozen and not now_frozen:
             log("thawed")
         frozen = now_frozen
+        now_dropping = args.drop_replies_file is not None and os.path.exists(args.drop_replies_file)
+        if now_dropping != dropping:
+            log("dropping replies" if now_dropping else "forwarding replies")
+        dropping = now_dropping
         if not frozen and not accepting:
             selector.register(listener, selectors.EVENT_READ)
             accepting = True
@@ -88,6 +100,7 @@ def main():
                     selector.register(s, selectors.EVENT_READ)
                 peers[client] = upstream
                 peers[upstream] = client
+                upstreams.add(upstream)
                 log(f"accepted connection {client.getpeername()[1]}")
                 continue
             if sock not in peers:
@@ -110,6 +123,8 @@ def main():
                 if peer is not None:
                     close(peer)
                 continue
+            if dropping and sock in upstreams:
+                continue  # the target's answer, lost on the way
             try:
                 peer.setblocking(True)
                 peer.sendall(data)

@@ -500,5 +500,18 @@ extension BrokerIntegration {
             try await Task.sleep(for: .milliseconds(300))
             #expect(memberA.messages.count == 10 && !memberC.messages.contains { $0.text == "from-b" })
         }
+
+        @Test("a shared subscription's member that leaves with unacknowledged QoS 1 messages: they are redelivered to a member of the group on another node")
+        func sharedRedeliveryAcrossNodes() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let nodes = try await Self.cluster(scratch.etcd, in: scratch.directory)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            let result = try await PahoScript.run(
+                "shared_redelivery.py", port: b.mqttPort,
+                ["--other-port", "\(c.mqttPort)", "--publish-port", "\(a.mqttPort)", "--count", "10"], timeout: .seconds(60))
+            #expect(result.succeeded, "\(result)\n\(b.process.stderr)")
+        }
     }
 }

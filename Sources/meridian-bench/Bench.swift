@@ -156,6 +156,10 @@ final class Bench {
                 + "dup \(format(record.number("dup"), decimals: 0)), "
                 + "backlog appended at \(format(record.number("append_rate"), decimals: 0)) msg/s, "
                 + "other load \(format(record.otherLoad.map { $0 * 100 }, decimals: 0))%"
+        case .failover:
+            line += "all \(format(record.number("failover_connected"), decimals: 0))/\(record.run.result["clients"] ?? "?") clients on node B "
+                + "\(format(record.number("failover_all_s"), decimals: 2)) s after kill -9 of node A "
+                + "(first \(format(record.number("failover_first_s"), decimals: 2)) s, membership_ttl \(format(record.number("membership_ttl_s"), decimals: 0)) s)"
         case .idle:
             line += "\(record.run.result["established"] ?? "?")/\(record.run.result["attempted"] ?? "?") connections, "
                 + "\(format(record.bytesPerConnection, decimals: 0)) B/connection"

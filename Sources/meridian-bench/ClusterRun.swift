@@ -47,7 +47,7 @@ struct ClusterRun {
                 "cluster_listener \(ports[4 + index]) 127.0.0.1",
                 "cluster_secret meridian-bench-cluster-secret",
                 "etcd_endpoints http://127.0.0.1:\(ports[0])",
-                "membership_ttl 5",
+                "membership_ttl \(cluster.membershipTTL)",
             ]
             nodes.append(try Broker.start(region, port: ports[2 + index], workDir: workDir, name: "\(name).\(node)", extraLines: lines))
         }
@@ -58,6 +58,7 @@ struct ClusterRun {
             record.failure = problem
             return record
         }
+        if scenario.kind == .failover { return try failover(nodes) }
         var load = scenario
         var convergence: Double?
         if cluster.crossNode {
@@ -67,6 +68,30 @@ struct ClusterRun {
         var record = try measure(load, against: nodes[0], nodes: nodes)
         record.measures["route_convergence_ms"] = convergence
         if nodes.contains(where: { !$0.process.isRunning }) { record.brokerDied = true }
+        return record
+    }
+
+    /// ``Scenario/Kind/failover``: the clients on node A, A killed, the time until all are on node B.
+    private func failover(_ nodes: [Broker]) throws -> RunRecord {
+        let clients = FailoverClients(clients: cluster.failoverClients, runName: "\(rep)")
+        let sockets = try clients.connectAll(port: nodes[0].port)
+        defer { for fd in sockets { close(fd) } }
+        let started = monotonicSeconds()
+        kill(nodes[0].pid, SIGKILL)
+        let times = clients.reconnectAll(port: nodes[1].port, killedAt: started, deadline: started + 30)
+        let wall = monotonicSeconds() - started
+        let accepted = times.compactMap { $0 }.sorted()
+        var result = ["status": accepted.count == times.count ? "ok" : "partial"]
+        result["clients"] = "\(times.count)"
+        var record = RunRecord(scenario: scenario, broker: spec, rep: rep, run: .init(
+            arguments: [], result: result, statusDescription: "exited 0", wallSeconds: wall, brokerCPUSeconds: nil,
+            generatorCPUSeconds: nil, machineBusySeconds: nil, outputTail: ""))
+        record.measures["failover_connected"] = Double(accepted.count)
+        record.measures["failover_all_s"] = accepted.count == times.count ? accepted.last : nil
+        record.measures["failover_first_s"] = accepted.first
+        record.measures["failover_p50_s"] = accepted.isEmpty ? nil : accepted[accepted.count / 2]
+        record.measures["membership_ttl_s"] = Double(cluster.membershipTTL)
+        if !nodes[1].process.isRunning { record.brokerDied = true }
         return record
     }
 

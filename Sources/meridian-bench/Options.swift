@@ -47,6 +47,8 @@ struct Options {
                              beside the meridian-edge binary), publisher on node A and subscriber on A
                              (node-*) or on B (cross-*); Mosquitto runs the same load alone (not in
                              the default set; needs etcd, apt etcd-server)
+                             failover: 100 clients on node A, A killed with kill -9, the time until
+                             all are connected to node B (Meridian; not in the default set)
           --backlog N        messages queued before bridge-drain (default \(grouped(Scenario.defaultBacklog));
                              20,000 with --quick)
           --meridian PATH    meridian-edge binary (default: .build/release/meridian-edge in the

@@ -196,6 +196,17 @@ enum Report {
                 ("dup", { format($0.duplicates, decimals: 0) }),
                 ("runs", { $0.runs }),
             ]
+        case .failover:
+            columns = [
+                Column(header: "all on B s", decimals: 2, ratio: false) { $0.measure("failover_all_s") },
+                Column(header: "first s", decimals: 2, ratio: false) { $0.measure("failover_first_s") },
+                Column(header: "p50 s", decimals: 2, ratio: false) { $0.measure("failover_p50_s") },
+                Column(header: "TTL s", ratio: false) { $0.measure("membership_ttl_s") },
+            ]
+            extras = [
+                ("connected", { cell in cell.records.map { format($0.number("failover_connected"), decimals: 0) }.joined(separator: ",") }),
+                ("runs", { $0.runs }),
+            ]
         case .throughput, .latency:
             columns = [Column(header: "msg/s", value: \.throughput)]
             if kind == .latency {

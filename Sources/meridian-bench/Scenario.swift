@@ -18,6 +18,9 @@ struct Scenario {
         /// A backlog queued while the remote is down, then drained into a remote Mosquitto started
         /// by the bench: CONNACK-to-first-message latency and drain rate, on a fresh edge.
         case bridgeDrain
+        /// Clients of node A of a fresh 2-node cluster, A killed with `kill -9`: the time until they
+        /// are all connected to node B (Meridian only).
+        case failover
     }
 
     /// The bridge scenarios: each run starts its own edge with persistence on and one bridge
@@ -50,6 +53,10 @@ struct Scenario {
     struct Cluster {
         /// Subscribers on node B, publishers on node A (`mqttload -o`); else both on node A.
         var crossNode: Bool
+        /// For ``Kind/failover``: the clients of node A.
+        var failoverClients = 0
+        /// The nodes' `membership_ttl`.
+        var membershipTTL = 5
     }
 
     let name: String
@@ -74,7 +81,7 @@ struct Scenario {
     static let names = defaultNames + ["bridge-drain"] + clusterNames
 
     /// The cluster scenarios (not run by default: each run starts an etcd and two region nodes).
-    static let clusterNames = ["node-q0", "cross-q0", "node-q1", "cross-q1", "node-lat-q1", "cross-lat-q1"]
+    static let clusterNames = ["node-q0", "cross-q0", "node-q1", "cross-q1", "node-lat-q1", "cross-lat-q1", "failover"]
 
     /// The scenarios run without `--scenarios`: all but the bridge drain (a few minutes per run).
     static let defaultNames = [
@@ -87,7 +94,7 @@ struct Scenario {
     static let defaultBacklog = 1_000_000
 
     func runs(on spec: BrokerSpec) -> Bool {
-        if bridge != nil { return spec.family == .meridian }
+        if bridge != nil || kind == .failover { return spec.family == .meridian }
         return store.map { $0.families.contains(spec.family) } ?? true
     }
 
@@ -231,6 +238,14 @@ struct Scenario {
             clustered(q1, "cross-q1", crossNode: true),
             clustered(latQ1, "node-lat-q1", crossNode: false),
             clustered(latQ1, "cross-lat-q1", crossNode: true),
+            Scenario(
+                name: "failover", kind: .failover,
+                title: "kill -9 of node A of a 2-node cluster (membership_ttl 3 s) with \(pick(100, 20)) clients: time until all are connected to node B",
+                arguments: [], timeLimit: 60, connections: pick(100, 20),
+                cluster: Cluster(crossNode: false, failoverClients: pick(100, 20), membershipTTL: 3),
+                note: "each client (MQTT 3.1.1, its own client id) reconnects to node B with the same id, 200 ms after "
+                    + "each refusal; B admits it once A's lease has ended and A's session shards are B's. "
+                    + "Target (issue 13): all within membership_ttl + 2 s = 5 s. Meridian only (Mosquitto has no cluster)."),
         ]
     }
 }

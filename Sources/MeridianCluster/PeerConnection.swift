@@ -1,6 +1,9 @@
+import MeridianBroker
+import MeridianClusterCore
 import MeridianMQTT
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 
 /// One inter-node link's socket: decodes what the peer sends and hands each packet to its
 /// ``PeerLink`` on the link's own event loop, and writes the link's packets in batches. The
@@ -27,6 +30,14 @@ final class PeerConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var eventLoop: EventLoop? { context?.eventLoop }
+
+    /// What TLS proved about the other end (call on the loop, once packets arrived: after the handshake).
+    var proof: PeerHandshake.Proof {
+        guard let pipeline = context?.pipeline, let tls = try? pipeline.syncOperations.handler(type: NIOSSLHandler.self) else {
+            return .none
+        }
+        return .certificate(commonName: tls.peerCertificate.flatMap(CertificateNames.commonName(of:)))
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 

@@ -193,12 +193,20 @@ final class PeerLink: @unchecked Sendable {
         var toSession: [MQTTPacket] = []
         for packet in packets {
             if from === handshaking, case .connack(let connack) = packet {
-                switch PeerHandshake.answer(connack, expectedNode: peer) {
+                switch PeerHandshake.answer(connack, expectedNode: peer, proof: from.proof) {
                 case .accepted:
                     handshaking = nil
                     refusedBefore = false
                     up(from)
                     continue
+                case .wrongCertificate(let name):
+                    if !refusedBefore {
+                        logger.error("inter-node link: the node that answered has a certificate for \(name.map { "\"\($0)\"" } ?? "no name"), not for this peer; closed")
+                    }
+                    refusedBefore = true
+                    redialDelay = .seconds(5)
+                    from.close()
+                    return
                 case .refused(.serverUnavailable):
                     // The peer is starting (not a member yet): dialed again with the usual backoff.
                     logger.notice("inter-node link: the peer has not joined yet (0x88), dialing again")

@@ -204,7 +204,9 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     private func handshake(_ packets: [MQTTPacket], on connection: PeerConnection) {
         guard case .connect(let connect) = packets.first else { return connection.close() }
         let joined = lock.withLock { local.incarnation != 0 }
-        switch PeerHandshake.verify(connect, cluster: settings.cluster, node: settings.node, secret: settings.secret, joined: joined) {
+        let verdict = PeerHandshake.verify(
+            connect, cluster: settings.cluster, node: settings.node, secret: settings.secret, joined: joined, proof: connection.proof)
+        switch verdict {
         case .refuse(let reason, let why):
             if reason == .serverUnavailable {
                 logger.notice("inter-node connection refused: \(why)", metadata: ["remote": "\(connection.remote)"])

@@ -57,22 +57,37 @@ public enum PeerHandshake {
         case refuse(MQTTReasonCode, String)
     }
 
+    /// What TLS proved about the other end of a link.
+    public enum Proof: Sendable, Hashable {
+        /// Links without TLS: the secret is the proof.
+        case none
+        /// The other end's certificate, verified against the cluster's CA, with this common name
+        /// (nil: none readable). It must be the node's name: a certificate of one node cannot
+        /// stand for another.
+        case certificate(commonName: String?)
+    }
+
     /// The accepting node's decision on a CONNECT received on its cluster listener.
     /// - Parameter joined: whether this node is a member now (holds a member key, so an incarnation).
     ///   A node still starting (waiting for its name, after a `kill -9`, say) takes no link: it would
     ///   route what the peer resends before it can open the peer's session, and drop the link again.
-    public static func verify(_ connect: MQTTConnect, cluster: String, node: String, secret: String, joined: Bool) -> Verdict {
+    public static func verify(
+        _ connect: MQTTConnect, cluster: String, node: String, secret: String, joined: Bool, proof: Proof = .none
+    ) -> Verdict {
         guard connect.protocolVersion == .v5, connect.clientIdentifier == clientIdentifier, let hello = Hello(connect.properties) else {
             return .refuse(.notAuthorized, "not an inter-node link")
         }
         var password = connect.password ?? ByteBuffer()
-        let proof = password.readBytes(length: password.readableBytes) ?? []
-        guard constantTimeEqual(proof, Array(secret.utf8)) else {
+        let presented = password.readBytes(length: password.readableBytes) ?? []
+        guard constantTimeEqual(presented, Array(secret.utf8)) else {
             return .refuse(.badUserNameOrPassword, "node \(hello.node): wrong cluster_secret")
         }
         guard hello.cluster == cluster else { return .refuse(.notAuthorized, "node \(hello.node) is of cluster \(hello.cluster), not \(cluster)") }
         guard hello.node != node, connect.username == hello.node else {
             return .refuse(.notAuthorized, "node \(hello.node): a link from this node's own name")
+        }
+        if case .certificate(let name) = proof, name != hello.node {
+            return .refuse(.notAuthorized, "node \(hello.node): its certificate is for \(name.map { "\"\($0)\"" } ?? "no name")")
         }
         guard joined else { return .refuse(.serverUnavailable, "node \(hello.node): this node has not joined its cluster yet") }
         return .accept(hello)
@@ -86,12 +101,15 @@ public enum PeerHandshake {
     public enum Answer: Sendable, Hashable {
         case accepted(Hello)
         case refused(MQTTReasonCode)
+        /// The node answered with a certificate for another name (or none readable): not the peer.
+        case wrongCertificate(commonName: String?)
     }
 
     /// The dialing node's reading of the CONNACK: who answered, or why it refused.
-    public static func answer(_ connack: MQTTConnack, expectedNode: String) -> Answer {
+    public static func answer(_ connack: MQTTConnack, expectedNode: String, proof: Proof = .none) -> Answer {
         guard connack.reasonCode == .success else { return .refused(connack.reasonCode) }
         guard let hello = Hello(connack.properties), hello.node == expectedNode else { return .refused(.notAuthorized) }
+        if case .certificate(let name) = proof, name != expectedNode { return .wrongCertificate(commonName: name) }
         return .accepted(hello)
     }
 

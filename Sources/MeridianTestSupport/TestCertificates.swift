@@ -80,6 +80,14 @@ public struct TestCertificates: Sendable {
         )
     }
 
+    /// A certificate of an inter-node link (server and client usage) whose common name is `name`
+    /// (a node's name), signed by `ca`; `serial` tells the certificates made for one test apart.
+    public func node(_ name: String, serial: Int) async throws -> Pair {
+        try await Maker(directory: directory).leaf(
+            "node-\(serial)", subject: "/O=Meridian Test/CN=\(name)", issuer: ca, serial: 100 + serial,
+            extensions: ["extendedKeyUsage=serverAuth,clientAuth"])
+    }
+
     /// Removes the directory.
     public func cleanup() {
         if ProcessInfo.processInfo.environment["MERIDIAN_KEEP_TEST_DIRS"] == nil {

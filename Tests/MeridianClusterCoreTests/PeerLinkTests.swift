@@ -40,6 +40,20 @@ import Testing
         #expect(starting == .refuse(.serverUnavailable, "node node-a: this node has not joined its cluster yet"))
     }
 
+    @Test func aCertificateMustNameItsNode() {
+        let connect = PeerHandshake.connect(a, secret: secret, keepAlive: 5)
+        func verify(_ name: String?) -> PeerHandshake.Verdict {
+            PeerHandshake.verify(connect, cluster: "eu", node: "node-b", secret: secret, joined: true, proof: .certificate(commonName: name))
+        }
+        #expect(verify("node-a") == .accept(a))
+        #expect(verify("node-c") == .refuse(.notAuthorized, #"node node-a: its certificate is for "node-c""#))
+        #expect(verify(nil) == .refuse(.notAuthorized, "node node-a: its certificate is for no name"))
+        let connack = PeerHandshake.connack(a)
+        #expect(PeerHandshake.answer(connack, expectedNode: "node-a", proof: .certificate(commonName: "node-a")) == .accepted(a))
+        #expect(PeerHandshake.answer(connack, expectedNode: "node-a", proof: .certificate(commonName: "node-b")) == .wrongCertificate(commonName: "node-b"))
+        #expect(PeerHandshake.answer(connack, expectedNode: "node-a", proof: .none) == .accepted(a))
+    }
+
     @Test func theDialerChecksWhoAnswered() {
         let b = PeerHandshake.Hello(cluster: "eu", node: "node-b", incarnation: 9)
         #expect(PeerHandshake.answer(PeerHandshake.connack(b), expectedNode: "node-b") == .accepted(b))

@@ -61,3 +61,14 @@ final class TLSIdentityHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension TLSIdentityHandler: Sendable {}
+
+/// Names read from certificates, for components beside the broker (inter-node links).
+public enum CertificateNames {
+    /// The first common name of the certificate's subject; nil when it has none, or one with a NUL.
+    public static func commonName(of certificate: NIOSSLCertificate) -> String? {
+        guard let der = try? certificate.toDERBytes(), let name = (try? CertificateFields(der: der))?.commonName,
+            !name.utf8.contains(0)
+        else { return nil }
+        return name
+    }
+}

@@ -43,6 +43,8 @@ final class ClusterSessions: @unchecked Sendable {
         var stateInstalled = false
         var revoked = false
         var deadline: NIODeadline
+        /// The owner the claim was last sent to over a link: asked again if that link closes first.
+        var askedOwner: String?
     }
 
     /// Guards the fields below; held while a grant attaches its session and while an eviction ends one.
@@ -108,9 +110,22 @@ final class ClusterSessions: @unchecked Sendable {
                 requester: node, id: id, clientIdentifier: waiting.clientIdentifier, epoch: owner.epoch, cleanStart: waiting.cleanStart,
                 username: waiting.username)
             if owner.node == node { return received(.claim(claim), from: node) }
+            lock.withLock { pending[id]?.askedOwner = owner.node }
             if links.send(.claim(claim), to: owner.node) { return }
         }
         retry(id)
+    }
+
+    /// The link to `peer` closed: a claim sent to it and not answered may be lost with the link (a
+    /// node killed with `kill -9` answers nothing), so it is asked again: of the same owner once the
+    /// link is back, or of the next owner once the shard moved; else it would wait for its deadline.
+    func linkDown(to peer: String) {
+        let unanswered = lock.withLock { () -> [UInt64] in
+            let ids = pending.filter { $0.value.askedOwner == peer && !$0.value.granted }.map(\.key)
+            for id in ids { pending[id]?.askedOwner = nil }
+            return ids
+        }
+        for id in unanswered { retry(id) }
     }
 
     /// Asks again after a pause, unless the CONNECT's deadline passed: then it is refused (0x88).

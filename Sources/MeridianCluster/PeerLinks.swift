@@ -231,7 +231,11 @@ public final class PeerLinks: ClusterRouting, Service, @unchecked Sendable {
     }
 
     func linkDown(_ link: PeerLink) {
-        lock.withLock { if openLinks[link.peer] === link { openLinks[link.peer] = nil } }
+        let sessions = lock.withLock { () -> ClusterSessions? in
+            if openLinks[link.peer] === link { openLinks[link.peer] = nil }
+            return sessionsHandler
+        }
+        sessions?.linkDown(to: link.peer)
     }
 
     func apply(_ update: RouteUpdate) -> RouteTable.Outcome {

@@ -225,7 +225,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MeridianTestSupport", "MeridianMQTT", "meridian-edge", "meridian-region"],
+            dependencies: ["MeridianTestSupport", "MeridianMQTT", "MeridianClusterCore", "meridian-edge", "meridian-region"],
             resources: [.copy("Scripts")]
         ),
     ],

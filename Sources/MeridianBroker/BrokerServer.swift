@@ -231,9 +231,13 @@ public final class BrokerServer: @unchecked Sendable {
     }
 
     /// Installs a session that moved here from another node; call on one of the broker's loops.
+    /// - Parameter marking: a value set in `state` in the same transaction as the session's rows
+    ///   (a region node remembers which transfer it installed, so that a resend after a restart is not installed again).
     /// - Returns: the commit of its rows (at once without persistence).
-    public func installSession(_ taken: TakenSession, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
-        broker.install(taken, via: context(of: eventLoop))
+    public func installSession(
+        _ taken: TakenSession, on eventLoop: EventLoop, marking: (state: BridgeState, key: String, value: String)? = nil
+    ) -> EventLoopFuture<Void> {
+        broker.install(taken, via: context(of: eventLoop), marking: marking)
     }
 
     /// Hands `message` to this node's session of `peer` (``PeerSession``), which forwards it like a

@@ -54,9 +54,10 @@ final class ClusterSessions: @unchecked Sendable {
     /// Starts anywhere: claim ids of one start must not repeat those of an earlier one (the peers
     /// remember installed transfers by them).
     private var nextClaimID = UInt64.random(in: 0..<(1 << 62))
-    /// Transfers installed (by peer, client id and claim), the latest 10,000: a resend is not installed twice.
-    private var installed: Set<String> = []
-    private var installedOrder: [String] = []
+    /// The transfer last installed of each client id from each peer (key "peer client-id", value the
+    /// claim id), kept in the store with the session's rows: a resend — after a broken link, or
+    /// after this node restarted before its acknowledgement got through — is not installed twice.
+    private var installed: BridgeState { server.bridgeState(named: "$meridian/session-transfers") }
     private var timer: RepeatedTask?
 
     /// How long a CONNECT waits for a grant: for its shard's owner to be known and reachable (a
@@ -240,19 +241,14 @@ final class ClusterSessions: @unchecked Sendable {
     }
 
     /// A persistent session moved here from `peer`: installed (and committed), then the CONNECT
-    /// waiting for it attaches. A transfer seen before (a resend after a broken link) is acknowledged again only.
+    /// waiting for it attaches. A transfer seen before (a resend after a broken link, or after a restart) is acknowledged again only.
     func received(_ transfer: SessionTransfer, from peer: String, on loop: EventLoop) -> EventLoopFuture<Void> {
-        let key = "\(peer) \(transfer.session.clientIdentifier) \(transfer.claimID)"
-        let fresh = lock.withLock { () -> Bool in
-            guard !installed.contains(key) else { return false }
-            installed.insert(key)
-            installedOrder.append(key)
-            if installedOrder.count > 10_000 { installed.remove(installedOrder.removeFirst()) }
-            return true
-        }
-        guard fresh else { return loop.makeSucceededFuture(()) }
+        let key = "\(peer) \(transfer.session.clientIdentifier)"
+        let claim = "\(transfer.claimID)"
+        let installed = self.installed
+        guard installed[key] != claim else { return loop.makeSucceededFuture(()) }
         let id = transfer.claimID
-        return server.installSession(transfer.session, on: loop).map { [self] in
+        return server.installSession(transfer.session, on: loop, marking: (installed, key, claim)).map { [self] in
             logger.info("session moved here from another node", metadata: [
                 "client_id": "\(transfer.session.clientIdentifier)", "node": "\(peer)", "messages": "\(transfer.session.deliveries.count)",
             ])

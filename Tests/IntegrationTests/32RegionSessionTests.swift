@@ -1,4 +1,5 @@
 import Foundation
+import MeridianClusterCore
 import MeridianTestSupport
 import Testing
 
@@ -101,6 +102,73 @@ extension BrokerIntegration {
                 "durable_burst.py", port: b.mqttPort, ["--phase", "receive", "--publish-port", "\(c.mqttPort)"] + common, timeout: .seconds(60))
             #expect(received.succeeded, "\(received)\n\(nodes.map { "\($0.name): \($0.process.stderr)" })")
             #expect(a.process.stderr.contains("session taken over by another node") && b.process.stderr.contains("session moved here from another node"))
+        }
+
+        @Test("kill -9 of the node a session moved to, before its acknowledgement of the transfer got through: the old node's resend after the restart is recognised (kept in the store with the session) and nothing is installed twice")
+        func transferResentAfterRestart() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            func persistence(_ name: String) -> String {
+                "persistence true\npersistence_location \(scratch.directory.appendingPathComponent(name).path)"
+            }
+            // node-a dials node-b through a proxy that can lose node-b's answers (the transfer's PUBACK).
+            let bCluster = try FreePort.allocate()
+            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
+            defer { proxy.cleanup() }
+            let a = try Node(name: "node-a", etcd: scratch.etcd, directory: scratch.directory, extra: persistence("node-a"))
+            defer { a.process.cleanup() }
+            let b = try Node(
+                name: "node-b", etcd: scratch.etcd, directory: scratch.directory, clusterPort: bCluster,
+                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
+            defer { b.process.cleanup() }
+            let c = try Node(name: "node-c", etcd: scratch.etcd, directory: scratch.directory, extra: persistence("node-c"))
+            defer { c.process.cleanup() }
+            let members = ["node-a", "node-b", "node-c"]
+            let ready = await Self.eventually(.seconds(20)) {
+                guard Self.settled(await a.shardCounts(), members: Set(members)) else { return false }
+                let ab = await a.linkUp(to: "node-b")
+                let ac = await a.linkUp(to: "node-c")
+                let bc = await b.linkUp(to: "node-c")
+                return ab && ac && bc
+            }
+            try #require(ready, "\(a.process.stderr)\n\(b.process.stderr)")
+            // Client ids of node-c's shards: their takeovers' messages (claim, evict, grant) avoid the cut direction.
+            func ofNodeC(_ prefix: String) -> String {
+                var id = ""
+                repeat {
+                    id = "\(prefix)-\(UInt32.random(in: 0...UInt32.max))"
+                } while SessionShards.assignee(of: SessionShards.shard(of: id), among: members) != "node-c"
+                return id
+            }
+            let clientID = ofNodeC("moving")
+            let common = ["--client-id", clientID, "--topic", "fleet/\(clientID)", "--count", "20", "--protocol", "5"]
+            let published = try await PahoScript.run(
+                "durable_burst.py", port: a.mqttPort, ["--phase", "publish", "--publish-port", "\(a.mqttPort)"] + common, timeout: .seconds(60))
+            try #require(published.succeeded, "\(published)")
+
+            // The client resumes on node-b: the session moves there and every message arrives; node-b's
+            // PUBACK of the transfer is lost; then node-b dies and comes back from its store.
+            try await proxy.dropReplies()
+            let received = try await PahoScript.run(
+                "durable_burst.py", port: b.mqttPort,
+                ["--phase", "receive", "--publish-port", "\(c.mqttPort)", "--sentinel-client-id", ofNodeC("sentinel")] + common,
+                timeout: .seconds(60))
+            try #require(received.succeeded, "\(received)\n\(b.process.stderr)")
+            _ = b.process.kill9()
+            try await proxy.forwardReplies()
+            try b.restart()
+            // node-a sends the transfer again on the new link; it is acknowledged this time.
+            let resent = await Self.eventually(.seconds(30)) {
+                await a.get("/metrics").body.contains(#"meridian_cluster_peer_inflight_messages{peer="node-b"} 0"#)
+            }
+            let metrics = await a.get("/metrics").body
+            #expect(resent, "\(metrics)")
+            // The client resumes on node-b again: its session is there, with nothing queued twice.
+            let resumed = try await MosquittoSub.start(
+                port: b.mqttPort, version: .v5, topics: ["fleet/\(clientID)"], qos: 2, clientID: clientID, cleanSession: false, sessionExpiry: 300)
+            defer { resumed.cleanup() }
+            try await Task.sleep(for: .seconds(2))
+            #expect(resumed.messages.isEmpty, "installed twice: \(resumed.messages.count) messages again\n\(b.process.stderr)")
         }
 
         @Test("two copies of a persistent session (one restored from a restarted node's store, one made elsewhere meanwhile) merge when the client resumes: the messages queued in each arrive")

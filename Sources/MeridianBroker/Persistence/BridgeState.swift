@@ -2,9 +2,10 @@ import MeridianStore
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// A bridge link's own durable state: a few named values (the store's `bridge_state` table, schema
+/// A component's own durable state: a few named values (the store's `bridge_state` table, schema
 /// v4) read at start-up and written through the store, such as the highest epoch a bridge has seen
-/// of its remote. Without persistence the values live in memory for the life of the process.
+/// of its remote, or the session transfers a region node installed. Without persistence the values
+/// live in memory for the life of the process.
 public final class BridgeState: Sendable {
     public let bridge: String
     private let store: DurableStore?
@@ -24,8 +25,14 @@ public final class BridgeState: Sendable {
     /// without a store), so that a decision that must survive a restart can wait for it.
     @discardableResult
     public func set(_ key: String, _ value: String?, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+        guard let operation = record(key, value), let store else { return eventLoop.makeSucceededVoidFuture() }
+        return store.commit([operation], on: eventLoop)
+    }
+
+    /// Records `value` in memory and returns the store operation that keeps it (nil without a
+    /// store), for a caller that commits it together with other operations.
+    func record(_ key: String, _ value: String?) -> StoreOperation? {
         values.withLockedValue { $0[key] = value }
-        guard let store else { return eventLoop.makeSucceededVoidFuture() }
-        return store.commit([.putBridgeState(bridge: bridge, key: key, value: value)], on: eventLoop)
+        return store == nil ? nil : .putBridgeState(bridge: bridge, key: key, value: value)
     }
 }

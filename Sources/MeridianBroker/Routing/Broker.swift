@@ -260,7 +260,9 @@ final class Broker: @unchecked Sendable {
     /// takes the moved subscriptions it lacks and the moved messages after its own, so neither
     /// copy's messages are lost; one of another owner stays as it is, and the moved state is dropped
     /// (logged: its client could not attach to this one anyway, I8). - Returns: the commit of its rows.
-    func install(_ taken: TakenSession, via context: LoopContext) -> EventLoopFuture<Void> {
+    func install(
+        _ taken: TakenSession, via context: LoopContext, marking: (state: BridgeState, key: String, value: String)? = nil
+    ) -> EventLoopFuture<Void> {
         let clientID = taken.clientIdentifier
         let identity = SessionIdentity.client(username: taken.username)
         let now = context.now
@@ -323,6 +325,7 @@ final class Broker: @unchecked Sendable {
         if let expiring, taken.expiryInterval != UInt32.max {
             scheduleExpiry(of: expiring, generation: 0, after: .seconds(Int64(taken.expiryInterval)), on: context.eventLoop)
         }
+        if let marking, let operation = marking.state.record(marking.key, marking.value) { operations.append(operation) }
         guard let store, !operations.isEmpty else { return context.eventLoop.makeSucceededFuture(()) }
         return store.commit(operations, on: context.eventLoop)
     }

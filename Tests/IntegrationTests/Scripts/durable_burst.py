@@ -42,6 +42,8 @@ def extra(parser):
     parser.add_argument("--connected-file", default=None,
                         help="publish phase: create this file once the publisher is connected, then wait for --go-file")
     parser.add_argument("--go-file", default=None)
+    parser.add_argument("--sentinel-client-id", default=None,
+                        help="receive phase: the sentinel publisher's client id (a test that cuts a link picks one)")
 
 
 args = parse_args(__doc__, extra)
@@ -119,7 +121,7 @@ def receive_phase():
 
     # Anything still owed (a second copy) was queued before the sentinel.
     sentinel = unique("sentinel").encode()
-    pub = Peer(args, client_id=unique("sentinel-pub"), port=args.publish_port)
+    pub = Peer(args, client_id=args.sentinel_client_id or unique("sentinel-pub"), port=args.publish_port)
     pub.connect()
     pub.publish(args.topic, sentinel, qos=1)
     pub.disconnect()

@@ -334,11 +334,16 @@ public final class BrokerServer: @unchecked Sendable {
     /// ``flushPeerRoutes(on:)`` once per batch; the link acknowledges the message when the result
     /// says it is committed.
     ///
-    /// - Parameter now: the batch's time (one clock read per batch, not per message).
-    public func routeFromPeer(_ message: BrokerMessage, sharedGroup: String?, now: NIODeadline, on eventLoop: EventLoop) -> PeerRouteResult {
+    /// - Parameters:
+    ///   - now: the batch's time (one clock read per batch, not per message).
+    ///   - recorded: a commit the acknowledgement waits for as well (a QoS 2 message's identifier, ``peerQoS2Arrived(_:dup:clientIdentifier:on:)``).
+    public func routeFromPeer(
+        _ message: BrokerMessage, sharedGroup: String?, now: NIODeadline, on eventLoop: EventLoop, recorded: EventLoopFuture<Void>? = nil
+    ) -> PeerRouteResult {
         let context = self.context(of: eventLoop)
-        let outcome = broker.route(message, via: context, now: now, peerSharedGroup: sharedGroup)
+        var outcome = broker.route(message, via: context, now: now, peerSharedGroup: sharedGroup)
         if outcome.refused { return .refused }
+        if let recorded { outcome.commits.append(recorded) }
         if outcome.commits.isEmpty { return .routed }
         return .committing(EventLoopFuture.whenAllComplete(outcome.commits, on: eventLoop).map { results in
             results.allSatisfy { if case .success = $0 { return true } else { return false } }

@@ -57,7 +57,7 @@ final class ClusterSessions: @unchecked Sendable {
     /// The transfer last installed of each client id from each peer (key "peer client-id", value the
     /// claim id), kept in the store with the session's rows: a resend — after a broken link, or
     /// after this node restarted before its acknowledgement got through — is not installed twice.
-    private var installed: BridgeState { server.bridgeState(named: "$meridian/session-transfers") }
+    private let installed: BridgeState
     private var timer: RepeatedTask?
 
     /// How long a CONNECT waits for a grant: for its shard's owner to be known and reachable (a
@@ -73,6 +73,7 @@ final class ClusterSessions: @unchecked Sendable {
         self.links = links
         self.server = server
         self.logger = logger
+        installed = server.bridgeState(named: "$meridian/session-transfers")
         timer = server.eventLoops[0].scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [weak self] _ in
             self?.expire()
         }
@@ -245,7 +246,6 @@ final class ClusterSessions: @unchecked Sendable {
     func received(_ transfer: SessionTransfer, from peer: String, on loop: EventLoop) -> EventLoopFuture<Void> {
         let key = "\(peer) \(transfer.session.clientIdentifier)"
         let claim = "\(transfer.claimID)"
-        let installed = self.installed
         guard installed[key] != claim else { return loop.makeSucceededFuture(()) }
         let id = transfer.claimID
         return server.installSession(transfer.session, on: loop, marking: (installed, key, claim)).map { [self] in

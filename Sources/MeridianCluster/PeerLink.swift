@@ -275,34 +275,29 @@ final class PeerLink: @unchecked Sendable {
         receivedCount += 1
         // QoS 2: the identifier is recorded in this node's session of the peer (and its store) before
         // the PUBREC, so a resend — after a reconnect, or after this node restarted — is not routed twice.
-        var stored: EventLoopFuture<Void>?
+        var recorded: EventLoopFuture<Void>?
         if message.qos == .exactlyOnce, let packetIdentifier {
             switch server.peerQoS2Arrived(packetIdentifier, dup: dup, clientIdentifier: sessionID, on: loop) {
             case .duplicate:
                 out.append(.pubrec(MQTTAck(packetIdentifier: packetIdentifier)))
                 return
-            case .route(let commit):
-                stored = commit
+            case .route(let stored):
+                recorded = stored
             }
         }
-        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, now: now, on: loop)
+        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, now: now, on: loop, recorded: recorded)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
         let qos = message.qos
-        let connection = self.connection
-        let acknowledge = { [self] (routed: Bool) in
-            if let connection { emit([acknowledgement(qos, packetIdentifier, routed: routed)], to: connection) }
-        }
-        switch (result, stored) {
-        case (.routed, nil):
+        switch result {
+        case .routed:
             out.append(acknowledgement(qos, packetIdentifier, routed: true))
-        case (.refused, _):
+        case .refused:
             out.append(acknowledgement(qos, packetIdentifier, routed: false))
-        case (.routed, let stored?):
-            stored.whenComplete { acknowledge((try? $0.get()) != nil) }
-        case (.committing(let committed), nil):
-            committed.whenSuccess(acknowledge)
-        case (.committing(let committed), let stored?):
-            committed.and(stored).whenComplete { result in acknowledge((try? result.get().0) == true) }
+        case .committing(let committed):
+            let connection = self.connection
+            committed.whenSuccess { [self] routed in
+                if let connection { emit([acknowledgement(qos, packetIdentifier, routed: routed)], to: connection) }
+            }
         }
     }
 

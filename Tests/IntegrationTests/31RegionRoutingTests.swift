@@ -28,6 +28,43 @@ extension BrokerIntegration {
                 etcd.shutdown()
                 try? FileManager.default.removeItem(at: directory)
             }
+
+            /// `persistence true`, in a directory of the node's own.
+            func persistence(_ node: String) -> String {
+                "persistence true\npersistence_location \(directory.appendingPathComponent(node).path)"
+            }
+
+            /// Persistent nodes node-a and node-b, then `others`, with node-a dialing node-b through a
+            /// proxy that can freeze their link or lose node-b's answers (node-b advertises the proxy).
+            func nodesWithProxiedLink(others: [String] = []) async throws -> ProxiedNodes {
+                let bCluster = try FreePort.allocate()
+                let started = ProxiedNodes(proxy: try await BridgeBehaviourTests.FreezeProxy(target: bCluster))
+                do {
+                    started.nodes.append(try Node(name: "node-a", etcd: etcd, directory: directory, extra: persistence("node-a")))
+                    started.nodes.append(try Node(
+                        name: "node-b", etcd: etcd, directory: directory, clusterPort: bCluster,
+                        extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(started.proxy.port)"))
+                    for name in others {
+                        started.nodes.append(try Node(name: name, etcd: etcd, directory: directory, extra: persistence(name)))
+                    }
+                } catch {
+                    started.cleanup()
+                    throw error
+                }
+                return started
+            }
+        }
+
+        final class ProxiedNodes {
+            let proxy: BridgeBehaviourTests.FreezeProxy
+            var nodes: [Node] = []
+
+            init(proxy: BridgeBehaviourTests.FreezeProxy) { self.proxy = proxy }
+
+            func cleanup() {
+                for node in nodes { node.process.cleanup() }
+                proxy.cleanup()
+            }
         }
 
         /// Three nodes with their links up (the cluster as a newcomer starts it).
@@ -294,20 +331,11 @@ extension BrokerIntegration {
         func forwardingNodeKilled() async throws {
             let scratch = try await Scratch()
             defer { scratch.cleanup() }
-            let (etcd, directory) = (scratch.etcd, scratch.directory)
-            func persistence(_ name: String) -> String {
-                "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
-            }
+            let directory = scratch.directory
             // node-a dials node-b through a proxy that can make the link go silent.
-            let bCluster = try FreePort.allocate()
-            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
-            defer { proxy.cleanup() }
-            let a = try Node(name: "node-a", etcd: etcd, directory: directory, extra: persistence("node-a"))
-            defer { a.process.cleanup() }
-            let b = try Node(
-                name: "node-b", etcd: etcd, directory: directory, clusterPort: bCluster,
-                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
-            defer { b.process.cleanup() }
+            let started = try await scratch.nodesWithProxiedLink()
+            defer { started.cleanup() }
+            let (a, b, proxy) = (started.nodes[0], started.nodes[1], started.proxy)
             let linked = await Self.eventually(.seconds(20)) { await a.linkUp(to: "node-b") }
             try #require(linked, "\(a.process.stderr)\n\(b.process.stderr)")
 
@@ -353,20 +381,11 @@ extension BrokerIntegration {
         func receivingNodeKilledBeforeRelease() async throws {
             let scratch = try await Scratch()
             defer { scratch.cleanup() }
-            let (etcd, directory) = (scratch.etcd, scratch.directory)
-            func persistence(_ name: String) -> String {
-                "persistence true\npersistence_location \(directory.appendingPathComponent(name).path)"
-            }
+            let directory = scratch.directory
             // node-a dials node-b through a proxy that can lose node-b's answers (PUBREC) on the way.
-            let bCluster = try FreePort.allocate()
-            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
-            defer { proxy.cleanup() }
-            let a = try Node(name: "node-a", etcd: etcd, directory: directory, extra: persistence("node-a"))
-            defer { a.process.cleanup() }
-            let b = try Node(
-                name: "node-b", etcd: etcd, directory: directory, clusterPort: bCluster,
-                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
-            defer { b.process.cleanup() }
+            let started = try await scratch.nodesWithProxiedLink()
+            defer { started.cleanup() }
+            let (a, b, proxy) = (started.nodes[0], started.nodes[1], started.proxy)
             let linked = await Self.eventually(.seconds(20)) { await a.linkUp(to: "node-b") }
             try #require(linked, "\(a.process.stderr)\n\(b.process.stderr)")
             let ready = await Self.eventually(.seconds(10)) {

@@ -108,21 +108,10 @@ extension BrokerIntegration {
         func transferResentAfterRestart() async throws {
             let scratch = try await Scratch()
             defer { scratch.cleanup() }
-            func persistence(_ name: String) -> String {
-                "persistence true\npersistence_location \(scratch.directory.appendingPathComponent(name).path)"
-            }
             // node-a dials node-b through a proxy that can lose node-b's answers (the transfer's PUBACK).
-            let bCluster = try FreePort.allocate()
-            let proxy = try await BridgeBehaviourTests.FreezeProxy(target: bCluster)
-            defer { proxy.cleanup() }
-            let a = try Node(name: "node-a", etcd: scratch.etcd, directory: scratch.directory, extra: persistence("node-a"))
-            defer { a.process.cleanup() }
-            let b = try Node(
-                name: "node-b", etcd: scratch.etcd, directory: scratch.directory, clusterPort: bCluster,
-                extra: persistence("node-b") + "\ncluster_advertise 127.0.0.1:\(proxy.port)")
-            defer { b.process.cleanup() }
-            let c = try Node(name: "node-c", etcd: scratch.etcd, directory: scratch.directory, extra: persistence("node-c"))
-            defer { c.process.cleanup() }
+            let started = try await scratch.nodesWithProxiedLink(others: ["node-c"])
+            defer { started.cleanup() }
+            let (a, b, c, proxy) = (started.nodes[0], started.nodes[1], started.nodes[2], started.proxy)
             let members = ["node-a", "node-b", "node-c"]
             let ready = await Self.eventually(.seconds(20)) {
                 guard Self.settled(await a.shardCounts(), members: Set(members)) else { return false }

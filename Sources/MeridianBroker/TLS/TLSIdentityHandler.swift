@@ -47,15 +47,12 @@ final class TLSIdentityHandler: ChannelInboundHandler {
     /// The username the listener's option takes from a certificate. Like mosquitto, a common
     /// name with an embedded NUL is no username.
     private func username(of certificate: NIOSSLCertificate) -> String? {
-        guard let der = try? certificate.toDERBytes(), let fields = try? CertificateFields(der: der) else { return nil }
-        let name: String?
+        guard let fields = CertificateNames.fields(of: certificate) else { return nil }
         switch source {
-        case .none: name = nil
-        case .commonName: name = fields.commonName
-        case .subject: name = fields.subjectString
+        case .none: return nil
+        case .commonName: return CertificateNames.usable(fields.commonName)
+        case .subject: return CertificateNames.usable(fields.subjectString)
         }
-        guard let name, !name.isEmpty, !name.utf8.contains(0) else { return nil }
-        return name
     }
 }
 
@@ -66,9 +63,17 @@ extension TLSIdentityHandler: Sendable {}
 public enum CertificateNames {
     /// The first common name of the certificate's subject; nil when it has none, or one with a NUL.
     public static func commonName(of certificate: NIOSSLCertificate) -> String? {
-        guard let der = try? certificate.toDERBytes(), let name = (try? CertificateFields(der: der))?.commonName,
-            !name.utf8.contains(0)
-        else { return nil }
+        usable(fields(of: certificate)?.commonName)
+    }
+
+    static func fields(of certificate: NIOSSLCertificate) -> CertificateFields? {
+        guard let der = try? certificate.toDERBytes() else { return nil }
+        return try? CertificateFields(der: der)
+    }
+
+    /// A name a certificate gives, if it can name anyone: not empty, no embedded NUL.
+    static func usable(_ name: String?) -> String? {
+        guard let name, !name.isEmpty, !name.utf8.contains(0) else { return nil }
         return name
     }
 }

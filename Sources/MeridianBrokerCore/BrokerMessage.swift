@@ -27,6 +27,9 @@ public struct BrokerMessage: Sendable {
     /// When the broker accepted it from its publisher (for queue-age figures); nil when unknown.
     /// A message recovered from the store counts from the restart.
     public var acceptedAt: NIODeadline?
+    /// The version of the topic's retained value this message set (``RetainedVersion``): given when
+    /// a node takes a retained PUBLISH, carried to the other nodes; nil until then and on the edge's wire.
+    public var retainedVersion: RetainedVersion?
 
     public init(
         topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool,

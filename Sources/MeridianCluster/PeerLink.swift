@@ -191,6 +191,7 @@ final class PeerLink: @unchecked Sendable {
         let now = server.clock.now
         var out: [MQTTPacket] = []
         var toSession: [MQTTPacket] = []
+        var retainedTaken = 0
         for packet in packets {
             if from === handshaking, case .connack(let connack) = packet {
                 switch PeerHandshake.answer(connack, expectedNode: peer, proof: from.proof) {
@@ -243,6 +244,8 @@ final class PeerLink: @unchecked Sendable {
                 }
             case .message(let message, let packetIdentifier, let sharedGroup, let dup):
                 routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, dup: dup, now: now, out: &out)
+            case .retainedValue(let topic, let message, let version):
+                if server.mergeRetained(message, topic: topic, version: version, now: now) { retainedTaken += 1 }
             case .release(let packetIdentifier):
                 server.peerQoS2Ended(packetIdentifier, clientIdentifier: sessionID)
                 out.append(.pubcomp(MQTTAck(packetIdentifier: packetIdentifier)))
@@ -259,6 +262,9 @@ final class PeerLink: @unchecked Sendable {
             }
         }
         server.flushPeerRoutes(on: loop)
+        if retainedTaken > 0 {
+            logger.info("retained values newer than this node's taken from the peer", metadata: ["count": "\(retainedTaken)"])
+        }
         let received = receivedCount
         status.withLockedValue { $0.received = received }
         emit(out, to: from)
@@ -340,7 +346,14 @@ final class PeerLink: @unchecked Sendable {
         redialDelay = .milliseconds(100)
         lastRead = .now()
         logger.notice("inter-node link up", metadata: ["remote": "\(connection.remote)"])
-        connection.send([.publish(PeerWire.publish(owner.linkUp(self)))])
+        // The routes, then every retained value: the peer keeps what is newer than its own.
+        let now = server.clock.now
+        let retained = server.retainedSnapshot()
+        var hello: [MQTTPacket] = [.publish(PeerWire.publish(owner.linkUp(self)))]
+        hello.reserveCapacity(1 + retained.count)
+        for (topic, entry) in retained { hello.append(.publish(PeerWire.publish(retained: topic, entry, now: now))) }
+        connection.send(hello)
+        if !retained.isEmpty { logger.info("retained values sent to the peer", metadata: ["count": "\(retained.count)"]) }
         openSession()
         updateStatus()
     }

@@ -172,6 +172,29 @@ public enum PeerWire {
         }
     }
 
+    // MARK: - Retained values at link-up
+
+    /// A topic's retained value (or clear) for the exchange at link-up, as the PUBLISH it would be
+    /// (QoS 0 on the link, RETAIN set, its properties and remaining expiry), marked with its own QoS
+    /// and version (``PeerSession/retainedValueKey``): the peer keeps it if newer, delivers nothing.
+    public static func publish(retained topic: String, _ entry: RetainedMessages.Entry, now: NIODeadline) -> MQTTPublish {
+        var properties = entry.message?.properties ?? []
+        if let remaining = entry.message?.remainingExpiry(at: now) { properties.append(.messageExpiryInterval(max(remaining, 1))) }
+        let qos = entry.message?.qos ?? .atMostOnce
+        properties.append(.userProperty(PeerSession.retainedValueKey, "\(qos.rawValue) \(entry.version)"))
+        return MQTTPublish(
+            topic: topic, payload: entry.message?.payload ?? ByteBuffer(), qos: .atMostOnce, retain: true, dup: false,
+            packetIdentifier: nil, properties: properties)
+    }
+
+    /// Reads the mark of a retained value: its QoS and version.
+    static func retainedValue(mark: String) -> (MQTTQoS, RetainedVersion)? {
+        guard let space = mark.firstIndex(of: " "), let raw = UInt8(mark[..<space]), let qos = MQTTQoS(rawValue: raw),
+            let version = RetainedVersion(String(mark[mark.index(after: space)...]))
+        else { return nil }
+        return (qos, version)
+    }
+
     // MARK: - What a packet means
 
     /// A packet the peer sent, read.
@@ -186,6 +209,8 @@ public enum PeerWire {
         /// PUBACK; QoS 2: PUBREC, and routed only if it is not a resend of an unreleased one: `dup`,
         /// see ``InboundFlow/receivedFromPeer(_:dup:)``).
         case message(BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, dup: Bool)
+        /// A topic's retained value in the exchange at link-up (nil message: cleared): keep it if newer.
+        case retainedValue(topic: String, BrokerMessage?, RetainedVersion)
         /// PUBREL of a QoS 2 message the peer forwarded: answer PUBCOMP.
         case release(UInt16)
         /// PUBACK, PUBREC or PUBCOMP of a message this node forwarded: for this node's session of the peer.
@@ -214,15 +239,33 @@ public enum PeerWire {
             default:
                 var publish = publish
                 var group: String?
+                var version: String?
+                var value: String?
                 if !publish.properties.isEmpty {
                     publish.properties.list.removeAll { property in
-                        guard case .userProperty(PeerSession.sharedGroupKey, let name) = property else { return false }
-                        group = name
+                        guard case .userProperty(let key, let text) = property else { return false }
+                        switch key {
+                        case PeerSession.sharedGroupKey: group = text
+                        case PeerSession.retainedVersionKey: version = text
+                        case PeerSession.retainedValueKey: value = text
+                        default: return false
+                        }
                         return true
                     }
                 }
+                if let value {
+                    guard publish.retain, let (qos, version) = retainedValue(mark: value) else { return .invalid("malformed retained value") }
+                    publish.qos = qos
+                    var message = BrokerMessage(publish: publish, origin: nil, now: now)
+                    message.fromPeer = true
+                    return .retainedValue(topic: publish.topic, publish.payload.readableBytes == 0 ? nil : message, version)
+                }
                 var message = BrokerMessage(publish: publish, origin: nil, now: now)
                 message.fromPeer = true
+                if publish.retain, let version {
+                    guard let parsed = RetainedVersion(version) else { return .invalid("malformed retained version") }
+                    message.retainedVersion = parsed
+                }
                 return .message(message, packetIdentifier: publish.packetIdentifier, sharedGroup: group, dup: publish.dup)
             }
         case .puback, .pubrec, .pubcomp:

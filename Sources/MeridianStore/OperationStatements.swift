@@ -16,6 +16,7 @@ final class OperationStatements {
     private let deleteInboundQoS2: SQLiteStatement
     private let putRetained: SQLiteStatement
     private let deleteRetained: SQLiteStatement
+    private let forgetRetainedClears: SQLiteStatement
     private let putWill: SQLiteStatement
     private let deleteWill: SQLiteStatement
     private let putBridgeState: SQLiteStatement
@@ -25,6 +26,7 @@ final class OperationStatements {
         deleteSessionRows + [
             upsertSession, markDisconnected, markConnected, upsertSubscription, deleteSubscription, appendMessage,
             updateMessageState, deleteMessage, insertInboundQoS2, deleteInboundQoS2, putRetained, deleteRetained,
+            forgetRetainedClears,
             putWill, deleteWill, putBridgeState, deleteBridgeState,
         ]
     }
@@ -55,8 +57,10 @@ final class OperationStatements {
         insertInboundQoS2 = try prepare("INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)")
         deleteInboundQoS2 = try prepare("DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?")
         putRetained = try prepare(
-            "INSERT OR REPLACE INTO retained (topic, \(Self.messageColumns)) VALUES (?, \(Self.messagePlaceholders))")
+            "INSERT OR REPLACE INTO retained (topic, \(Self.messageColumns), version_time, version_node) "
+                + "VALUES (?, \(Self.messagePlaceholders), ?, ?)")
         deleteRetained = try prepare("DELETE FROM retained WHERE topic = ?")
+        forgetRetainedClears = try prepare("DELETE FROM retained WHERE length(payload) = 0 AND version_time < ?")
         putWill = try prepare(
             "INSERT OR REPLACE INTO wills (client_id, \(Self.messageColumns), due_at) "
                 + "VALUES (?, \(Self.messagePlaceholders), ?)")
@@ -144,13 +148,21 @@ final class OperationStatements {
             try deleteInboundQoS2.bind(2, Int64(packetID))
             try deleteInboundQoS2.run()
 
-        case .putRetained(let topic, let message?):
-            try putRetained.bind(1, topic)
-            try Self.bindMessage(putRetained, 2, from: message) { try putRetained.run() }
-
-        case .putRetained(let topic, nil):
+        case .putRetained(let topic, nil, nil):
             try deleteRetained.bind(1, topic)
             try deleteRetained.run()
+
+        case .putRetained(let topic, let message, let version):
+            // A clear with a version is a row with an empty payload (a retained message never has one).
+            let row = message ?? StoredMessage(topic: topic, payload: ByteBuffer(), qos: .atMostOnce, retain: true)
+            try putRetained.bind(1, topic)
+            try putRetained.bind(9, version?.time)
+            try putRetained.bind(10, version?.node)
+            try Self.bindMessage(putRetained, 2, from: row) { try putRetained.run() }
+
+        case .forgetRetainedClears(let time):
+            try forgetRetainedClears.bind(1, time)
+            try forgetRetainedClears.run()
 
         case .putWill(let clientID, let message, let dueAt):
             try putWill.bind(1, clientID)

@@ -21,6 +21,12 @@ enum Recovery {
             ("DELETE FROM messages WHERE \(orphan)", "queued messages of sessions that no longer exist"),
             ("DELETE FROM inbound_qos2 WHERE \(orphan)", ""),
             ("DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND packet_id IS NULL", "expired queued messages"),
+            // An expired retained message with a version stays as a clear (the value it replaced must not come back).
+            (
+                "UPDATE retained SET payload = X'', properties = NULL, expires_at = NULL, subscription_ids = NULL "
+                    + "WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND version_time IS NOT NULL",
+                "expired retained messages (their versions kept)"
+            ),
             ("DELETE FROM retained WHERE expires_at IS NOT NULL AND expires_at <= ?1", "expired retained messages"),
         ]
         try db.execute("BEGIN IMMEDIATE")
@@ -88,9 +94,12 @@ enum Recovery {
             sessions[i].inboundQoS2.append(UInt16(truncatingIfNeeded: row.int64(1)))
         }
 
-        var retained: [StoredMessage] = []
-        try query(db, "SELECT \(OperationStatements.messageColumns) FROM retained ORDER BY topic") { row in
-            retained.append(decodeMessage(row, from: 0, allocator: allocator, log: log, what: "retained message"))
+        var retained: [StoredRetained] = []
+        try query(db, "SELECT version_time, version_node, \(OperationStatements.messageColumns) FROM retained ORDER BY topic") { row in
+            let message = decodeMessage(row, from: 2, allocator: allocator, log: log, what: "retained message")
+            retained.append(StoredRetained(
+                topic: message.topic, message: message.payload.readableBytes == 0 ? nil : message,
+                version: row.optionalInt64(0).map { (time: $0, node: row.text(1) ?? "") }))
         }
 
         var wills: [(clientID: String, message: StoredMessage, dueAt: Int64)] = []

@@ -81,6 +81,12 @@ enum Schema {
             PRIMARY KEY (bridge, key)
         ) WITHOUT ROWID;
         """,
+        // v5: the version of each retained value, for a cluster's nodes to agree (``StoredRetained``);
+        // a row with an empty payload and a version is a kept clear.
+        """
+        ALTER TABLE retained ADD COLUMN version_time INTEGER; -- unix nanoseconds on the node that set it; NULL none
+        ALTER TABLE retained ADD COLUMN version_node TEXT;    -- that node's name
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

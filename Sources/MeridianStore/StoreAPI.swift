@@ -26,8 +26,11 @@ public enum StoreOperation: Sendable {
     case deleteMessage(clientID: String, messageID: UInt64)
     case insertInboundQoS2(clientID: String, packetID: UInt16)
     case deleteInboundQoS2(clientID: String, packetID: UInt16)
-    /// Stores (or, with nil, deletes) the retained message of `topic`.
-    case putRetained(topic: String, StoredMessage?)
+    /// Stores the retained message of `topic`; with nil, deletes it, or with a `version` (a cluster's)
+    /// keeps the clear and its version. `version` is the ``RetainedVersion`` of the broker's core.
+    case putRetained(topic: String, StoredMessage?, version: (time: Int64, node: String)? = nil)
+    /// Deletes the kept clears of retained messages whose version time is before `time` (Unix nanoseconds).
+    case forgetRetainedClears(before: Int64)
     /// A will waiting for its delay, due at `dueAt` (seconds since the Unix epoch).
     case putWill(clientID: String, StoredMessage, dueAt: Int64)
     case deleteWill(clientID: String)
@@ -155,10 +158,24 @@ public struct StoredNodeIdentity: Sendable, Equatable {
     }
 }
 
+/// A topic's retained value as stored: its message, or nil for a kept clear (a cluster's), and the
+/// version it was stored with (nil for the edge's rows and rows written before versions).
+public struct StoredRetained: Sendable {
+    public var topic: String
+    public var message: StoredMessage?
+    public var version: (time: Int64, node: String)?
+
+    public init(topic: String, message: StoredMessage?, version: (time: Int64, node: String)?) {
+        self.topic = topic
+        self.message = message
+        self.version = version
+    }
+}
+
 /// The store's content at start-up.
 public struct RecoveredState: Sendable {
     public var sessions: [RecoveredSession]
-    public var retained: [StoredMessage]
+    public var retained: [StoredRetained]
     public var wills: [(clientID: String, message: StoredMessage, dueAt: Int64)]
     /// The largest message id in use: new ids must be larger.
     public var lastMessageID: UInt64
@@ -168,7 +185,7 @@ public struct RecoveredState: Sendable {
     public var bridgeState: [String: [String: String]] = [:]
 
     public init(
-        sessions: [RecoveredSession] = [], retained: [StoredMessage] = [],
+        sessions: [RecoveredSession] = [], retained: [StoredRetained] = [],
         wills: [(clientID: String, message: StoredMessage, dueAt: Int64)] = [], lastMessageID: UInt64 = 0
     ) {
         self.sessions = sessions

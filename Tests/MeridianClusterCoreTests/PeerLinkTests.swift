@@ -86,6 +86,50 @@ import Testing
         #expect(PeerWire.routeUpdate(from: ByteBuffer(bytes: huge)) == nil)
     }
 
+    @Test("retained values cross a link with their versions: a forwarded one carries it, the exchange at link-up is read as values (QoS, expiry and clears kept), a garbled mark closes the link")
+    func retainedValuesOnTheWire() {
+        let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+        let version = RetainedVersion(time: 1_700_000_000_123_456_789, node: "node-a")
+        var forwarded = MQTTPublish(
+            topic: "state/valve", payload: ByteBuffer(string: "open"), qos: .atLeastOnce, retain: true, dup: false,
+            packetIdentifier: 3, properties: [.userProperty("app", "1"), .userProperty(PeerSession.retainedVersionKey, version.description)])
+        guard case .message(let message, _, nil, _) = PeerWire.read(.publish(forwarded), from: "node-a", now: now) else {
+            Issue.record("a forwarded retained message was not read as one")
+            return
+        }
+        #expect(message.retainedVersion == version && message.properties == [.userProperty("app", "1")])
+        forwarded.properties = [.userProperty(PeerSession.retainedVersionKey, "soon node-a")]
+        guard case .invalid = PeerWire.read(.publish(forwarded), from: "node-a", now: now) else {
+            Issue.record("a garbled version was accepted")
+            return
+        }
+
+        var value = BrokerMessage(
+            topic: "state/pump", payload: ByteBuffer(string: "on"), qos: .exactlyOnce, retain: true,
+            properties: [.contentType("text/plain")], expiresAt: now + .seconds(90))
+        value.retainedVersion = version
+        let sent = PeerWire.publish(retained: "state/pump", RetainedMessages.Entry(message: value, version: version), now: now)
+        #expect(sent.qos == .atMostOnce && sent.retain && sent.packetIdentifier == nil)
+        guard case .retainedValue("state/pump", let read?, version) = PeerWire.read(.publish(sent), from: "node-a", now: now) else {
+            Issue.record("a retained value was not read as one")
+            return
+        }
+        #expect(read.qos == .exactlyOnce && read.fromPeer && String(buffer: read.payload) == "on")
+        #expect(read.properties == [.contentType("text/plain")] && read.remainingExpiry(at: now) == 90)
+
+        let clear = PeerWire.publish(retained: "state/gone", RetainedMessages.Entry(message: nil, version: version), now: now)
+        guard case .retainedValue("state/gone", nil, version) = PeerWire.read(.publish(clear), from: "node-a", now: now) else {
+            Issue.record("a clear was not read as one")
+            return
+        }
+        var garbled = clear
+        garbled.properties = [.userProperty(PeerSession.retainedValueKey, "7 12 node-a")]
+        guard case .invalid = PeerWire.read(.publish(garbled), from: "node-a", now: now) else {
+            Issue.record("a value with QoS 7 was accepted")
+            return
+        }
+    }
+
     @Test func whatThePeersPacketsMean() {
         let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
         var publish = MQTTPublish(

@@ -55,13 +55,15 @@ extension Broker {
                 expiries.append((handle, timeUntil(unixSeconds: disconnectedAt + Int64(expiry))))
             }
         }
-        var retained: [BrokerMessage] = []
+        var retained: [(topic: String, message: BrokerMessage?, version: RetainedVersion?)] = []
         for stored in state.retained {
             guard MQTTTopic.isWithinLevelLimit(stored.topic) else {
                 refused.append(.putRetained(topic: stored.topic, nil))
                 continue
             }
-            retained.append(stored.brokerMessage(now: now, wallNow: wallNow))
+            retained.append((
+                stored.topic, stored.message?.brokerMessage(now: now, wallNow: wallNow),
+                stored.version.map { RetainedVersion(time: $0.time, node: $0.node) }))
         }
         let wills = state.wills.filter { will in
             if MQTTTopic.isWithinLevelLimit(will.message.topic) { return true }

@@ -31,17 +31,20 @@ extension Broker {
             numbered.sequence = context.nextMessageSequence()
             return route(numbered, via: context, now: now, peerSharedGroup: peerSharedGroup)
         }
+        var message = message
         var outcome = RouteOutcome()
         var targets: [(SubscriptionEntry<SessionHandle>, String?)] = []
         // The common case, one plain subscriber, goes without building the target list.
         var single: SubscriptionEntry<SessionHandle>?
         subscriptionsLock.withReadLock {
             if message.retain {
-                retainedLock.withLock { retained.retain(message) }
+                // In a cluster a message from another node may be older than what is here (``RetainedMessages``).
+                let changed = retainedLock.withLock { retained.take(&message, wallTime: unixTimeNanoseconds(), node: nodeName) }
                 // $SYS is rebuilt every sys_interval: storing it would only wear the flash.
-                if let store, !message.topic.hasPrefix("$SYS/") {
+                if changed, let store, !message.topic.hasPrefix("$SYS/") {
                     let stored = message.payload.readableBytes == 0 ? nil : StoredMessage(message, now: now, wallNow: unixTime())
-                    let operation = StoreOperation.putRetained(topic: message.topic, stored)
+                    let version = cluster != nil ? message.retainedVersion.map { ($0.time, $0.node) } : nil
+                    let operation = StoreOperation.putRetained(topic: message.topic, stored, version: version)
                     if message.qos == .atMostOnce {
                         store.enqueue([operation])
                     } else {
@@ -153,7 +156,13 @@ extension Broker {
             subscriptionIdentifiers: identifiers ?? entry.identifier.map { [$0] } ?? [],
             sharedFilter: shared
         )
-        if entry.subscriber.isBridge {
+        if entry.subscriber.isPeer {
+            // The node's own marks only: a client's user properties cannot pass for them.
+            PeerSession.removeMarks(from: &delivery.message.properties)
+            if message.retain, let version = message.retainedVersion {
+                delivery.message.properties.append(.userProperty(PeerSession.retainedVersionKey, version.description))
+            }
+        } else if entry.subscriber.isBridge {
             // Loops (I5): a message goes over bridges only up to the hop limit, and carries its trace.
             guard message.hops < settings.maxBridgeHops else { return }
             if message.hops == 0 {
@@ -302,12 +311,10 @@ extension Broker {
             let departedIsLive = departed.lock.withLock { departed.isLive }
             if let choice, choice.subscriber !== departed, choice.subscriber.isOnline || !departedIsLive {
                 var message = delivery.message
-                if departed.isPeer {
-                    // Marked for the departed node's group member: the next choice marks it again if it is a node too.
-                    message.properties.list.removeAll {
-                        if case .userProperty(PeerSession.sharedGroupKey, _) = $0 { return true }
-                        return false
-                    }
+                if departed.isPeer || choice.subscriber.isPeer {
+                    // Marked for the departed node's group member (the next choice marks it again if it is a
+                    // node too), or going to a node: only this node's own marks travel.
+                    PeerSession.removeMarks(from: &message.properties)
                 }
                 // Granted QoS, identifier and Retain As Published are the new member's.
                 let rebuilt = Delivery(

@@ -79,6 +79,7 @@ final class Broker: @unchecked Sendable {
         clock: any MonotonicClock = SystemClock()
     ) {
         self.cluster = cluster
+        self.retained = RetainedMessages(keepsClears: cluster != nil)
         self.clock = clock
         self.startedAt = clock.now
         self.admission = admission
@@ -118,7 +119,9 @@ final class Broker: @unchecked Sendable {
     }
 
     /// Installs sessions and retained messages recovered from the store (before any client connects).
-    func adoptRestored(sessions restored: [String: SessionHandle], retained messages: [BrokerMessage]) {
+    func adoptRestored(
+        sessions restored: [String: SessionHandle], retained values: [(topic: String, message: BrokerMessage?, version: RetainedVersion?)]
+    ) {
         lock.withLock {
             for (clientID, handle) in restored {
                 sessions[clientID] = handle
@@ -129,7 +132,9 @@ final class Broker: @unchecked Sendable {
                 }
                 addToTree(handle, handle.lock.withLock { handle.subscriptions.map { ($0.key, $0.value) } })
             }
-            retainedLock.withLock { for message in messages { retained.retain(message) } }
+            retainedLock.withLock {
+                for value in values { retained.restore(value.message, topic: value.topic, version: value.version) }
+            }
         }
     }
 
@@ -507,7 +512,36 @@ final class Broker: @unchecked Sendable {
         for filter in filters { _ = unsubscribe(handle, filter: filter) }
     }
 
+    /// Drops expired retained messages; in a cluster, also forgets clears older than a peer
+    /// session's lifetime (a node away for longer has lost what waited for it anyway).
     func removeExpiredRetained(now: NIODeadline) {
-        retainedLock.withLock { _ = retained.removeExpired(now: now) }
+        let cutoff = unixTimeNanoseconds() - Int64(PeerSession.expiryInterval) * 1_000_000_000
+        let forgotten = retainedLock.withLock { () -> Int in
+            retained.removeExpired(now: now)
+            return retained.keepsClears ? retained.removeClears(olderThan: cutoff) : 0
+        }
+        if forgotten > 0 { store?.enqueue([.forgetRetainedClears(before: cutoff)]) }
+    }
+
+    // MARK: - Retained messages between nodes
+
+    /// Every topic's retained value and version, clears included, expired ones gone, `$SYS` excepted:
+    /// what this node tells another when their link comes up.
+    func retainedSnapshot(now: NIODeadline) -> [(topic: String, entry: RetainedMessages.Entry)] {
+        retainedLock.withLock {
+            retained.removeExpired(now: now)
+            return retained.snapshot()
+        }
+    }
+
+    /// Another node's value of a topic (nil: cleared), from the exchange at link-up: taken and
+    /// stored only if newer than this node's. Not delivered: the exchange repairs the store, it is not a PUBLISH.
+    /// - Returns: whether it was taken.
+    @discardableResult
+    func mergeRetained(_ message: BrokerMessage?, topic: String, version: RetainedVersion, now: NIODeadline) -> Bool {
+        guard retainedLock.withLock({ retained.merge(message, topic: topic, version: version) }) else { return false }
+        store?.enqueue([.putRetained(
+            topic: topic, message.map { StoredMessage($0, now: now, wallNow: unixTime()) }, version: (version.time, version.node))])
+        return true
     }
 }

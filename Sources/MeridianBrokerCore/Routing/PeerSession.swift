@@ -27,6 +27,24 @@ public enum PeerSession {
     /// receiving node gives it to one member of that group (and to nothing else).
     public static let sharedGroupKey = "meridian-share"
 
+    /// The user property that carries a retained message's ``RetainedVersion`` to a peer.
+    public static let retainedVersionKey = "meridian-retained-version"
+
+    /// The user property that marks a retained value sent in the exchange at link-up (its QoS, then
+    /// its version): kept, not delivered.
+    public static let retainedValueKey = "meridian-retained-value"
+
+    /// Removes the marks above from a message's properties: a node adds its own, and a client's
+    /// user properties of the same names must not be read as them.
+    @inlinable
+    public static func removeMarks(from properties: inout MQTTProperties) {
+        guard !properties.isEmpty else { return }
+        properties.list.removeAll {
+            guard case .userProperty(let key, _) = $0 else { return false }
+            return key == sharedGroupKey || key == retainedVersionKey || key == retainedValueKey
+        }
+    }
+
     /// How long a peer session outlives its last link (seconds): a node gone for longer loses what waited for it.
     public static let expiryInterval: UInt32 = 7 * 24 * 3600
 }

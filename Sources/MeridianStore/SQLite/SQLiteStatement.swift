@@ -41,6 +41,10 @@ final class SQLiteStatement {
         try check(sqlite3_bind_text(handle, index, value, Int32(value.utf8.count), SQLITE_TRANSIENT), index)
     }
 
+    func bind(_ index: Int32, _ value: String?) throws {
+        if let value { try bind(index, value) } else { try bindNull(index) }
+    }
+
     func bindNull(_ index: Int32) throws {
         try check(sqlite3_bind_null(handle, index), index)
     }

@@ -224,10 +224,27 @@ public final class BrokerServer: @unchecked Sendable {
 
     /// Ends the session of `clientIdentifier` because another node takes it over for a client
     /// logged in as `username`: its connection, if any, gets DISCONNECT 0x8E Session taken over. A
-    /// session of another user stays (I8). With `takingState`, a persistent session comes back
-    /// with its subscriptions and what it still owes its client, for the other node.
-    public func endSession(clientIdentifier: String, forUsername username: String?, takingState: Bool) -> (SessionEnding, TakenSession?) {
-        broker.endSession(clientIdentifier: clientIdentifier, for: .client(username: username), takingState: takingState)
+    /// session of another user stays (I8). With `movingTo`, a persistent session's subscriptions and
+    /// what it still owes its client go to that node as the message `transfer` makes of them, and
+    /// what still comes here for it follows (``Broker/endSession(clientIdentifier:for:movingTo:transfer:via:)``).
+    /// Call on one of the broker's loops (``onBrokerLoop(_:)``).
+    /// - Returns: how it ended, and whether its state went to `movingTo`.
+    public func endSession(
+        clientIdentifier: String, forUsername username: String?, movingTo peer: String?, on eventLoop: EventLoop,
+        transfer: (TakenSession) -> BrokerMessage
+    ) -> (SessionEnding, moved: Bool) {
+        broker.endSession(
+            clientIdentifier: clientIdentifier, for: .client(username: username), movingTo: peer, transfer: transfer, via: context(of: eventLoop))
+    }
+
+    /// Runs `body` on one of the broker's loops: at once when called on one, else on the first.
+    public func onBrokerLoop(_ body: @escaping @Sendable (EventLoop) -> Void) {
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop, contexts.contains(where: { $0.eventLoop === current }) {
+            body(current)
+        } else {
+            let loop = contexts[0].eventLoop
+            loop.execute { body(loop) }
+        }
     }
 
     /// Installs a session that moved here from another node; call on one of the broker's loops.
@@ -238,17 +255,6 @@ public final class BrokerServer: @unchecked Sendable {
         _ taken: TakenSession, on eventLoop: EventLoop, marking: (state: BridgeState, key: String, value: String)? = nil
     ) -> EventLoopFuture<Void> {
         broker.install(taken, via: context(of: eventLoop), marking: marking)
-    }
-
-    /// Hands `message` to this node's session of `peer` (``PeerSession``), which forwards it like a
-    /// routed message: stored first at QoS 1/2 with persistence, resent after a broken link. Call on
-    /// one of the broker's loops. - Returns: false without such a session.
-    public func sendToPeerSession(_ message: BrokerMessage, peer: String, on eventLoop: EventLoop) -> Bool {
-        guard let handle = broker.lock.withLock({ broker.sessions[PeerSession.clientIdentifier(for: peer)] }) else { return false }
-        let context = context(of: eventLoop)
-        broker.offer(Delivery(message: message, qos: message.qos, retain: false), to: handle, via: context, now: context.now)
-        context.flush()
-        return true
     }
 
     public func updateSecurity(_ policy: SecurityPolicy) {
@@ -337,11 +343,15 @@ public final class BrokerServer: @unchecked Sendable {
     /// - Parameters:
     ///   - now: the batch's time (one clock read per batch, not per message).
     ///   - recorded: a commit the acknowledgement waits for as well (a QoS 2 message's identifier, ``peerQoS2Arrived(_:dup:clientIdentifier:on:)``).
+    ///   - movedSession: the client id of a session that moved here from the sending node, which
+    ///     forwarded the message for it (``Broker/routeForMovedSession(_:clientIdentifier:via:now:)``).
     public func routeFromPeer(
-        _ message: BrokerMessage, sharedGroup: String?, now: NIODeadline, on eventLoop: EventLoop, recorded: EventLoopFuture<Void>? = nil
+        _ message: BrokerMessage, sharedGroup: String?, movedSession: String? = nil, now: NIODeadline, on eventLoop: EventLoop,
+        recorded: EventLoopFuture<Void>? = nil
     ) -> PeerRouteResult {
         let context = self.context(of: eventLoop)
-        var outcome = broker.route(message, via: context, now: now, peerSharedGroup: sharedGroup)
+        var outcome = movedSession.map { broker.routeForMovedSession(message, clientIdentifier: $0, via: context, now: now) }
+            ?? broker.route(message, via: context, now: now, peerSharedGroup: sharedGroup)
         if outcome.refused { return .refused }
         if let recorded { outcome.commits.append(recorded) }
         if outcome.commits.isEmpty { return .routed }

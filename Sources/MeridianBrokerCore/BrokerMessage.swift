@@ -30,6 +30,10 @@ public struct BrokerMessage: Sendable {
     /// The version of the topic's retained value this message set (``RetainedVersion``): given when
     /// a node takes a retained PUBLISH, carried to the other nodes; nil until then and on the edge's wire.
     public var retainedVersion: RetainedVersion?
+    /// For a QoS 1/2 message from another node: the identity the node that took it from its publisher
+    /// gave it (``MeshTrace/identity(node:sequence:)``), so that two copies reaching one session
+    /// while it moves between nodes are delivered once.
+    public var peerIdentity: String?
 
     public init(
         topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool,

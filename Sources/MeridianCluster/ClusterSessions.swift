@@ -168,7 +168,7 @@ final class ClusterSessions: @unchecked Sendable {
             let members = self.members
             perform(lock.withLock { takeovers.claim(claim, members: members, now: now) })
         case .evict(let claim):
-            send(evict(claim), to: peer)
+            server.onBrokerLoop { [self] loop in send(evict(claim, on: loop), to: peer) }
         case .evicted(let claim):
             let members = self.members
             perform(lock.withLock {
@@ -210,16 +210,22 @@ final class ClusterSessions: @unchecked Sendable {
     /// the requester (``SessionTransfer``, through this node's session of it).
     /// - Returns: the answer for the owner: evicted (saying whether state moved), or denied when the
     ///   session belongs to another user (it stays).
-    private func evict(_ claim: SessionClaim) -> PeerWire.SessionMessage {
+    private func evict(_ claim: SessionClaim, on loop: EventLoop) -> PeerWire.SessionMessage {
         lock.withLock {
             var answer = claim
-            let (ending, taken) = server.endSession(clientIdentifier: claim.clientIdentifier, forUsername: claim.username, takingState: !claim.cleanStart)
+            let now = self.now
+            let (ending, moved) = server.endSession(
+                clientIdentifier: claim.clientIdentifier, forUsername: claim.username, movingTo: claim.cleanStart ? nil : claim.requester,
+                on: loop
+            ) { taken in
+                SessionTransfer(claimID: claim.id, session: taken).message(now: now)
+            }
             switch ending {
             case .ownedByAnotherUser:
                 return .denied(claim)
             case .ended:
                 logger.info("session taken over by another node", metadata: [
-                    "client_id": "\(claim.clientIdentifier)", "node": "\(claim.requester)", "moved": "\(taken != nil)",
+                    "client_id": "\(claim.clientIdentifier)", "node": "\(claim.requester)", "moved": "\(moved)",
                 ])
             case .none:
                 break
@@ -227,16 +233,7 @@ final class ClusterSessions: @unchecked Sendable {
             for (id, waiting) in pending where waiting.clientIdentifier == claim.clientIdentifier && waiting.granted {
                 pending[id]?.revoked = true
             }
-            if let taken {
-                let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? server.eventLoops[0]
-                let message = SessionTransfer(claimID: claim.id, session: taken).message(now: now)
-                loop.execute { [server, logger] in
-                    if !server.sendToPeerSession(message, peer: claim.requester, on: loop) {
-                        logger.error("no session of the peer for a moving session: its state is lost", metadata: ["client_id": "\(claim.clientIdentifier)"])
-                    }
-                }
-                answer.stateFrom = node
-            }
+            if moved { answer.stateFrom = node }
             return .evicted(answer)
         }
     }
@@ -250,7 +247,7 @@ final class ClusterSessions: @unchecked Sendable {
         let id = transfer.claimID
         return server.installSession(transfer.session, on: loop, marking: (installed, key, claim)).map { [self] in
             logger.info("session moved here from another node", metadata: [
-                "client_id": "\(transfer.session.clientIdentifier)", "node": "\(peer)", "messages": "\(transfer.session.deliveries.count)",
+                "client_id": "\(transfer.session.clientIdentifier)", "node": "\(peer)", "messages": "\(transfer.session.deliveries.count + transfer.session.inflight.count)",
             ])
             let attachNow = lock.withLock { () -> Bool in
                 guard pending[id]?.clientIdentifier == transfer.session.clientIdentifier else { return false }
@@ -266,7 +263,7 @@ final class ClusterSessions: @unchecked Sendable {
             switch action {
             case .evict(let holder, let claim):
                 if holder == node {
-                    received(evict(claim), from: node)
+                    server.onBrokerLoop { [self] loop in received(evict(claim, on: loop), from: node) }
                 } else if !links.send(.evict(claim), to: holder) {
                     logger.debug("no link to \(holder) for an eviction: the claim waits for its answer or times out")
                 }

@@ -244,6 +244,8 @@ final class PeerLink: @unchecked Sendable {
                 }
             case .message(let message, let packetIdentifier, let sharedGroup, let dup):
                 routeFromPeer(message, packetIdentifier: packetIdentifier, sharedGroup: sharedGroup, dup: dup, now: now, out: &out)
+            case .forMovedSession(let message, let clientIdentifier, let packetIdentifier, let dup):
+                routeFromPeer(message, packetIdentifier: packetIdentifier, movedSession: clientIdentifier, dup: dup, now: now, out: &out)
             case .retainedValue(let topic, let message, let version):
                 if server.mergeRetained(message, topic: topic, version: version, now: now) { retainedTaken += 1 }
             case .release(let packetIdentifier):
@@ -275,8 +277,8 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func routeFromPeer(
-        _ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, dup: Bool, now: NIODeadline,
-        out: inout [MQTTPacket]
+        _ message: BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String? = nil, movedSession: String? = nil, dup: Bool,
+        now: NIODeadline, out: inout [MQTTPacket]
     ) {
         receivedCount += 1
         // QoS 2: the identifier is recorded in this node's session of the peer (and its store) before
@@ -291,7 +293,7 @@ final class PeerLink: @unchecked Sendable {
                 recorded = stored
             }
         }
-        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, now: now, on: loop, recorded: recorded)
+        let result = server.routeFromPeer(message, sharedGroup: sharedGroup, movedSession: movedSession, now: now, on: loop, recorded: recorded)
         guard let packetIdentifier, message.qos != .atMostOnce else { return }
         let qos = message.qos
         switch result {

@@ -209,6 +209,9 @@ public enum PeerWire {
         /// PUBACK; QoS 2: PUBREC, and routed only if it is not a resend of an unreleased one: `dup`,
         /// see ``InboundFlow/receivedFromPeer(_:dup:)``).
         case message(BrokerMessage, packetIdentifier: UInt16?, sharedGroup: String?, dup: Bool)
+        /// A message the peer forwarded for a session that moved from it to this node (it was on its
+        /// way to the peer): for that session only, acknowledged as ``message(_:packetIdentifier:sharedGroup:dup:)``.
+        case forMovedSession(BrokerMessage, clientIdentifier: String, packetIdentifier: UInt16?, dup: Bool)
         /// A topic's retained value in the exchange at link-up (nil message: cleared): keep it if newer.
         case retainedValue(topic: String, BrokerMessage?, RetainedVersion)
         /// PUBREL of a QoS 2 message the peer forwarded: answer PUBCOMP.
@@ -241,6 +244,8 @@ public enum PeerWire {
                 var group: String?
                 var version: String?
                 var value: String?
+                var identity: String?
+                var movedSession: String?
                 if !publish.properties.isEmpty {
                     publish.properties.list.removeAll { property in
                         guard case .userProperty(let key, let text) = property else { return false }
@@ -248,6 +253,8 @@ public enum PeerWire {
                         case PeerSession.sharedGroupKey: group = text
                         case PeerSession.retainedVersionKey: version = text
                         case PeerSession.retainedValueKey: value = text
+                        case PeerSession.identityKey: identity = text
+                        case PeerSession.movedSessionKey: movedSession = text
                         default: return false
                         }
                         return true
@@ -262,6 +269,10 @@ public enum PeerWire {
                 }
                 var message = BrokerMessage(publish: publish, origin: nil, now: now)
                 message.fromPeer = true
+                message.peerIdentity = identity
+                if let movedSession {
+                    return .forMovedSession(message, clientIdentifier: movedSession, packetIdentifier: publish.packetIdentifier, dup: publish.dup)
+                }
                 if publish.retain, let version {
                     guard let parsed = RetainedVersion(version) else { return .invalid("malformed retained version") }
                     message.retainedVersion = parsed

@@ -9,7 +9,8 @@ import NIOCore
 /// once it has installed (and committed) the session.
 ///
 /// Pure: the wire form. Each message travels as an MQTT 5 PUBLISH encoded by the codec, with its
-/// remaining expiry; subscriptions as filter, options byte and identifier.
+/// remaining expiry; subscriptions as filter, options byte and identifier; messages in flight
+/// (format 2) with their packet identifier and whether their PUBREC came.
 public struct SessionTransfer: Sendable {
     public static let topic = "$meridian/sessions/state"
 
@@ -22,7 +23,8 @@ public struct SessionTransfer: Sendable {
         self.session = session
     }
 
-    private static let format: UInt8 = 1
+    /// 2 adds the messages in flight; a transfer of format 1 (queued messages only) is still read.
+    private static let format: UInt8 = 2
 
     /// The transfer as a message for the peer session of the new node.
     public func message(now: NIODeadline) -> BrokerMessage {
@@ -39,9 +41,8 @@ public struct SessionTransfer: Sendable {
             buffer.writeInteger(subscription.options.byte(version: .v5))
             buffer.writeInteger(subscription.identifier ?? 0)
         }
-        buffer.writeInteger(UInt32(session.deliveries.count))
         let encoder = MQTTPacketEncoder(version: .v5)
-        for delivery in session.deliveries {
+        func write(_ delivery: Delivery) {
             var properties = delivery.message.properties
             properties.messageExpiryInterval = delivery.message.remainingExpiry(at: now)
             for identifier in delivery.subscriptionIdentifiers { properties.append(.subscriptionIdentifier(identifier)) }
@@ -53,13 +54,21 @@ public struct SessionTransfer: Sendable {
             buffer.writeInteger(UInt32(packet.readableBytes))
             buffer.writeImmutableBuffer(packet)
         }
+        buffer.writeInteger(UInt32(session.deliveries.count))
+        for delivery in session.deliveries { write(delivery) }
+        buffer.writeInteger(UInt32(session.inflight.count))
+        for entry in session.inflight {
+            buffer.writeInteger(entry.packetIdentifier)
+            buffer.writeInteger(UInt8(entry.released ? 1 : 0))
+            write(entry.delivery)
+        }
         return BrokerMessage(topic: Self.topic, payload: buffer, qos: .atLeastOnce, retain: false, properties: [], expiresAt: nil, origin: nil)
     }
 
     /// Reads a transfer; nil for bytes that are not one.
     public init?(payload: ByteBuffer, now: NIODeadline) {
         var buffer = payload
-        guard buffer.readInteger(as: UInt8.self) == Self.format,
+        guard let format = buffer.readInteger(as: UInt8.self), format == 1 || format == Self.format,
             let claimID = buffer.readInteger(as: UInt64.self),
             let clientIdentifier = PeerWire.readString(&buffer),
             let expiry = buffer.readInteger(as: UInt32.self),
@@ -76,9 +85,8 @@ public struct SessionTransfer: Sendable {
             subscriptions.append(.init(filter: filter, options: options, identifier: identifier == 0 ? nil : identifier))
         }
         guard let messageCount = buffer.readInteger(as: UInt32.self), Int(messageCount) <= buffer.readableBytes / 4 else { return nil }
-        var deliveries: [Delivery] = []
         var parser = MQTTPacketParser(role: .client, protocolVersion: .v5)
-        for _ in 0..<messageCount {
+        func read() -> Delivery? {
             guard let length = buffer.readInteger(as: UInt32.self), var packet = buffer.readSlice(length: Int(length)),
                 case .publish(let publish)? = try? parser.next(from: &packet), packet.readableBytes == 0
             else { return nil }
@@ -87,11 +95,28 @@ public struct SessionTransfer: Sendable {
                 return nil
             }
             let message = BrokerMessage(publish: publish, origin: nil, now: now)
-            deliveries.append(Delivery(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers))
+            return Delivery(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers)
+        }
+        var deliveries: [Delivery] = []
+        for _ in 0..<messageCount {
+            guard let delivery = read() else { return nil }
+            deliveries.append(delivery)
+        }
+        var inflight: [TakenSession.InFlight] = []
+        if format >= 2 {
+            guard let inflightCount = buffer.readInteger(as: UInt32.self), Int(inflightCount) <= buffer.readableBytes / 7 else { return nil }
+            for _ in 0..<inflightCount {
+                guard let packetIdentifier = buffer.readInteger(as: UInt16.self), packetIdentifier != 0,
+                    let released = buffer.readInteger(as: UInt8.self), released <= 1,
+                    let delivery = read(), delivery.qos != .atMostOnce,
+                    !inflight.contains(where: { $0.packetIdentifier == packetIdentifier })
+                else { return nil }
+                inflight.append(.init(packetIdentifier: packetIdentifier, delivery: delivery, released: released == 1))
+            }
         }
         guard buffer.readableBytes == 0 else { return nil }
         self.init(claimID: claimID, session: TakenSession(
             clientIdentifier: clientIdentifier, expiryInterval: expiry, protocolVersion: version, username: username,
-            subscriptions: subscriptions, deliveries: deliveries))
+            subscriptions: subscriptions, inflight: inflight, deliveries: deliveries))
     }
 }

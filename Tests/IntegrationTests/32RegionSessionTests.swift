@@ -104,6 +104,19 @@ extension BrokerIntegration {
             #expect(a.process.stderr.contains("session taken over by another node") && b.process.stderr.contains("session moved here from another node"))
         }
 
+        @Test("a persistent session moving between A and B six times while a third node streams QoS 1 and QoS 2 messages to it: every acknowledged message arrives, QoS 2 exactly once (what was on its way to the old node follows the session)", arguments: [1, 2])
+        func sessionMovesWhileMessagesStream(qos: Int) async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let nodes = try await Self.readyCluster(scratch)
+            defer { for node in nodes { node.process.cleanup() } }
+            let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+            let result = try await PahoScript.run(
+                "session_move_stream.py", port: a.mqttPort,
+                ["--other-port", "\(b.mqttPort)", "--publish-port", "\(c.mqttPort)", "--qos", "\(qos)"], timeout: .seconds(90))
+            #expect(result.succeeded, "\(result)\n\(nodes.map { "\($0.name): \($0.process.stderr.suffix(3_000))" })")
+        }
+
         @Test("kill -9 of the node a session moved to, before its acknowledgement of the transfer got through: the old node's resend after the restart is recognised (kept in the store with the session) and nothing is installed twice")
         func transferResentAfterRestart() async throws {
             let scratch = try await Scratch()
@@ -157,7 +170,11 @@ extension BrokerIntegration {
                 port: b.mqttPort, version: .v5, topics: ["fleet/\(clientID)"], qos: 2, clientID: clientID, cleanSession: false, sessionExpiry: 300)
             defer { resumed.cleanup() }
             try await Task.sleep(for: .seconds(2))
-            #expect(resumed.messages.isEmpty, "installed twice: \(resumed.messages.count) messages again\n\(b.process.stderr)")
+            // The sentinel (QoS 1, published on node-c right after the move) also went through node-a,
+            // which forwarded it for the moved session; that copy's acknowledgement was lost too, so
+            // node-a sends it again and it may arrive again (at least once). The transferred messages must not.
+            let again = resumed.messages.filter { !$0.text.hasPrefix("sentinel-") }
+            #expect(again.isEmpty, "installed twice: \(again.count) messages again\n\(b.process.stderr)")
         }
 
         @Test("two copies of a persistent session (one restored from a restarted node's store, one made elsewhere meanwhile) merge when the client resumes: the messages queued in each arrive")

@@ -159,4 +159,34 @@ import Testing
         #expect(flow.takeStoreEffects() == [.discarded(storeID: 11), .discarded(storeID: 33)], "their stored rows go")
         #expect(flow.inflight.count == 2 && flow.queuedCount == 0)
     }
+    @Test("a session moving to another node hands over what is in flight with its packet identifiers and stage, then the queue; restored there, the resume resends the PUBLISHes (QoS 1 and 2) and the PUBREL under the same identifiers")
+    func inFlightMovesWithItsIdentifiers() {
+        var flow = OutboundFlow(limits: .init(maxQueuedMessages: 10, maxInflightMessages: 3))
+        _ = flow.offer(delivery(1, qos: .atLeastOnce), online: true, now: t0)
+        _ = flow.offer(delivery(2, qos: .exactlyOnce), online: true, now: t0)
+        _ = flow.offer(delivery(3, qos: .exactlyOnce), online: true, now: t0)
+        _ = flow.offer(delivery(4, qos: .atLeastOnce), online: true, now: t0)
+        do { let result = flow.acknowledge(pubrec: 3, reasonCode: .success); #expect(result) }
+        let owed = flow.takeAll()
+        #expect(owed.inflight.map(\.packetIdentifier) == [1, 2, 3])
+        #expect(owed.inflight.map(\.released) == [false, false, true])
+        #expect(owed.queued.map(\.message.topic) == ["t/4"])
+        #expect(flow.inflight.isEmpty && flow.queuedCount == 0)
+
+        var moved = OutboundFlow(limits: .init(maxQueuedMessages: 10, maxInflightMessages: 3))
+        moved.restore(inflight: owed.inflight.map { ($0.packetIdentifier, $0.delivery, $0.released) }, queue: owed.queued)
+        let resent = moved.resend(now: t0)
+        #expect(resent.count == 3)
+        guard case .publish(let first) = resent[0], case .publish(let second) = resent[1], case .pubrel(let third) = resent[2] else {
+            Issue.record("not PUBLISH, PUBLISH, PUBREL: \(resent)")
+            return
+        }
+        #expect(first.packetIdentifier == 1 && first.qos == .atLeastOnce && first.dup)
+        #expect(second.packetIdentifier == 2 && second.qos == .exactlyOnce && second.dup)
+        #expect(third.packetIdentifier == 3)
+        // The QoS 1 message waits for a PUBACK (not a PUBREC), and the identifiers in use are not given again.
+        do { let result = moved.acknowledge(puback: 1); #expect(result) }
+        do { let result = moved.acknowledge(pubcomp: 3); #expect(result) }
+    }
 }
+

@@ -240,6 +240,44 @@ import Testing
         #expect(SessionTransfer(payload: ByteBuffer(bytes: [1, 0, 0]), now: t0) == nil)
     }
 
+    @Test("the messages in flight move with their packet identifiers and stage, after the queue; a transfer of format 1 is still read; a repeated identifier is refused")
+    func inFlightMessagesMoveWithTheirIdentifiers() throws {
+        func delivery(_ topic: String, _ qos: MQTTQoS) -> Delivery {
+            Delivery(message: BrokerMessage(topic: topic, payload: ByteBuffer(string: topic), qos: qos, retain: false), qos: qos, retain: false)
+        }
+        let session = TakenSession(
+            clientIdentifier: "truck-7", expiryInterval: 300, protocolVersion: .v5, username: nil, subscriptions: [],
+            inflight: [
+                .init(packetIdentifier: 17, delivery: delivery("sent/qos1", .atLeastOnce), released: false),
+                .init(packetIdentifier: 3, delivery: delivery("sent/qos2", .exactlyOnce), released: false),
+                .init(packetIdentifier: 9, delivery: delivery("received/qos2", .exactlyOnce), released: true),
+            ],
+            deliveries: [delivery("queued", .atLeastOnce)])
+        let message = SessionTransfer(claimID: 5, session: session).message(now: t0)
+        let read = try #require(SessionTransfer(payload: message.payload, now: t0))
+        #expect(read.session.inflight.map(\.packetIdentifier) == [17, 3, 9])
+        #expect(read.session.inflight.map(\.released) == [false, false, true])
+        #expect(read.session.inflight.map(\.delivery.message.topic) == ["sent/qos1", "sent/qos2", "received/qos2"])
+        #expect(read.session.inflight.map(\.delivery.qos) == [.atLeastOnce, .exactlyOnce, .exactlyOnce])
+        #expect(read.session.deliveries.map(\.message.topic) == ["queued"])
+
+        // Format 1 (an older node): the queue only, nothing in flight after it.
+        var bytes = Array(buffer: message.payload)
+        let inflightSection = bytes.count - Array(buffer: SessionTransfer(claimID: 5, session: TakenSession(
+            clientIdentifier: "truck-7", expiryInterval: 300, protocolVersion: .v5, username: nil, subscriptions: [],
+            deliveries: [delivery("queued", .atLeastOnce)])).message(now: t0).payload).count
+        var formatOne = Array(bytes.dropLast(inflightSection + 4))
+        formatOne[0] = 1
+        let old = try #require(SessionTransfer(payload: ByteBuffer(bytes: formatOne), now: t0))
+        #expect(old.session.inflight.isEmpty && old.session.deliveries.map(\.message.topic) == ["queued"])
+
+        // Two messages in flight under one identifier: not a transfer.
+        var twice = session
+        twice.inflight[1].packetIdentifier = 17
+        bytes = Array(buffer: SessionTransfer(claimID: 5, session: twice).message(now: t0).payload)
+        #expect(SessionTransfer(payload: ByteBuffer(bytes: bytes), now: t0) == nil)
+    }
+
     @Test func sessionMessagesRoundTripAndGarbageIsRefused() {
         let c = SessionClaim(requester: "node-b", id: 77, clientIdentifier: "dévice/ü", epoch: 1_234_567, cleanStart: true)
         let withUser = SessionClaim(requester: "node-c", id: 78, clientIdentifier: "x", epoch: 9, cleanStart: false, username: "alice")

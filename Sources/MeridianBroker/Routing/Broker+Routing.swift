@@ -139,7 +139,7 @@ extension Broker {
         }
     }
 
-    private func deliver(
+    func deliver(
         _ message: BrokerMessage, entry: SubscriptionEntry<SessionHandle>, identifiers: [UInt32]?, shared: String?,
         via context: LoopContext, now: NIODeadline, outcome: inout RouteOutcome
     ) {
@@ -161,6 +161,9 @@ extension Broker {
             PeerSession.removeMarks(from: &delivery.message.properties)
             if message.retain, let version = message.retainedVersion {
                 delivery.message.properties.append(.userProperty(PeerSession.retainedVersionKey, version.description))
+            }
+            if delivery.qos != .atMostOnce {
+                delivery.message.properties.append(.userProperty(PeerSession.identityKey, identity(of: message)))
             }
         } else if entry.subscriber.isBridge {
             // Loops (I5): a message goes over bridges only up to the hop limit, and carries its trace.
@@ -216,7 +219,23 @@ extension Broker {
         var target: (any DeliveryTarget)?
         var result = OutboundFlow.Offer.queued
         var scheduleDrain = false
+        var movedTo: String?
+        var heldOrSecondCopy = false
         handle.lock.withLock { () -> Void in
+            // A session that moved to another node forwards there (``moveSession``), after its state.
+            if let peer = handle.movedTo {
+                if handle.heldForMove != nil {
+                    handle.heldForMove!.append(delivery)
+                    heldOrSecondCopy = true
+                } else {
+                    movedTo = peer
+                }
+                return
+            }
+            if isSecondCopy(delivery, to: handle, now: now) {
+                heldOrSecondCopy = true
+                return
+            }
             // The ACL's read check, whatever the path (routing, retained, wills, shared redelivery):
             // a wildcard subscription never delivers a topic the subscriber may not read. Without an
             // ACL `access` is nil and this is one comparison; with one, usually a cache hit.
@@ -260,6 +279,8 @@ extension Broker {
                 return
             }
         }
+        if let movedTo { return forwardForMovedSession(delivery, of: handle, to: movedTo, via: context, now: now) }
+        if heldOrSecondCopy { return OfferOutcome() }
         if denied { return OfferOutcome(denied: true) }
         if redirect {
             redistributeShared([delivery], from: handle, via: context, now: now)

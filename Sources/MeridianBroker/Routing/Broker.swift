@@ -72,6 +72,9 @@ final class Broker: @unchecked Sendable {
     let cluster: ClusterRouting?
     /// The sessions of the other nodes (``PeerSession``), which every retained message goes to.
     let peerSessions = NIOLockedValueBox<[SessionHandle]>([])
+    /// Sessions that moved to another node and still forward to it (``SessionHandle/movedTo``), by
+    /// client id (guarded by `lock`).
+    var movedSessions: [String: SessionHandle] = [:]
 
     init(
         settings: BrokerSettings, logger: Logger, store: DurableStore? = nil, security: SecurityPolicy = .init(),
@@ -200,6 +203,7 @@ final class Broker: @unchecked Sendable {
                     removeSessionLocked(existing)
                 }
                 handle = SessionHandle(clientIdentifier: clientIdentifier, limits: settings.sessionLimits, receiveMaximum: settings.receiveMaximum, store: store)
+                endMovedSessionLocked(clientIdentifier)
                 sessions[clientIdentifier] = handle
                 if handle.isPeer { peerSessions.withLockedValue { $0.append(handle) } }
             }
@@ -230,36 +234,7 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// Another node takes the client id over for `newcomer` (a region node's shard owner said so):
-    /// the session ends here, and a connection still using it is taken over (MQTT 5: DISCONNECT
-    /// 0x8E) — unless it belongs to another user (I8), as on one node. With `takingState`, a
-    /// persistent session's subscriptions and what it still owes its client come back, for the
-    /// other node to install.
-    func endSession(clientIdentifier: String, for newcomer: SessionIdentity, takingState: Bool) -> (SessionEnding, TakenSession?) {
-        let ended = lock.withLock { () -> (SessionEnding, (any DeliveryTarget)?, TakenSession?) in
-            guard let existing = sessions[clientIdentifier] else { return (.none, nil, nil) }
-            let (owner, target) = existing.lock.withLock { (existing.identity, existing.target) }
-            guard owner.admits(newcomer, allowCrossUser: settings.allowCrossUserTakeover) else { return (.ownedByAnotherUser, nil, nil) }
-            let taken = takingState ? existing.lock.withLock { () -> TakenSession? in
-                guard existing.isPersistent else { return nil }
-                var username: String?
-                if case .client(let name) = existing.identity { username = name }
-                return TakenSession(
-                    clientIdentifier: clientIdentifier, expiryInterval: existing.expiryInterval,
-                    protocolVersion: existing.flow.protocolVersion, username: username,
-                    subscriptions: existing.subscriptions.sorted { $0.key < $1.key }.map {
-                        .init(filter: $0.key, options: $0.value.options, identifier: $0.value.identifier)
-                    },
-                    deliveries: existing.flow.takeAll())
-            } : nil
-            removeSessionLocked(existing)
-            return (.ended, target, taken)
-        }
-        if let target = ended.1 { target.loopContext.eventLoop.execute { target.sessionTakenOver() } }
-        return (ended.0, ended.2)
-    }
-
-    /// Installs a session that moved here from another node (``endSession(clientIdentifier:for:takingState:)``
+    /// Installs a session that moved here from another node (``endSession(clientIdentifier:for:movingTo:transfer:via:)``
     /// there), offline until its client attaches; stored first when persistence is on. A session of
     /// the same client id and owner already here (an older copy, restored from this node's store)
     /// takes the moved subscriptions it lacks and the moved messages after its own, so neither
@@ -285,15 +260,29 @@ final class Broker: @unchecked Sendable {
                     clientID: clientID, expiryInterval: taken.expiryInterval, protocolVersion: taken.protocolVersion,
                     disconnectedAt: unixTime(), identity: identity.stored)))
             }
-            var queue: [Delivery] = []
-            for var delivery in taken.deliveries {
-                if store != nil, persistent, delivery.qos != .atMostOnce {
-                    let id = nextMessageID()
-                    delivery.storeID = id
-                    operations.append(.appendMessage(clientID: clientID, messageID: id, StoredMessage(delivery, now: now, wallNow: wallNow)))
+            func stored(_ delivery: Delivery, packetID: UInt16? = nil, released: Bool = false) -> Delivery {
+                guard store != nil, persistent, delivery.qos != .atMostOnce else { return delivery }
+                var delivery = delivery
+                let id = nextMessageID()
+                delivery.storeID = id
+                operations.append(.appendMessage(clientID: clientID, messageID: id, StoredMessage(delivery, now: now, wallNow: wallNow)))
+                if let packetID, delivery.qos == .exactlyOnce {
+                    operations.append(.updateMessageState(clientID: clientID, messageID: id, packetID: packetID, released: released))
                 }
-                queue.append(delivery)
+                return delivery
             }
+            // In flight under their packet identifiers (resent as they are, PUBREL for the released);
+            // merged into a copy here, which has identifiers of its own, the unreleased go first in the queue.
+            var inflight: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)] = []
+            var queue: [Delivery] = []
+            for entry in taken.inflight {
+                if existing == nil {
+                    inflight.append((entry.packetIdentifier, stored(entry.delivery, packetID: entry.packetIdentifier, released: entry.released), entry.released))
+                } else if !entry.released {
+                    queue.append(stored(entry.delivery))
+                }
+            }
+            for delivery in taken.deliveries { queue.append(stored(delivery)) }
             let added = handle.lock.withLock { () -> [TakenSession.Subscription] in
                 if existing == nil {
                     handle.identity = identity
@@ -301,7 +290,7 @@ final class Broker: @unchecked Sendable {
                     handle.expiryInterval = taken.expiryInterval
                     handle.flow.protocolVersion = taken.protocolVersion
                 }
-                handle.flow.restore(inflight: [], queue: queue)
+                handle.flow.restore(inflight: inflight, queue: queue)
                 let added = taken.subscriptions.filter { handle.subscriptions[$0.filter] == nil }
                 for subscription in added {
                     handle.subscriptions[subscription.filter] = .init(options: subscription.options, identifier: subscription.identifier)
@@ -315,8 +304,14 @@ final class Broker: @unchecked Sendable {
                 }
             }
             if existing == nil {
+                endMovedSessionLocked(clientID)
                 sessions[clientID] = handle
                 expiring = handle
+                // Copies of what is on its way to the old node for it may follow (``moveSession``): delivered once.
+                handle.lock.withLock {
+                    handle.recentIdentities = RecentMessageIDs(capacity: Self.movedSessionIdentities)
+                    handle.recentIdentitiesUntil = now + Self.movedSessionGrace * 3
+                }
             }
             addToTree(handle, added.map { ($0.filter, .init(options: $0.options, identifier: $0.identifier)) })
             return true
@@ -413,12 +408,14 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    private func removeSessionLocked(_ handle: SessionHandle) {
+    /// - Parameter keepingPlainSubscriptions: for a session that moved (``moveSession``): only its
+    ///   shared subscriptions leave the tree now.
+    func removeSessionLocked(_ handle: SessionHandle, keepingPlainSubscriptions: Bool = false) {
         let filters = handle.lock.withLock { () -> [String] in
             handle.isLive = false
             handle.expiryTimer?.cancel()
             handle.expiryTimer = nil
-            return Array(handle.subscriptions.keys)
+            return handle.subscriptions.keys.filter { !keepingPlainSubscriptions || MQTTSharedFilter(parsing: $0) != nil }
         }
         if !filters.isEmpty {
             subscriptionsLock.withWriteLock {

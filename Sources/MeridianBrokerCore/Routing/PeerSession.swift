@@ -34,6 +34,13 @@ public enum PeerSession {
     /// its version): kept, not delivered.
     public static let retainedValueKey = "meridian-retained-value"
 
+    /// The user property with a QoS 1/2 message's identity (``BrokerMessage/peerIdentity``).
+    public static let identityKey = "meridian-origin"
+
+    /// The user property that marks a message a node forwards for a session that moved from it to
+    /// the receiving node: delivered to that session only.
+    public static let movedSessionKey = "meridian-moved-session"
+
     /// Removes the marks above from a message's properties: a node adds its own, and a client's
     /// user properties of the same names must not be read as them.
     @inlinable
@@ -41,7 +48,8 @@ public enum PeerSession {
         guard !properties.isEmpty else { return }
         properties.list.removeAll {
             guard case .userProperty(let key, _) = $0 else { return false }
-            return key == sharedGroupKey || key == retainedVersionKey || key == retainedValueKey
+            return key == sharedGroupKey || key == retainedVersionKey || key == retainedValueKey || key == identityKey
+                || key == movedSessionKey
         }
     }
 

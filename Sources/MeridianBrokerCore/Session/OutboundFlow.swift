@@ -103,11 +103,13 @@ public struct OutboundFlow: Sendable {
         return storeEffects
     }
 
-    /// Rebuilds the flow of a session recovered from the store: `inflight` are QoS 2 messages
-    /// already sent (with their packet identifiers), `queue` the rest in order.
+    /// Rebuilds the flow of a session recovered from the store or moved from another node: `inflight`
+    /// are messages already sent (with their packet identifiers; `released` once the PUBREC came),
+    /// `queue` the rest in order.
     public mutating func restore(inflight restored: [(packetIdentifier: UInt16, delivery: Delivery, released: Bool)], queue restoredQueue: [Delivery]) {
         for (packetIdentifier, delivery, released) in restored {
-            inflight.restore(delivery, packetIdentifier: packetIdentifier, stage: released ? .awaitingPubcomp : .awaitingPubrec)
+            let stage: InflightWindow<Delivery>.Stage = released ? .awaitingPubcomp : delivery.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec
+            inflight.restore(delivery, packetIdentifier: packetIdentifier, stage: stage)
             if !released { inflightBytes += delivery.message.payload.readableBytes }
         }
         for delivery in restoredQueue {
@@ -329,17 +331,21 @@ public struct OutboundFlow: Sendable {
         return result.map { var moved = $0; moved.storeID = nil; return moved }
     }
 
-    /// Everything the session still owes its client, in sending order (sent and unacknowledged
-    /// first, then queued), for a session that moves to another node; the flow is left empty. QoS 2
-    /// messages whose PUBREC came are the client's already and stay behind (only their PUBREL was due).
-    public mutating func takeAll() -> [Delivery] {
-        let sent = inflight.removeAll { $0.stage != .awaitingPubcomp }.map(\.entry.payload)
-        _ = inflight.removeAll { _ in true }
-        let result = sent + Array(queue)
+    /// Everything the session still owes its client, for a session that moves to another node: the
+    /// messages in flight in sending order, with their packet identifiers and whether their PUBREC
+    /// came (the new node resends each PUBLISH, or only the PUBREL, under the same identifier, as a
+    /// resumed session must: MQTT 5 section 4.4), then the queue. The flow is left empty.
+    public mutating func takeAll() -> (inflight: [TakenSession.InFlight], queued: [Delivery]) {
+        let sent = inflight.removeAll { _ in true }.map { entry -> TakenSession.InFlight in
+            var delivery = entry.entry.payload
+            delivery.storeID = nil
+            return TakenSession.InFlight(packetIdentifier: entry.packetIdentifier, delivery: delivery, released: entry.entry.stage == .awaitingPubcomp)
+        }
+        let queued = queue.map { var moved = $0; moved.storeID = nil; return moved }
         queue = Deque()
         queuedBytes = 0
         inflightBytes = 0
-        return result.map { var moved = $0; moved.storeID = nil; return moved }
+        return (sent, queued)
     }
 
     /// Drops QoS 0 messages from the queue (they are not kept across a disconnect unless configured).

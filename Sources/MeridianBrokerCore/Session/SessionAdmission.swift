@@ -79,14 +79,31 @@ public struct TakenSession: Sendable {
     public var protocolVersion: MQTTProtocolVersion
     /// The username of the client that owns it (a session belongs to the username that created it).
     public var username: String?
+    /// A message sent to the client and not yet acknowledged, under its packet identifier;
+    /// `released` once its PUBREC came (only the PUBREL is due).
+    public struct InFlight: Sendable {
+        public var packetIdentifier: UInt16
+        public var delivery: Delivery
+        public var released: Bool
+
+        public init(packetIdentifier: UInt16, delivery: Delivery, released: Bool) {
+            self.packetIdentifier = packetIdentifier
+            self.delivery = delivery
+            self.released = released
+        }
+    }
+
     public var subscriptions: [Subscription]
-    /// In sending order: sent and unacknowledged first, then queued.
+    /// Sent and unacknowledged, in sending order.
+    public var inflight: [InFlight]
+    /// Queued, not sent yet.
     public var deliveries: [Delivery]
 
     public init(
         clientIdentifier: String, expiryInterval: UInt32, protocolVersion: MQTTProtocolVersion, username: String?,
-        subscriptions: [Subscription], deliveries: [Delivery]
+        subscriptions: [Subscription], inflight: [InFlight] = [], deliveries: [Delivery]
     ) {
+        self.inflight = inflight
         self.clientIdentifier = clientIdentifier
         self.expiryInterval = expiryInterval
         self.protocolVersion = protocolVersion

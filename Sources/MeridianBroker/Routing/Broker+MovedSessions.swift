@@ -53,7 +53,7 @@ extension Broker {
                     "client_id": "\(clientIdentifier)", "node": "\(peer)",
                 ])
             }
-            removeSessionLocked(existing, keepingPlainSubscriptions: taken != nil)
+            removeSessionLocked(existing, keepingPlainSubscriptions: taken != nil, deletingRows: taken == nil)
             if taken != nil {
                 endMovedSessionLocked(clientIdentifier)
                 movedSessions[clientIdentifier] = existing
@@ -65,7 +65,9 @@ extension Broker {
             return (ended.0, false)
         }
         let now = context.now
+        // Stored before the session's rows go: a crash in between leaves a copy here, never none.
         offer(Delivery(message: transfer(taken), qos: .atLeastOnce, retain: false), to: peerHandle, via: context, now: now)
+        store?.enqueue([.deleteSession(clientID: clientIdentifier)])
         // What came meanwhile, in order; a delivery that comes during this loop joins the held ones.
         while true {
             let held = moved.lock.withLock { () -> [Delivery] in

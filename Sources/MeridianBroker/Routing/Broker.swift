@@ -408,9 +408,11 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// - Parameter keepingPlainSubscriptions: for a session that moved (``moveSession``): only its
-    ///   shared subscriptions leave the tree now.
-    func removeSessionLocked(_ handle: SessionHandle, keepingPlainSubscriptions: Bool = false) {
+    /// - Parameters:
+    ///   - keepingPlainSubscriptions: for a session that moved (``endSession(clientIdentifier:for:movingTo:transfer:via:)``):
+    ///     only its shared subscriptions leave the tree now.
+    ///   - deletingRows: false when the caller deletes the session's rows itself (after storing its transfer).
+    func removeSessionLocked(_ handle: SessionHandle, keepingPlainSubscriptions: Bool = false, deletingRows: Bool = true) {
         let filters = handle.lock.withLock { () -> [String] in
             handle.isLive = false
             handle.expiryTimer?.cancel()
@@ -425,7 +427,7 @@ final class Broker: @unchecked Sendable {
         if sessions[handle.clientIdentifier] === handle {
             sessions[handle.clientIdentifier] = nil
             if handle.isPeer { peerSessions.withLockedValue { $0.removeAll { $0 === handle } } }
-            store?.enqueue([.deleteSession(clientID: handle.clientIdentifier)])
+            if deletingRows { store?.enqueue([.deleteSession(clientID: handle.clientIdentifier)]) }
         }
     }
 

@@ -47,6 +47,8 @@ final class PeerLink: @unchecked Sendable {
     /// Packets for the peer written at the end of the current event-loop task: one write and flush per batch.
     private var pendingOut: [MQTTPacket] = []
     private var flushScheduled = false
+    /// The retained values still to send on the current link (the exchange at link-up).
+    private var retainedToSend: ArraySlice<(topic: String, entry: RetainedMessages.Entry)> = []
     /// Messages handed to the link (not counting resends), published to ``status`` per batch.
     private var forwardedCount = 0
     private var receivedCount = 0
@@ -348,17 +350,33 @@ final class PeerLink: @unchecked Sendable {
         redialDelay = .milliseconds(100)
         lastRead = .now()
         logger.notice("inter-node link up", metadata: ["remote": "\(connection.remote)"])
-        // The routes, then every retained value: the peer keeps what is newer than its own.
-        let now = server.clock.now
-        let retained = server.retainedSnapshot()
-        var hello: [MQTTPacket] = [.publish(PeerWire.publish(owner.linkUp(self)))]
-        hello.reserveCapacity(1 + retained.count)
-        for (topic, entry) in retained { hello.append(.publish(PeerWire.publish(retained: topic, entry, now: now))) }
-        connection.send(hello)
-        if !retained.isEmpty { logger.info("retained values sent to the peer", metadata: ["count": "\(retained.count)"]) }
+        connection.send([.publish(PeerWire.publish(owner.linkUp(self)))])
+        // Then every retained value (the peer keeps what is newer than its own), a page at a time.
+        retainedToSend = server.retainedSnapshot()[...]
+        if !retainedToSend.isEmpty { logger.info("sending the retained values to the peer", metadata: ["count": "\(retainedToSend.count)"]) }
+        sendRetainedPage(on: connection)
         openSession()
         updateStatus()
     }
+
+    /// Writes the next page of the retained values to send, and the one after it once the link's
+    /// buffer has room: a large retained set neither fills memory with one write nor keeps the link
+    /// unwritable (dropping live QoS 0) for long.
+    private func sendRetainedPage(on connection: PeerConnection) {
+        guard connection === self.connection, !retainedToSend.isEmpty else { return }
+        guard connection.isWritable else {
+            loop.scheduleTask(in: .milliseconds(5)) { [weak self] in self?.sendRetainedPage(on: connection) }
+            return
+        }
+        let now = server.clock.now
+        let page = retainedToSend.prefix(Self.retainedPageSize)
+        retainedToSend = retainedToSend.dropFirst(page.count)
+        connection.send(page.map { .publish(PeerWire.publish(retained: $0.topic, $0.entry, now: now)) })
+        if retainedToSend.isEmpty { retainedToSend = [] } else { loop.execute { [weak self] in self?.sendRetainedPage(on: connection) } }
+    }
+
+    /// Retained values per write of the exchange at link-up.
+    static let retainedPageSize = 256
 
     /// Connects this node's session of the peer: what it holds (sent and unacknowledged, then
     /// queued) comes out now, in order, and goes to the peer.

@@ -266,6 +266,34 @@ extension BrokerIntegration {
             #expect(delivered?.map(\.text) == ["spoofed"], "\(b.process.stderr)")
         }
 
+        @Test("20,000 retained messages: set on node A while node B is linked, every one on B; a node that joins later gets every one from the exchange at link-up")
+        func manyRetainedValues() async throws {
+            let scratch = try await Scratch()
+            defer { scratch.cleanup() }
+            let a = try Node(name: "node-a", etcd: scratch.etcd, directory: scratch.directory)
+            defer { a.process.cleanup() }
+            let b = try Node(name: "node-b", etcd: scratch.etcd, directory: scratch.directory)
+            defer { b.process.cleanup() }
+            try #require(await Self.eventually(.seconds(20)) { await a.linkUp(to: "node-b") }, "\(a.process.stderr)")
+            let common = ["--prefix", "bulk", "--count", "20000"]
+            let published = try await PahoScript.run("retained_bulk.py", port: a.mqttPort, ["--phase", "publish"] + common, timeout: .seconds(60))
+            try #require(published.succeeded, "\(published)")
+            for node in [a, b] {
+                let checked = try await PahoScript.run("retained_bulk.py", port: node.mqttPort, ["--phase", "check"] + common, timeout: .seconds(60))
+                #expect(checked.succeeded, "\(node.name): \(checked)")
+            }
+            let c = try Node(name: "node-c", etcd: scratch.etcd, directory: scratch.directory)
+            defer { c.process.cleanup() }
+            let linked = await Self.eventually(.seconds(20)) {
+                let toA = await c.linkUp(to: "node-a")
+                let toB = await c.linkUp(to: "node-b")
+                return toA && toB
+            }
+            try #require(linked, "\(c.process.stderr)")
+            let joined = try await PahoScript.run("retained_bulk.py", port: c.mqttPort, ["--phase", "check"] + common, timeout: .seconds(60))
+            #expect(joined.succeeded, "\(joined)\n\(c.process.stderr.suffix(2_000))")
+        }
+
         @Test("a node with a wrong cluster_secret gets no link: its CONNECT is refused (0x86) and nothing crosses")
         func wrongSecretIsRefused() async throws {
             let scratch = try await Scratch()

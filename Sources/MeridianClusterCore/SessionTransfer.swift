@@ -46,6 +46,7 @@ public struct SessionTransfer: Sendable {
             var properties = delivery.message.properties
             properties.messageExpiryInterval = delivery.message.remainingExpiry(at: now)
             for identifier in delivery.subscriptionIdentifiers { properties.append(.subscriptionIdentifier(identifier)) }
+            if let identity = delivery.message.peerIdentity { properties.append(.userProperty(PeerSession.identityKey, identity)) }
             let publish = MQTTPublish(
                 topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.qos, retain: delivery.retain,
                 dup: false, packetIdentifier: delivery.qos == .atMostOnce ? nil : 1, properties: properties)
@@ -88,13 +89,20 @@ public struct SessionTransfer: Sendable {
         var parser = MQTTPacketParser(role: .client, protocolVersion: .v5)
         func read() -> Delivery? {
             guard let length = buffer.readInteger(as: UInt32.self), var packet = buffer.readSlice(length: Int(length)),
-                case .publish(let publish)? = try? parser.next(from: &packet), packet.readableBytes == 0
+                case .publish(var publish)? = try? parser.next(from: &packet), packet.readableBytes == 0
             else { return nil }
             let identifiers = publish.properties.list.compactMap { property -> UInt32? in
                 if case .subscriptionIdentifier(let identifier) = property { return identifier }
                 return nil
             }
-            let message = BrokerMessage(publish: publish, origin: nil, now: now)
+            var identity: String?
+            publish.properties.list.removeAll { property in
+                guard case .userProperty(PeerSession.identityKey, let value) = property else { return false }
+                identity = value
+                return true
+            }
+            var message = BrokerMessage(publish: publish, origin: nil, now: now)
+            message.peerIdentity = identity
             return Delivery(message: message, qos: publish.qos, retain: publish.retain, subscriptionIdentifiers: identifiers)
         }
         var deliveries: [Delivery] = []

@@ -253,8 +253,13 @@ import Testing
                 .init(packetIdentifier: 9, delivery: delivery("received/qos2", .exactlyOnce), released: true),
             ],
             deliveries: [delivery("queued", .atLeastOnce)])
-        let message = SessionTransfer(claimID: 5, session: session).message(now: t0)
+        var identified = session
+        identified.deliveries[0].message.peerIdentity = "node-c.2-1f"
+        let message = SessionTransfer(claimID: 5, session: identified).message(now: t0)
         let read = try #require(SessionTransfer(payload: message.payload, now: t0))
+        // Each message keeps its identity between nodes (a copy forwarded after the state is a second one), not as a property.
+        #expect(read.session.deliveries[0].message.peerIdentity == "node-c.2-1f" && read.session.deliveries[0].message.properties.isEmpty)
+        #expect(read.session.inflight.allSatisfy { $0.delivery.message.peerIdentity == nil })
         #expect(read.session.inflight.map(\.packetIdentifier) == [17, 3, 9])
         #expect(read.session.inflight.map(\.released) == [false, false, true])
         #expect(read.session.inflight.map(\.delivery.message.topic) == ["sent/qos1", "sent/qos2", "received/qos2"])
@@ -262,7 +267,7 @@ import Testing
         #expect(read.session.deliveries.map(\.message.topic) == ["queued"])
 
         // Format 1 (an older node): the queue only, nothing in flight after it.
-        var bytes = Array(buffer: message.payload)
+        var bytes = Array(buffer: SessionTransfer(claimID: 5, session: session).message(now: t0).payload)
         let inflightSection = bytes.count - Array(buffer: SessionTransfer(claimID: 5, session: TakenSession(
             clientIdentifier: "truck-7", expiryInterval: 300, protocolVersion: .v5, username: nil, subscriptions: [],
             deliveries: [delivery("queued", .atLeastOnce)])).message(now: t0).payload).count

@@ -8,8 +8,8 @@ import NIOCore
 /// here). So the session stays in the tree for ``movedSessionGrace``, keeping this node's routes,
 /// and forwards each QoS 1/2 delivery to the new node after the state (this node's session of that
 /// node keeps the order, and stores them first); the new node delivers them to the session only,
-/// once each, by the identities it remembers for a session that moved in. QoS 0 is not forwarded:
-/// it may be lost, never delivered twice.
+/// once each, by the identities it remembers for a session that moved in. The rules are
+/// ``SessionMove``'s; this carries them out.
 extension Broker {
     /// How long a moved session keeps forwarding (and this node keeps its routes).
     static let movedSessionGrace = TimeAmount.seconds(3)
@@ -33,13 +33,15 @@ extension Broker {
             guard owner.admits(newcomer, allowCrossUser: settings.allowCrossUserTakeover) else { return (.ownedByAnotherUser, nil, nil, nil) }
             let peerHandle = peer.flatMap { sessions[PeerSession.clientIdentifier(for: $0)] }
             let taken = peerHandle == nil ? nil : existing.lock.withLock { () -> TakenSession? in
-                guard existing.isPersistent else { return nil }
+                guard existing.isPersistent, let peer else { return nil }
                 var username: String?
                 if case .client(let name) = existing.identity { username = name }
-                // From now on deliveries wait in `heldForMove`, to go after the state.
-                existing.movedTo = peer
-                existing.heldForMove = []
-                let owed = existing.flow.takeAll()
+                // From now on deliveries are held, to go after the state.
+                existing.departed = SessionMove.Departed(to: peer)
+                var owed = existing.flow.takeAll()
+                // With their identities: the new node must not deliver a copy that also comes another way.
+                for index in owed.inflight.indices { owed.inflight[index].delivery.message.peerIdentity = identity(of: owed.inflight[index].delivery.message) }
+                for index in owed.queued.indices { owed.queued[index].message.peerIdentity = identity(of: owed.queued[index].message) }
                 return TakenSession(
                     clientIdentifier: clientIdentifier, expiryInterval: existing.expiryInterval,
                     protocolVersion: existing.flow.protocolVersion, username: username,
@@ -70,11 +72,7 @@ extension Broker {
         store?.enqueue([.deleteSession(clientID: clientIdentifier)])
         // What came meanwhile, in order; a delivery that comes during this loop joins the held ones.
         while true {
-            let held = moved.lock.withLock { () -> [Delivery] in
-                let held = moved.heldForMove ?? []
-                moved.heldForMove = held.isEmpty ? nil : []
-                return held
-            }
+            let held = moved.lock.withLock { moved.departed?.handedOver() ?? [] }
             if held.isEmpty { break }
             for delivery in held { forwardForMovedSession(delivery, of: moved, to: peer, via: context, now: now) }
         }
@@ -97,13 +95,11 @@ extension Broker {
         }
     }
 
-    /// A delivery that came for a session after it moved to `peer`: to that node, marked for the
-    /// session and with the message's identity (QoS 0 is dropped: never delivered twice).
+    /// A QoS 1/2 delivery that came for a session after it moved to `peer` (``SessionMove/Departed``):
+    /// to that node, marked for the session and with the message's identity.
     @discardableResult
     func forwardForMovedSession(_ delivery: Delivery, of moved: SessionHandle, to peer: String, via context: LoopContext, now: NIODeadline) -> OfferOutcome {
-        guard delivery.qos != .atMostOnce, let peerHandle = lock.withLock({ sessions[PeerSession.clientIdentifier(for: peer)] }) else {
-            return OfferOutcome()
-        }
+        guard let peerHandle = lock.withLock({ sessions[PeerSession.clientIdentifier(for: peer)] }) else { return OfferOutcome() }
         var message = delivery.message
         PeerSession.removeMarks(from: &message.properties)
         message.properties.append(.userProperty(PeerSession.movedSessionKey, moved.clientIdentifier))
@@ -120,13 +116,12 @@ extension Broker {
     /// Whether a delivery to a session that moved here is a second copy (one came directly, one
     /// through its old node); remembers it otherwise. Call with the session's lock held.
     func isSecondCopy(_ delivery: Delivery, to handle: SessionHandle, now: NIODeadline) -> Bool {
-        guard handle.recentIdentities != nil, delivery.qos != .atMostOnce else { return false }
-        guard let until = handle.recentIdentitiesUntil, now < until else {
-            handle.recentIdentities = nil
-            handle.recentIdentitiesUntil = nil
+        guard handle.arrived != nil else { return false }
+        if handle.arrived!.isOver(at: now) {
+            handle.arrived = nil
             return false
         }
-        return !handle.recentIdentities!.insert(identity(of: delivery.message))
+        return handle.arrived!.isSecondCopy(identity: identity(of: delivery.message), qos: delivery.qos)
     }
 
     /// A message another node forwarded for a session that moved from it to this one: delivered to

@@ -222,13 +222,11 @@ extension Broker {
         var movedTo: String?
         var heldOrSecondCopy = false
         handle.lock.withLock { () -> Void in
-            // A session that moved to another node forwards there (``moveSession``), after its state.
-            if let peer = handle.movedTo {
-                if handle.heldForMove != nil {
-                    handle.heldForMove!.append(delivery)
-                    heldOrSecondCopy = true
-                } else {
-                    movedTo = peer
+            // A session that moved to another node sends there what still comes for it, after its state.
+            if handle.departed != nil {
+                switch handle.departed!.offer(delivery) {
+                case .held, .drop: heldOrSecondCopy = true
+                case .forward(let node): movedTo = node
                 }
                 return
             }

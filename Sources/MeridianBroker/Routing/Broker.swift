@@ -72,7 +72,7 @@ final class Broker: @unchecked Sendable {
     let cluster: ClusterRouting?
     /// The sessions of the other nodes (``PeerSession``), which every retained message goes to.
     let peerSessions = NIOLockedValueBox<[SessionHandle]>([])
-    /// Sessions that moved to another node and still forward to it (``SessionHandle/movedTo``), by
+    /// Sessions that moved to another node and still forward to it (``SessionHandle/departed``), by
     /// client id (guarded by `lock`).
     var movedSessions: [String: SessionHandle] = [:]
 
@@ -309,8 +309,12 @@ final class Broker: @unchecked Sendable {
                 expiring = handle
                 // Copies of what is on its way to the old node for it may follow (``moveSession``): delivered once.
                 handle.lock.withLock {
-                    handle.recentIdentities = RecentMessageIDs(capacity: Self.movedSessionIdentities)
-                    handle.recentIdentitiesUntil = now + Self.movedSessionGrace * 3
+                    var arrived = SessionMove.Arrived(at: now, window: Self.movedSessionGrace * 3, capacity: Self.movedSessionIdentities)
+                    // What came with the state counts as delivered: a copy forwarded after it is a second one.
+                    for delivery in inflight.map(\.delivery) + queue {
+                        if let identity = delivery.message.peerIdentity { _ = arrived.isSecondCopy(identity: identity, qos: delivery.qos) }
+                    }
+                    handle.arrived = arrived
                 }
             }
             addToTree(handle, added.map { ($0.filter, .init(options: $0.options, identifier: $0.identifier)) })

@@ -48,16 +48,11 @@ final class SessionHandle: Hashable, @unchecked Sendable {
     var isBridge = false
     /// Whether this is the session of another node of the cluster (``PeerSession``): fixed by its identifier.
     let isPeer: Bool
-    /// The node this session moved to (``Broker/moveSession(clientIdentifier:for:to:transfer:via:)``): it
-    /// stays in the tree a little longer, forwarding what still comes here for it to that node.
-    var movedTo: String?
-    /// Deliveries that came for a moved session while its transfer was being handed over, in order
-    /// (nil once they went after it).
-    var heldForMove: [Delivery]?
-    /// For a session that moved here: the identities of the QoS 1/2 messages delivered to it while
-    /// copies may still come from its old node, and until when to keep them.
-    var recentIdentities: RecentMessageIDs?
-    var recentIdentitiesUntil: NIODeadline?
+    /// Set when the session moved to another node (``Broker/endSession(clientIdentifier:for:movingTo:transfer:via:)``):
+    /// it stays in the tree a little longer, sending what still comes here for it to that node.
+    var departed: SessionMove.Departed?
+    /// Set for a while when the session moved here: a second copy of a message is not delivered.
+    var arrived: SessionMove.Arrived?
 
     init(clientIdentifier: String, limits: OutboundFlow.Limits, receiveMaximum: UInt16, store: DurableStore?) {
         self.clientIdentifier = clientIdentifier

@@ -99,8 +99,9 @@ missing = [p for p in payloads if p not in set(got)]
 duplicates = len(got) - len(set(got))
 log(f"received {len(got)} of {len(payloads)}: {len(missing)} missing, {duplicates} duplicates")
 check(not missing, f"{len(missing)} acknowledged messages never arrived: {missing[:20]}")
+twice = sorted({p for p in got if got.count(p) > 1}, key=lambda p: int(p[2:]))
 if args.qos == 2:
-    check(duplicates == 0, f"{duplicates} QoS 2 messages arrived twice")
+    check(duplicates == 0, f"{duplicates} QoS 2 messages arrived twice: {twice[:20]}")
 else:
     # A QoS 1 message in flight when the client leaves is sent again: at most a few per move, never
     # the stream that reached the session both directly and through its old node.

@@ -92,8 +92,9 @@ public struct RetainedMessages: Sendable {
                 if message.isExpired(at: now) { expired.append(filter) } else { result.append(message) }
             }
         } else {
-            for (topic, entry) in entries where entry.message != nil && MQTTTopic.matches(filter: filter, topic: topic) {
-                if entry.message!.isExpired(at: now) { expired.append(topic) } else { result.append(entry.message!) }
+            for (topic, entry) in entries {
+                guard let message = entry.message, MQTTTopic.matches(filter: filter, topic: topic) else { continue }
+                if message.isExpired(at: now) { expired.append(topic) } else { result.append(message) }
             }
             result.sort { $0.topic < $1.topic }
         }

@@ -130,21 +130,14 @@ extension Broker {
     func routeForMovedSession(_ message: BrokerMessage, clientIdentifier: String, via context: LoopContext, now: NIODeadline) -> RouteOutcome {
         var outcome = RouteOutcome()
         guard let handle = lock.withLock({ sessions[clientIdentifier] }) else { return outcome }
-        let matching = handle.lock.withLock {
-            handle.subscriptions.filter { MQTTSharedFilter(parsing: $0.key) == nil && MQTTTopic.matches(filter: $0.key, topic: message.topic) }
+        let entries = subscriptionsLock.withReadLock {
+            context.matchCache.match(message.topic, in: tree).entries.filter { $0.subscriber === handle }
         }
-        guard var options = matching.first?.value.options else { return outcome }
-        var identifiers: [UInt32] = []
-        for subscription in matching.values {
-            if subscription.options.qos > options.qos { options.qos = subscription.options.qos }
-            options.retainAsPublished = options.retainAsPublished || subscription.options.retainAsPublished
-            if let id = subscription.identifier { identifiers.append(id) }
-        }
+        guard !entries.isEmpty else { return outcome }
         outcome.count = 1
         var numbered = message
         if numbered.sequence == 0 { numbered.sequence = context.nextMessageSequence() }
-        deliver(numbered, entry: SubscriptionEntry(subscriber: handle, options: options, identifier: nil), identifiers: identifiers.sorted(),
-                shared: nil, via: context, now: now, outcome: &outcome)
+        deliverOncePerSession(numbered, entries.map { ($0, nil) }, via: context, now: now, outcome: &outcome)
         return outcome
     }
 }

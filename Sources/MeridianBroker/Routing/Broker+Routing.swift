@@ -96,7 +96,16 @@ extension Broker {
             deliver(message, entry: targets[0].0, identifiers: nil, shared: targets[0].1, via: context, now: now, outcome: &outcome)
             return outcome
         }
-        // Overlapping subscriptions of one session: one delivery with the highest QoS and every identifier.
+        deliverOncePerSession(message, targets, via: context, now: now, outcome: &outcome)
+        return outcome
+    }
+
+    /// Delivers to each target; a session's overlapping plain subscriptions make one delivery with
+    /// the highest QoS and every identifier (a shared one is a delivery of its own).
+    func deliverOncePerSession(
+        _ message: BrokerMessage, _ targets: [(SubscriptionEntry<SessionHandle>, String?)], via context: LoopContext,
+        now: NIODeadline, outcome: inout RouteOutcome
+    ) {
         var merged: [SessionHandle: (SubscriptionEntry<SessionHandle>, [UInt32])] = [:]
         var order: [SessionHandle] = []
         for (entry, shared) in targets {
@@ -119,7 +128,6 @@ extension Broker {
             let (entry, identifiers) = merged[handle]!
             deliver(message, entry: entry, identifiers: identifiers, shared: nil, via: context, now: now, outcome: &outcome)
         }
-        return outcome
     }
 
     /// The targets of a message another node forwarded (called under the tree's read lock): the plain
